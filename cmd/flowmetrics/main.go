@@ -1,0 +1,175 @@
+// Command flowmetrics receives NetFlow v5/v9, IPFIX and sFlow v5 exports
+// and serves bounded-cardinality, sampling-corrected traffic metrics on
+// /metrics for Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/flowmetrics/flowmetrics/config"
+	"github.com/flowmetrics/flowmetrics/exporter/promexport"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+const program = "flowmetrics"
+
+// DefaultWebAddress is where /metrics is served unless --web.listen-address
+// says otherwise.
+const DefaultWebAddress = ":9155"
+
+// maintainEvery is how often series expiry and admission run.
+const maintainEvery = time.Second
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	app := kingpin.New(program, "Turns NetFlow v5/v9, IPFIX and sFlow v5 exports into Prometheus metrics.")
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+	configFile := app.Flag("config.file", "flowmetrics configuration file (YAML). Without it the defaults apply.").Default("").String()
+	listen := app.Flag("flow.listen-address", "UDP address to receive flows on; repeatable. Overrides the config file's listen.").Strings()
+	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	checkConfig := app.Flag("config.check", "Check the configuration and exit.").Bool()
+	webConfig := webflag.AddFlags(app, DefaultWebAddress)
+	logConfig := &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", program, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	cfg := config.Default()
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			logger.Error("invalid configuration", "file", *configFile, "err", err)
+			return 1
+		}
+	}
+	if len(*listen) > 0 {
+		cfg.Listen = *listen
+		if err := cfg.Validate(); err != nil {
+			logger.Error("invalid configuration", "err", err)
+			return 1
+		}
+	}
+	if *checkConfig {
+		logger.Info("configuration is valid", "file", *configFile)
+		return 0
+	}
+	logger.Info("starting "+program, "version", version.Info())
+
+	c := core.New(cfg.Core())
+	in := intake.New(cfg.Intake(), c, logger)
+	if err := in.Start(); err != nil {
+		logger.Error("cannot receive flows", "err", err)
+		return 1
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		promexport.New(c, in),
+		versioncollector.NewCollector(program),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	maintained := make(chan struct{})
+	go func() {
+		defer close(maintained)
+		t := time.NewTicker(maintainEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				c.Maintain(now)
+			}
+		}
+	}()
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        program,
+			Description: "NetFlow v5/v9, IPFIX and sFlow v5 to Prometheus metrics",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+			},
+		})
+		if err != nil {
+			logger.Error("landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	code := 0
+loop:
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				logger.Warn("configuration reload is not supported yet; restart to apply changes")
+				continue
+			}
+			logger.Info("shutting down", "signal", s.String())
+			break loop
+		case err := <-srvErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("web server failed", "err", err)
+				code = 1
+			}
+			break loop
+		}
+	}
+	in.Stop() // drains queued datagrams first
+	cancel()
+	<-maintained
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	logger.Info("stopped")
+	return code
+}

@@ -1,0 +1,280 @@
+// Package config is the flow part of flowmetrics' configuration, shared by
+// the standalone exporter (YAML, --config.file) and the OpenTelemetry
+// receiver (mapstructure, embedded with ",squash"). One schema, one set of
+// defaults, one Validate: the invalid-config fixtures cover both fronts.
+//
+// Validate never mutates; defaults live in Default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/sampling"
+	"github.com/flowmetrics/flowmetrics/receiver/decode"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+// Config is the flow pipeline's configuration.
+type Config struct {
+	// Listen is the list of UDP addresses to receive NetFlow v5/v9, IPFIX
+	// and sFlow on; every protocol is accepted on every address.
+	Listen []string `yaml:"listen" mapstructure:"listen"`
+	// Sockets is the number of SO_REUSEPORT sockets per address; 0 means
+	// one per CPU.
+	Sockets int `yaml:"sockets" mapstructure:"sockets"`
+	// ReceiveBufferBytes is the socket receive buffer to request; 0 keeps
+	// the system default.
+	ReceiveBufferBytes int `yaml:"receive_buffer_bytes" mapstructure:"receive_buffer_bytes"`
+	// AllowedExporters lists the addresses or CIDRs datagrams are accepted
+	// from; empty accepts all.
+	AllowedExporters []string `yaml:"allowed_exporters" mapstructure:"allowed_exporters"`
+	// MaxExporters bounds the exporters tracked (health figures, decoder
+	// state per socket and "other" series per family).
+	MaxExporters int `yaml:"max_exporters" mapstructure:"max_exporters"`
+	// MaxTemplatesPerExporter bounds the NetFlow v9/IPFIX templates kept per
+	// exporter.
+	MaxTemplatesPerExporter int `yaml:"max_templates_per_exporter" mapstructure:"max_templates_per_exporter"`
+	// Series tunes expiry and admission of series in every family.
+	Series SeriesConfig `yaml:"series" mapstructure:"series"`
+	// Sampling sets the default sampling rate and per-exporter overrides.
+	Sampling SamplingConfig `yaml:"sampling" mapstructure:"sampling"`
+	// Families are the traffic metric families. Setting it replaces the
+	// defaults.
+	Families []FamilyConfig `yaml:"families" mapstructure:"families"`
+}
+
+// SeriesConfig tunes series expiry and admission.
+type SeriesConfig struct {
+	// IdleTimeout freezes a series that saw no traffic for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout" mapstructure:"idle_timeout"`
+	// FrozenHold keeps a frozen series exposed this long (at least two
+	// scrape intervals) before dropping it.
+	FrozenHold time.Duration `yaml:"frozen_hold" mapstructure:"frozen_hold"`
+	// AdmissionWindow is how often heavier keys may displace light series.
+	AdmissionWindow time.Duration `yaml:"admission_window" mapstructure:"admission_window"`
+	// SketchSize is the number of heavy-hitter counters per family.
+	SketchSize int `yaml:"sketch_size" mapstructure:"sketch_size"`
+	// Tombstones is the number of dropped series per family remembered so
+	// that they resume their values when they come back.
+	Tombstones int `yaml:"tombstones" mapstructure:"tombstones"`
+}
+
+// SamplingConfig is the operator's say on sampling rates.
+type SamplingConfig struct {
+	// DefaultRate applies when the exporter states no rate; 0 leaves such
+	// records unresolved (counted 1:1 and reported).
+	DefaultRate uint32 `yaml:"default_rate" mapstructure:"default_rate"`
+	// Overrides pin the rate of exporters, winning over what they state.
+	Overrides []OverrideConfig `yaml:"overrides" mapstructure:"overrides"`
+}
+
+// OverrideConfig pins one exporter's (or network's) sampling rate.
+type OverrideConfig struct {
+	// Exporter is an address or CIDR.
+	Exporter string `yaml:"exporter" mapstructure:"exporter"`
+	// Rate is N for 1:N sampling.
+	Rate uint32 `yaml:"rate" mapstructure:"rate"`
+}
+
+// FamilyConfig is one traffic metric family.
+type FamilyConfig struct {
+	// Name gives the metric names flow_<name>_bytes_total,
+	// flow_<name>_packets_total and flow_<name>_flows_total.
+	Name string `yaml:"name" mapstructure:"name"`
+	// Labels is the label set, from: exporter, in_if, out_if, direction,
+	// proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as,
+	// ip_version.
+	Labels []string `yaml:"labels" mapstructure:"labels"`
+	// Limit is the most series the family holds besides "other".
+	Limit int `yaml:"limit" mapstructure:"limit"`
+	// IPv4PrefixLength truncates IPv4 src/dst addresses (e.g. 24); 0 or 32
+	// keeps them whole.
+	IPv4PrefixLength int `yaml:"ipv4_prefix_length" mapstructure:"ipv4_prefix_length"`
+	// IPv6PrefixLength truncates IPv6 src/dst addresses (e.g. 64); 0 or 128
+	// keeps them whole.
+	IPv6PrefixLength int `yaml:"ipv6_prefix_length" mapstructure:"ipv6_prefix_length"`
+}
+
+// DefaultFamilies are the families used when none are configured.
+var DefaultFamilies = []FamilyConfig{
+	{Name: "interface", Labels: []string{"exporter", "in_if", "out_if", "direction"}, Limit: 2000},
+	{Name: "protocol", Labels: []string{"exporter", "proto", "ip_version"}, Limit: 200},
+	{Name: "application", Labels: []string{"exporter", "proto", "port"}, Limit: 1000},
+	{Name: "src_host", Labels: []string{"exporter", "src_addr"}, Limit: 1000},
+	{Name: "dst_host", Labels: []string{"exporter", "dst_addr"}, Limit: 1000},
+	{Name: "as_pair", Labels: []string{"exporter", "src_as", "dst_as"}, Limit: 1000},
+}
+
+// Default returns the configuration used for every key left out.
+func Default() Config {
+	fams := make([]FamilyConfig, len(DefaultFamilies))
+	for i, f := range DefaultFamilies {
+		f.Labels = append([]string(nil), f.Labels...)
+		fams[i] = f
+	}
+	return Config{
+		Listen:                  []string{":2055", ":4739", ":6343"},
+		ReceiveBufferBytes:      32 << 20,
+		MaxExporters:            1024,
+		MaxTemplatesPerExporter: decode.DefaultLimits.MaxTemplates,
+		Series: SeriesConfig{
+			IdleTimeout:     aggregate.DefaultOptions.TTL,
+			FrozenHold:      aggregate.DefaultOptions.Hold,
+			AdmissionWindow: aggregate.DefaultOptions.Window,
+			SketchSize:      aggregate.DefaultOptions.SketchSize,
+			Tombstones:      aggregate.DefaultOptions.Tombstones,
+		},
+		Families: fams,
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(b)
+}
+
+// Parse decodes YAML over the defaults and validates the result.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports the first problem, naming the key.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return errors.New("listen: at least one address is required")
+	}
+	for i, a := range c.Listen {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			if _, _, err2 := net.SplitHostPort(a); err2 != nil {
+				return fmt.Errorf("listen[%d]: %q is not host:port", i, a)
+			}
+		}
+	}
+	if c.Sockets < 0 || c.Sockets > 256 {
+		return fmt.Errorf("sockets: must be 0..256, got %d", c.Sockets)
+	}
+	if c.ReceiveBufferBytes < 0 {
+		return fmt.Errorf("receive_buffer_bytes: must not be negative, got %d", c.ReceiveBufferBytes)
+	}
+	for i, a := range c.AllowedExporters {
+		if _, err := parsePrefix(a); err != nil {
+			return fmt.Errorf("allowed_exporters[%d]: %w", i, err)
+		}
+	}
+	if c.MaxTemplatesPerExporter < 1 {
+		return fmt.Errorf("max_templates_per_exporter: must be at least 1, got %d", c.MaxTemplatesPerExporter)
+	}
+	s := c.Series
+	switch {
+	case s.IdleTimeout <= 0:
+		return fmt.Errorf("series.idle_timeout: must be positive, got %s", s.IdleTimeout)
+	case s.FrozenHold <= 0:
+		return fmt.Errorf("series.frozen_hold: must be positive, got %s", s.FrozenHold)
+	case s.AdmissionWindow <= 0:
+		return fmt.Errorf("series.admission_window: must be positive, got %s", s.AdmissionWindow)
+	case s.SketchSize < 1:
+		return fmt.Errorf("series.sketch_size: must be at least 1, got %d", s.SketchSize)
+	case s.Tombstones < 1:
+		return fmt.Errorf("series.tombstones: must be at least 1, got %d", s.Tombstones)
+	}
+	for i, o := range c.Sampling.Overrides {
+		if _, err := parsePrefix(o.Exporter); err != nil {
+			return fmt.Errorf("sampling.overrides[%d].exporter: %w", i, err)
+		}
+	}
+	cc, err := c.coreConfig()
+	if err != nil {
+		return err
+	}
+	return cc.Validate()
+}
+
+// parsePrefix accepts an address (as a full-length prefix) or a CIDR.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
+	}
+	return p.Masked(), nil
+}
+
+func (c *Config) coreConfig() (core.Config, error) {
+	cc := core.Config{
+		MaxExporters: c.MaxExporters,
+		Options: aggregate.Options{
+			TTL: c.Series.IdleTimeout, Hold: c.Series.FrozenHold, Window: c.Series.AdmissionWindow,
+			SketchSize: c.Series.SketchSize, Tombstones: c.Series.Tombstones,
+		},
+		Sampling: sampling.Config{DefaultRate: c.Sampling.DefaultRate},
+	}
+	for i, o := range c.Sampling.Overrides {
+		p, _ := parsePrefix(o.Exporter)
+		if o.Rate == 0 {
+			return cc, fmt.Errorf("sampling.overrides[%d].rate: must be at least 1", i)
+		}
+		cc.Sampling.Overrides = append(cc.Sampling.Overrides, sampling.Override{Prefix: p, Rate: o.Rate})
+	}
+	for i, f := range c.Families {
+		spec := aggregate.Spec{Name: f.Name, Limit: f.Limit, IPv4Mask: f.IPv4PrefixLength, IPv6Mask: f.IPv6PrefixLength}
+		for _, l := range f.Labels {
+			lab, err := aggregate.ParseLabel(l)
+			if err != nil {
+				return cc, fmt.Errorf("families[%d] (%s).labels: %w", i, f.Name, err)
+			}
+			spec.Labels = append(spec.Labels, lab)
+		}
+		cc.Families = append(cc.Families, spec)
+	}
+	return cc, nil
+}
+
+// Core returns the core's configuration; c must be valid.
+func (c *Config) Core() core.Config {
+	cc, _ := c.coreConfig()
+	return cc
+}
+
+// Intake returns the sockets' configuration; c must be valid.
+func (c *Config) Intake() intake.Config {
+	ic := intake.Config{
+		Listen:        append([]string(nil), c.Listen...),
+		Sockets:       c.Sockets,
+		ReceiveBuffer: c.ReceiveBufferBytes,
+		Limits: decode.Limits{
+			MaxExporters: c.MaxExporters,
+			MaxTemplates: c.MaxTemplatesPerExporter,
+		},
+	}
+	for _, a := range c.AllowedExporters {
+		p, _ := parsePrefix(a)
+		ic.AllowedExporters = append(ic.AllowedExporters, p)
+	}
+	return ic
+}

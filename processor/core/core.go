@@ -1,0 +1,137 @@
+// Package core is the flow-to-metrics pipeline both packagings share: it
+// takes batches of decoded records, corrects them for sampling and folds
+// them into the per-exporter totals and every configured family.
+//
+// It has no sockets and no exposition; receivers feed it, exporters read it.
+package core
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/processor/sampling"
+)
+
+// TotalsFamily is the name of the built-in family that holds every
+// exporter's totals; it is never evicted while the exporter is tracked.
+const TotalsFamily = "exporter"
+
+// MaxRecordBytes bounds the corrected bytes of one record. A larger value is
+// counted as implausible and dropped: a hostile or broken exporter must not
+// wrap a counter.
+const MaxRecordBytes = 1 << 50
+
+// Config is what the core needs to run.
+type Config struct {
+	// Families are the metric families, in exposition order.
+	Families []aggregate.Spec
+	// Options tune series expiry and admission for every family.
+	Options aggregate.Options
+	// Sampling holds the default rate and overrides.
+	Sampling sampling.Config
+	// MaxExporters bounds the exporters tracked.
+	MaxExporters int
+}
+
+// Validate reports the first problem in c.
+func (c Config) Validate() error {
+	names := map[string]bool{TotalsFamily: true}
+	for i, s := range c.Families {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("families[%d] (%s): %w", i, s.Name, err)
+		}
+		if names[s.Name] {
+			return fmt.Errorf("families[%d].name: %q is used twice or reserved", i, s.Name)
+		}
+		names[s.Name] = true
+	}
+	if err := c.Sampling.Validate(); err != nil {
+		return fmt.Errorf("sampling.%w", err)
+	}
+	if c.MaxExporters < 1 {
+		return fmt.Errorf("max_exporters: must be at least 1, got %d", c.MaxExporters)
+	}
+	return nil
+}
+
+// Core is the running pipeline. It is safe for concurrent use.
+type Core struct {
+	corrector *sampling.Corrector
+	totals    *aggregate.Family
+	families  []*aggregate.Family
+	exporters *health.Table
+}
+
+// New builds a Core; cfg must be valid.
+func New(cfg Config) *Core {
+	c := &Core{
+		corrector: sampling.New(cfg.Sampling),
+		exporters: health.NewTable(cfg.MaxExporters),
+	}
+	cfg.Options.MaxOthers = cfg.MaxExporters
+	c.totals = aggregate.NewFamily(aggregate.Spec{
+		Name: TotalsFamily, Labels: []aggregate.Label{aggregate.LabelExporter}, Limit: cfg.MaxExporters,
+	}, cfg.Options)
+	for _, s := range cfg.Families {
+		c.families = append(c.families, aggregate.NewFamily(s, cfg.Options))
+	}
+	return c
+}
+
+// Exporters returns the health table that decoders update.
+func (c *Core) Exporters() *health.Table { return c.exporters }
+
+// Totals returns the per-exporter totals family.
+func (c *Core) Totals() *aggregate.Family { return c.totals }
+
+// Families returns the configured families.
+func (c *Core) Families() []*aggregate.Family { return c.families }
+
+// SamplingOverride returns the operator's rate for an exporter, or 0.
+func (c *Core) SamplingOverride(ex *health.Exporter) uint32 {
+	return c.corrector.Override(ex.Addr)
+}
+
+// Process corrects a batch of records from one exporter and folds them in.
+// recs is modified in place (scaled counts) and may be compacted when
+// implausible records are dropped; the caller may reuse it afterwards.
+func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
+	if len(recs) == 0 {
+		return
+	}
+	override := c.corrector.Override(ex.Addr)
+	kept := recs[:0]
+	for i := range recs {
+		r := &recs[i]
+		if !c.corrector.Apply(r, override) {
+			ex.Unresolved.Add(1)
+		}
+		if r.ScaledBytes > MaxRecordBytes {
+			ex.CountError(health.ReasonImplausible)
+			continue
+		}
+		ex.Records[r.Protocol].Add(1)
+		kept = append(kept, *r)
+	}
+	if len(kept) == 0 {
+		return
+	}
+	last := &kept[len(kept)-1]
+	ex.SamplingRate.Store(last.SamplingRate)
+	ex.RateSource.Store(uint32(last.RateSource))
+	c.totals.Add(kept, now)
+	for _, f := range c.families {
+		f.Add(kept, now)
+	}
+}
+
+// Maintain runs expiry and admission on every family.
+func (c *Core) Maintain(now time.Time) {
+	c.totals.Maintain(now)
+	for _, f := range c.families {
+		f.Maintain(now)
+	}
+}

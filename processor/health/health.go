@@ -1,0 +1,185 @@
+// Package health keeps the pipeline's own figures per exporter: datagrams,
+// records, decode errors by reason, template state, sequence loss, sampling
+// rate and last-seen time. Counters are atomics so that decoding workers
+// update them without locks and a scrape reads them at any time.
+//
+// The exporter table is bounded: past its capacity the least recently seen
+// exporter is forgotten (and counted), so a flood of spoofed source
+// addresses cannot grow memory.
+package health
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+)
+
+// Reason classifies a decode error.
+type Reason uint8
+
+// Decode error reasons, the values of the reason label.
+const (
+	ReasonTruncated Reason = iota
+	ReasonUnknownVersion
+	ReasonMalformed
+	ReasonTemplateInvalid
+	ReasonTemplateMissing
+	ReasonTemplateLimit
+	ReasonImplausible
+	ReasonNotAllowed
+	reasonCount
+)
+
+var reasonNames = [reasonCount]string{
+	ReasonTruncated:       "truncated",
+	ReasonUnknownVersion:  "unknown_version",
+	ReasonMalformed:       "malformed",
+	ReasonTemplateInvalid: "template_invalid",
+	ReasonTemplateMissing: "template_missing",
+	ReasonTemplateLimit:   "template_limit",
+	ReasonImplausible:     "implausible_value",
+	ReasonNotAllowed:      "not_allowed",
+}
+
+// String returns the reason label value.
+func (r Reason) String() string { return reasonNames[r] }
+
+// Reasons lists every reason in label order.
+func Reasons() []Reason {
+	out := make([]Reason, reasonCount)
+	for i := range out {
+		out[i] = Reason(i)
+	}
+	return out
+}
+
+const protoCount = 5 // flow.Protocol values incl. unknown
+
+// Exporter holds one exporter's figures. All fields are safe for concurrent
+// use.
+type Exporter struct {
+	// Addr is the exporter's address.
+	Addr netip.Addr
+
+	Datagrams    [protoCount]atomic.Uint64
+	Records      [protoCount]atomic.Uint64
+	DecodeErrors [reasonCount]atomic.Uint64
+	// TemplateMissingSets counts data sets that arrived before their
+	// template and were skipped.
+	TemplateMissingSets atomic.Uint64
+	// Templates is the number of templates currently known.
+	Templates atomic.Int64
+	// SequenceGaps counts discontinuities in the exporter's sequence numbers;
+	// LostRecords estimates the flow records (sFlow: samples) they lost.
+	SequenceGaps atomic.Uint64
+	LostRecords  atomic.Uint64
+	// SequenceResets counts sequence jumps read as exporter restarts.
+	SequenceResets atomic.Uint64
+	// SamplingRate is the last rate in force; RateSource where it came from.
+	SamplingRate atomic.Uint32
+	RateSource   atomic.Uint32
+	// Unresolved counts records with no known sampling rate (counted 1:1).
+	Unresolved atomic.Uint64
+	// LastSeen is the Unix time in nanoseconds of the last datagram.
+	LastSeen atomic.Int64
+}
+
+// CountDatagram records one datagram of protocol p at unix nanos now.
+func (e *Exporter) CountDatagram(p flow.Protocol, now int64) {
+	e.Datagrams[p].Add(1)
+	e.LastSeen.Store(now)
+}
+
+// CountError records one decode error.
+func (e *Exporter) CountError(r Reason) { e.DecodeErrors[r].Add(1) }
+
+// Table is the bounded set of exporters. It is safe for concurrent use.
+type Table struct {
+	mu      sync.Mutex
+	lru     *lru.LRU[netip.Addr, *Exporter]
+	evicted atomic.Uint64
+	// unknown collects errors for datagrams whose exporter is not tracked
+	// (for example: refused by the allowlist).
+	unknown Exporter
+}
+
+// NewTable returns a table for at most capacity exporters.
+func NewTable(capacity int) *Table {
+	t := &Table{}
+	t.lru, _ = lru.NewLRU[netip.Addr, *Exporter](capacity, func(netip.Addr, *Exporter) { t.evicted.Add(1) })
+	return t
+}
+
+// Get returns the exporter's figures, creating them if needed.
+func (t *Table) Get(addr netip.Addr) *Exporter {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.lru.Get(addr); ok {
+		return e
+	}
+	e := &Exporter{Addr: addr}
+	t.lru.Add(addr, e)
+	return e
+}
+
+// Untracked returns the figures kept for traffic from no tracked exporter.
+func (t *Table) Untracked() *Exporter { return &t.unknown }
+
+// Evicted returns how many exporters were forgotten to stay within capacity.
+func (t *Table) Evicted() uint64 { return t.evicted.Load() }
+
+// Each calls fn for every tracked exporter, oldest first.
+func (t *Table) Each(fn func(*Exporter)) {
+	t.mu.Lock()
+	list := t.lru.Values()
+	t.mu.Unlock()
+	for _, e := range list {
+		fn(e)
+	}
+}
+
+// Len returns the number of tracked exporters.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lru.Len()
+}
+
+// LatencyBuckets are the upper bounds, in seconds, of the processing-time
+// histogram.
+var LatencyBuckets = []float64{1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2}
+
+// Histogram is a lock-free fixed-bucket histogram of durations.
+type Histogram struct {
+	counts [12]atomic.Uint64 // len(LatencyBuckets)+1, last is +Inf
+	count  atomic.Uint64
+	sumNs  atomic.Uint64
+}
+
+// Observe records one duration in nanoseconds.
+func (h *Histogram) Observe(ns int64) {
+	s := float64(ns) / 1e9
+	i := 0
+	for i < len(LatencyBuckets) && s > LatencyBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.count.Add(1)
+	h.sumNs.Add(uint64(ns))
+}
+
+// Snapshot returns cumulative bucket counts (keyed by upper bound), the
+// total count and the sum in seconds, as Prometheus histograms want them.
+func (h *Histogram) Snapshot() (buckets map[float64]uint64, count uint64, sum float64) {
+	buckets = make(map[float64]uint64, len(LatencyBuckets))
+	var cum uint64
+	for i, ub := range LatencyBuckets {
+		cum += h.counts[i].Load()
+		buckets[ub] = cum
+	}
+	return buckets, h.count.Load(), float64(h.sumNs.Load()) / 1e9
+}

@@ -1,0 +1,187 @@
+// Package decode turns one UDP datagram into flow records. It uses goflow2's
+// wire decoders (netflowlegacy, netflow for v9/IPFIX, sflow) and its own
+// producer: field values are read straight from goflow2's data sets into
+// flow.Record values without goflow2's generic, allocating ProtoProducer.
+//
+// A Decoder keeps per-exporter state (templates, sampler options, sequence
+// numbers), bounded in exporters and in templates per exporter, and is used by
+// one worker goroutine only. Exporter identity is the source address plus the
+// observation domain (v9 source id, IPFIX observation domain, sFlow
+// sub-agent): an exporter that restarts on a new source port keeps its state.
+package decode
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
+	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
+	"github.com/netsampler/goflow2/v2/decoders/sflow"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+// Limits bound a Decoder's state.
+type Limits struct {
+	// MaxExporters is the most exporters whose templates are kept.
+	MaxExporters int
+	// MaxTemplates is the most templates (incl. options templates) per
+	// exporter.
+	MaxTemplates int
+	// MaxSamplers is the most sampler/domain rate entries per exporter.
+	MaxSamplers int
+}
+
+// DefaultLimits are used for zero fields.
+var DefaultLimits = Limits{MaxExporters: 1024, MaxTemplates: 256, MaxSamplers: 256}
+
+// Result summarises one datagram for the caller's health accounting.
+type Result struct {
+	// Protocol is the datagram's wire protocol (ProtoUnknown if unknown).
+	Protocol flow.Protocol
+	// Records are the decoded records; the slice is reused by the next
+	// Decode call.
+	Records []flow.Record
+}
+
+// Decoder decodes datagrams. It is not safe for concurrent use.
+type Decoder struct {
+	limits    Limits
+	exporters *simplelru.LRU[netip.Addr, *exporterState]
+	recs      []flow.Record
+
+	v5    netflowlegacy.PacketNetFlowV5
+	v9    netflow.NFv9Packet
+	ipfix netflow.IPFIXPacket
+	sf    sflow.Packet
+	buf   bytes.Buffer
+}
+
+// New returns a Decoder with the given limits (zero fields take defaults).
+func New(l Limits) *Decoder {
+	if l.MaxExporters <= 0 {
+		l.MaxExporters = DefaultLimits.MaxExporters
+	}
+	if l.MaxTemplates <= 0 {
+		l.MaxTemplates = DefaultLimits.MaxTemplates
+	}
+	if l.MaxSamplers <= 0 {
+		l.MaxSamplers = DefaultLimits.MaxSamplers
+	}
+	d := &Decoder{limits: l}
+	d.exporters, _ = simplelru.NewLRU[netip.Addr, *exporterState](l.MaxExporters, nil)
+	return d
+}
+
+type samplerKey struct {
+	domain  uint32
+	sampler uint32
+}
+
+type seqKey struct {
+	proto  flow.Protocol
+	domain uint32
+}
+
+type exporterState struct {
+	templates *templateStore
+	samplers  map[samplerKey]uint32 // sampler id -> rate
+	domains   map[uint32]uint32     // observation domain -> rate
+	seq       map[seqKey]*seqState
+}
+
+func (d *Decoder) state(addr netip.Addr) *exporterState {
+	if s, ok := d.exporters.Get(addr); ok {
+		return s
+	}
+	s := &exporterState{
+		templates: newTemplateStore(d.limits.MaxTemplates),
+		samplers:  make(map[samplerKey]uint32),
+		domains:   make(map[uint32]uint32),
+		seq:       make(map[seqKey]*seqState),
+	}
+	d.exporters.Add(addr, s)
+	return s
+}
+
+// Protocol sniffs a datagram's protocol from its first bytes.
+func Protocol(b []byte) flow.Protocol {
+	if len(b) >= 4 && binary.BigEndian.Uint32(b) == 5 {
+		return flow.SFlowV5
+	}
+	if len(b) < 2 {
+		return flow.ProtoUnknown
+	}
+	switch binary.BigEndian.Uint16(b) {
+	case 5:
+		return flow.NetFlowV5
+	case 9:
+		return flow.NetFlowV9
+	case 10:
+		return flow.IPFIX
+	}
+	return flow.ProtoUnknown
+}
+
+// Error is a decode failure with the reason it is counted under.
+type Error struct {
+	Reason health.Reason
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Reason.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnknownVersion is wrapped by errors for datagrams of no known protocol.
+var ErrUnknownVersion = errors.New("unknown protocol version")
+
+// Decode decodes one datagram from exporter addr. ex receives the health
+// figures that only the decoder sees (templates, sequence loss, errors); the
+// caller counts datagrams and records. Records decoded before an error are
+// still returned; errs lists every problem found, each counted once in ex.
+func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (Result, []error) {
+	d.recs = d.recs[:0]
+	res := Result{Protocol: Protocol(payload)}
+	var errs []error
+	fail := func(r health.Reason, err error) {
+		ex.CountError(r)
+		errs = append(errs, &Error{Reason: r, Err: err})
+	}
+	switch res.Protocol {
+	case flow.NetFlowV5:
+		d.decodeV5(payload, addr, ex, fail)
+	case flow.NetFlowV9, flow.IPFIX:
+		d.decodeNetFlow(payload, addr, res.Protocol, ex, fail)
+	case flow.SFlowV5:
+		d.decodeSFlow(payload, addr, ex, fail)
+	default:
+		fail(health.ReasonUnknownVersion, ErrUnknownVersion)
+	}
+	res.Records = d.recs
+	return res, errs
+}
+
+// reasonOf classifies a goflow2 error.
+func reasonOf(err error) health.Reason {
+	switch {
+	case errors.Is(err, ErrTemplateInvalid):
+		return health.ReasonTemplateInvalid
+	case errors.Is(err, ErrTemplateLimit):
+		return health.ReasonTemplateLimit
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return health.ReasonTruncated
+	}
+	return health.ReasonMalformed
+}
+
+func (d *Decoder) reader(b []byte) *bytes.Buffer {
+	d.buf = *bytes.NewBuffer(b)
+	return &d.buf
+}

@@ -1,0 +1,425 @@
+package decode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+// Information element ids (IANA IPFIX; NetFlow v9 shares 1-127).
+const (
+	ieOctetDelta         = 1
+	iePacketDelta        = 2
+	ieProtocol           = 4
+	ieTCPFlags           = 6
+	ieSrcPort            = 7
+	ieSrcIPv4            = 8
+	ieInIf               = 10
+	ieDstPort            = 11
+	ieDstIPv4            = 12
+	ieOutIf              = 14
+	ieSrcAS              = 16
+	ieDstAS              = 17
+	ieOutBytes           = 23
+	ieOutPkts            = 24
+	ieSrcIPv6            = 27
+	ieDstIPv6            = 28
+	ieSamplingInterval   = 34
+	ieSamplerID          = 48
+	ieSamplerRandom      = 50
+	ieIPVersion          = 60
+	ieDirection          = 61
+	ieOctetTotal         = 85
+	iePacketTotal        = 86
+	ieFlowStartMs        = 152
+	ieFlowEndMs          = 153
+	ieInitiatorOctets    = 231
+	ieResponderOctets    = 232
+	ieInitiatorPackets   = 298
+	ieResponderPackets   = 299
+	ieSelectorID         = 302
+	ieSelectorAlgorithm  = 304
+	iePacketInterval     = 305
+	iePacketSpace        = 306
+	ieSamplingSize       = 309
+	ieSamplingPopulation = 310
+	ieSamplingProb       = 311
+)
+
+// beUint reads a big-endian unsigned integer of 1 to 8 bytes (reduced-size
+// encoding, RFC 7011 6.2). Longer values keep their last 8 bytes.
+func beUint(b []byte) uint64 {
+	if len(b) > 8 {
+		b = b[len(b)-8:]
+	}
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func fieldBytes(f *netflow.DataField) []byte {
+	b, _ := f.Value.([]byte)
+	return b
+}
+
+// samplingFields collects the RFC 5477 / NetFlow v9 fields that state a rate.
+type samplingFields struct {
+	interval, random, pktInterval, pktSpace, size, population uint64
+	algorithm                                                 uint64
+	probability                                               float64
+	samplerID                                                 uint64
+	hasSampler, any                                           bool
+}
+
+func (s *samplingFields) set(f *netflow.DataField) bool {
+	if f.PenProvided {
+		return false
+	}
+	b := fieldBytes(f)
+	switch f.Type {
+	case ieSamplingInterval:
+		s.interval = beUint(b)
+	case ieSamplerRandom:
+		s.random = beUint(b)
+	case iePacketInterval:
+		s.pktInterval = beUint(b)
+	case iePacketSpace:
+		s.pktSpace = beUint(b)
+	case ieSamplingSize:
+		s.size = beUint(b)
+	case ieSamplingPopulation:
+		s.population = beUint(b)
+	case ieSelectorAlgorithm:
+		s.algorithm = beUint(b)
+	case ieSamplingProb:
+		switch len(b) {
+		case 8:
+			s.probability = math.Float64frombits(binary.BigEndian.Uint64(b))
+		case 4:
+			s.probability = float64(math.Float32frombits(binary.BigEndian.Uint32(b)))
+		}
+	case ieSamplerID, ieSelectorID:
+		s.samplerID, s.hasSampler = beUint(b), true
+		return true
+	default:
+		return false
+	}
+	s.any = true
+	return true
+}
+
+// rate returns the 1:N rate the fields state, 0 if none. The selector
+// algorithm (IE 304) decides which fields count: 1 systematic count-based
+// (interval+space)/interval, 3 random n-out-of-N population/size, 4 uniform
+// probabilistic 1/probability. Without it: 34, then 50, then the PSAMP
+// fields in the same order.
+func (s *samplingFields) rate() uint32 {
+	countBased := func() uint64 {
+		if s.pktInterval == 0 {
+			return 0
+		}
+		return (s.pktInterval + s.pktSpace) / s.pktInterval
+	}
+	nOutOfN := func() uint64 {
+		if s.size == 0 {
+			return 0
+		}
+		return s.population / s.size
+	}
+	prob := func() uint64 {
+		if s.probability <= 0 || s.probability > 1 || math.IsNaN(s.probability) {
+			return 0
+		}
+		return uint64(math.Round(1 / s.probability))
+	}
+	var r uint64
+	switch s.algorithm {
+	case 1:
+		r = countBased()
+	case 3:
+		r = nOutOfN()
+	case 4:
+		r = prob()
+	default:
+		switch {
+		case s.interval != 0:
+			r = s.interval
+		case s.random != 0:
+			r = s.random
+		case s.population != 0 && s.size != 0:
+			r = nOutOfN()
+		case s.pktInterval != 0:
+			r = countBased()
+		default:
+			r = prob()
+		}
+	}
+	if r > math.MaxUint32 {
+		r = math.MaxUint32
+	}
+	return uint32(r)
+}
+
+func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) {
+	st := d.state(addr)
+	var (
+		sets   []any
+		domain uint32
+		seq    uint32
+		err    error
+		name   = "netflow v9"
+	)
+	if proto == flow.IPFIX {
+		name = "ipfix"
+		if len(b) < 16 {
+			fail(health.ReasonTruncated, fmt.Errorf("ipfix: %d-byte header", len(b)))
+			return
+		}
+		if l := int(binary.BigEndian.Uint16(b[2:])); l > len(b) {
+			fail(health.ReasonTruncated, fmt.Errorf("ipfix: message length %d, datagram %d bytes", l, len(b)))
+			return
+		} else if l < 16 {
+			fail(health.ReasonMalformed, fmt.Errorf("ipfix: message length %d", l))
+			return
+		}
+		p := &d.ipfix
+		p.FlowSets = nil
+		err = netflow.DecodeMessageVersion(d.reader(b), st.templates, &d.v9, p)
+		sets, domain, seq = p.FlowSets, p.ObservationDomainId, p.SequenceNumber
+	} else {
+		if len(b) < 20 {
+			fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
+			return
+		}
+		p := &d.v9
+		p.FlowSets = nil
+		err = netflow.DecodeMessageVersion(d.reader(b), st.templates, p, &d.ipfix)
+		sets, domain, seq = p.FlowSets, p.SourceId, p.SequenceNumber
+	}
+	ex.Templates.Store(int64(len(st.templates.templates)))
+	if err != nil {
+		// Missing templates are counted per set below; anything else once.
+		var others error
+		for _, e := range unjoin(err) {
+			if !errors.Is(e, netflow.ErrorTemplateNotFound) {
+				others = e
+				break
+			}
+		}
+		if others != nil {
+			fail(reasonOf(others), fmt.Errorf("%s: %w", name, others))
+		}
+	}
+
+	// Options first, so a rate sent in the same datagram as (even after)
+	// the data applies to it.
+	for _, s := range sets {
+		switch s := s.(type) {
+		case netflow.OptionsDataFlowSet:
+			for i := range s.Records {
+				d.options(st, domain, &s.Records[i])
+			}
+		case netflow.RawFlowSet:
+			if s.Id >= 256 {
+				ex.TemplateMissingSets.Add(1)
+				ex.CountError(health.ReasonTemplateMissing)
+			}
+		}
+	}
+	start := len(d.recs)
+	for _, s := range sets {
+		if s, ok := s.(netflow.DataFlowSet); ok {
+			for i := range s.Records {
+				d.dataRecord(st, addr, domain, proto, s.Records[i].Values)
+			}
+		}
+	}
+	n := uint32(len(d.recs) - start)
+	unit := seqRecords
+	if proto == flow.NetFlowV9 {
+		unit = seqDatagrams
+	}
+	st.sequence(ex, seqKey{proto, domain}, seq, n, unit)
+}
+
+// unjoin flattens errors.Join trees and wrapping chains that contain joins.
+func unjoin(err error) []error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			if inner := x.Unwrap(); inner != nil {
+				if _, isJoin := inner.(interface{ Unwrap() []error }); isJoin {
+					walk(inner)
+					return
+				}
+			}
+			out = append(out, e)
+		default:
+			out = append(out, e)
+		}
+	}
+	walk(err)
+	return out
+}
+
+// options reads an options data record: a sampling rate for a sampler id or
+// for the whole observation domain.
+func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.OptionsDataRecord) {
+	var sf samplingFields
+	for i := range rec.ScopesValues {
+		sf.set(&rec.ScopesValues[i])
+	}
+	for i := range rec.OptionsValues {
+		sf.set(&rec.OptionsValues[i])
+	}
+	if !sf.any {
+		return
+	}
+	r := sf.rate()
+	if r == 0 {
+		return
+	}
+	if sf.hasSampler {
+		k := samplerKey{domain, uint32(sf.samplerID)}
+		if _, ok := st.samplers[k]; ok || len(st.samplers) < d.limits.MaxSamplers {
+			st.samplers[k] = r
+		}
+		return
+	}
+	if _, ok := st.domains[domain]; ok || len(st.domains) < d.limits.MaxSamplers {
+		st.domains[domain] = r
+	}
+}
+
+func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {
+	r := flow.Record{Exporter: addr, Domain: domain, Protocol: proto}
+	var (
+		sf                             samplingFields
+		octTotal, pktTotal, outB, outP uint64
+		initB, respB, initP, respP     uint64
+		haveDelta, havePkts            bool
+	)
+	for i := range values {
+		f := &values[i]
+		if f.PenProvided {
+			continue
+		}
+		b := fieldBytes(f)
+		switch f.Type {
+		case ieOctetDelta:
+			r.Bytes, haveDelta = beUint(b), true
+		case iePacketDelta:
+			r.Packets, havePkts = beUint(b), true
+		case ieOctetTotal:
+			octTotal = beUint(b)
+		case iePacketTotal:
+			pktTotal = beUint(b)
+		case ieOutBytes:
+			outB = beUint(b)
+		case ieOutPkts:
+			outP = beUint(b)
+		case ieInitiatorOctets:
+			initB = beUint(b)
+		case ieResponderOctets:
+			respB = beUint(b)
+		case ieInitiatorPackets:
+			initP = beUint(b)
+		case ieResponderPackets:
+			respP = beUint(b)
+		case ieProtocol:
+			r.Proto = uint8(beUint(b))
+		case ieTCPFlags:
+			r.TCPFlags = uint8(beUint(b))
+		case ieSrcPort:
+			r.SrcPort = uint16(beUint(b))
+		case ieDstPort:
+			r.DstPort = uint16(beUint(b))
+		case ieSrcIPv4:
+			if len(b) == 4 {
+				r.SrcAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
+			}
+		case ieDstIPv4:
+			if len(b) == 4 {
+				r.DstAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
+			}
+		case ieSrcIPv6:
+			if len(b) == 16 {
+				r.SrcAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
+			}
+		case ieDstIPv6:
+			if len(b) == 16 {
+				r.DstAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
+			}
+		case ieInIf:
+			r.InIf = uint32(beUint(b))
+		case ieOutIf:
+			r.OutIf = uint32(beUint(b))
+		case ieSrcAS:
+			r.SrcAS = uint32(beUint(b))
+		case ieDstAS:
+			r.DstAS = uint32(beUint(b))
+		case ieDirection:
+			switch beUint(b) {
+			case 0:
+				r.Direction = flow.DirectionIngress
+			case 1:
+				r.Direction = flow.DirectionEgress
+			}
+		case ieFlowStartMs:
+			r.Start = int64(beUint(b))
+		case ieFlowEndMs:
+			r.End = int64(beUint(b))
+		default:
+			sf.set(f)
+		}
+	}
+	// Byte counters, in order of trust: deltas; totals; NSEL
+	// initiator+responder; OUT_BYTES alone. IN and OUT bytes are never
+	// summed: some firewalls send both with the same value.
+	if !haveDelta {
+		switch {
+		case octTotal != 0:
+			r.Bytes = octTotal
+		case initB != 0 || respB != 0:
+			r.Bytes = initB + respB
+		default:
+			r.Bytes = outB
+		}
+	}
+	if !havePkts {
+		switch {
+		case pktTotal != 0:
+			r.Packets = pktTotal
+		case initP != 0 || respP != 0:
+			r.Packets = initP + respP
+		default:
+			r.Packets = outP
+		}
+	}
+	// Rate: the record's own sampling fields, then its sampler id's
+	// options, then the domain's options.
+	if rate := sf.rate(); sf.any && rate != 0 {
+		r.SamplingRate, r.RateSource = rate, flow.RateRecord
+	} else if rate, ok := st.samplers[samplerKey{domain, uint32(sf.samplerID)}]; sf.hasSampler && ok {
+		r.SamplingRate, r.RateSource = rate, flow.RateSampler
+	} else if rate, ok := st.domains[domain]; ok {
+		r.SamplingRate, r.RateSource = rate, flow.RateDomain
+	}
+	r.SamplerID = uint32(sf.samplerID)
+	d.recs = append(d.recs, r)
+}

@@ -1,0 +1,239 @@
+package decode
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/netsampler/goflow2/v2/decoders/sflow"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+// sflowMaxRecords bounds the flow records one sample may declare. goflow2
+// bounds this itself for every sample format but the expanded flow sample,
+// where a hostile count would make it allocate gigabytes: we check first.
+const sflowMaxRecords = 1000
+
+// sflowPrecheck walks the datagram's sample headers and refuses expanded flow
+// samples that declare more records than fit.
+func sflowPrecheck(b []byte) error {
+	if len(b) < 8 {
+		return fmt.Errorf("%d-byte header", len(b))
+	}
+	off := 8
+	switch binary.BigEndian.Uint32(b[4:]) {
+	case 1:
+		off += 4
+	case 2:
+		off += 16
+	default:
+		return nil // goflow2 reports it
+	}
+	off += 12 // sub-agent, sequence, uptime
+	if len(b) < off+4 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint32(b[off:]))
+	off += 4
+	for i := 0; i < n && off+8 <= len(b); i++ {
+		format := binary.BigEndian.Uint32(b[off:])
+		length := int(binary.BigEndian.Uint32(b[off+4:]))
+		off += 8
+		if length < 0 || length > len(b)-off {
+			return nil // goflow2 stops there
+		}
+		if format == sflow.SAMPLE_FORMAT_EXPANDED_FLOW && length >= 44 {
+			cnt := binary.BigEndian.Uint32(b[off+40:])
+			if cnt > sflowMaxRecords || int(cnt) > length/8 {
+				return fmt.Errorf("expanded flow sample declares %d records in %d bytes", cnt, length)
+			}
+		}
+		off += length
+	}
+	return nil
+}
+
+func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, ex *health.Exporter, fail func(health.Reason, error)) {
+	if err := sflowPrecheck(b); err != nil {
+		fail(health.ReasonMalformed, fmt.Errorf("sflow: %w", err))
+		return
+	}
+	p := &d.sf
+	*p = sflow.Packet{}
+	if err := sflow.DecodeMessageVersion(d.reader(b), p); err != nil {
+		fail(reasonOf(err), fmt.Errorf("sflow: %w", err))
+		// Samples decoded before the error are still used.
+	}
+	st := d.state(addr)
+	start := len(d.recs)
+	for _, s := range p.Samples {
+		switch s := s.(type) {
+		case sflow.FlowSample:
+			d.sflowSample(addr, p.SubAgentId, s.SamplingRate, s.Input&0x3fffffff, s.Output&0x3fffffff, s.Records)
+		case sflow.ExpandedFlowSample:
+			d.sflowSample(addr, p.SubAgentId, s.SamplingRate, s.InputIfValue, s.OutputIfValue, s.Records)
+		}
+	}
+	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
+}
+
+func (d *Decoder) sflowSample(addr netip.Addr, subAgent, rate, in, out uint32, records []sflow.FlowRecord) {
+	r := flow.Record{
+		Exporter: addr, Domain: subAgent, Protocol: flow.SFlowV5,
+		InIf: in, OutIf: out, Packets: 1,
+		SamplingRate: rate, RateSource: flow.RateHeader,
+	}
+	if rate == 0 {
+		r.RateSource = flow.RateUnknown
+	}
+	have := false
+	for _, rec := range records {
+		switch v := rec.Data.(type) {
+		case sflow.SampledHeader:
+			if parseHeader(&r, v.Protocol, v.HeaderData) {
+				have = true
+			} else if r.Bytes == 0 {
+				r.Bytes = uint64(v.FrameLength)
+			}
+		case sflow.SampledIPv4:
+			if !have {
+				sampledIP(&r, v.SampledIPBase, 4)
+				have = true
+			}
+		case sflow.SampledIPv6:
+			if !have {
+				sampledIP(&r, v.SampledIPBase, 6)
+				have = true
+			}
+		case sflow.ExtendedGateway:
+			r.SrcAS = v.SrcAS
+			if n := len(v.ASPath); n > 0 {
+				r.DstAS = v.ASPath[n-1]
+			} else {
+				r.DstAS = v.AS
+			}
+		}
+	}
+	d.recs = append(d.recs, r)
+}
+
+func sampledIP(r *flow.Record, v sflow.SampledIPBase, ipv uint8) {
+	r.Bytes = uint64(v.Length)
+	r.Proto = uint8(v.Protocol)
+	r.SrcPort, r.DstPort = uint16(v.SrcPort), uint16(v.DstPort)
+	r.TCPFlags = uint8(v.TcpFlags)
+	r.IPVersion = ipv
+	r.SrcAddr, _ = netip.AddrFromSlice(v.SrcIP)
+	r.DstAddr, _ = netip.AddrFromSlice(v.DstIP)
+}
+
+// Header protocols of sFlow sampled headers.
+const (
+	headerEthernet = 1
+	headerIPv4     = 11
+	headerIPv6     = 12
+)
+
+// parseHeader reads addresses, ports and the IP length from a sampled
+// packet header. Bytes are the IP packet's length (as NetFlow and IPFIX
+// count them), not the frame's. It reports false when no IP header is found.
+func parseHeader(r *flow.Record, proto uint32, h []byte) bool {
+	switch proto {
+	case headerEthernet:
+		if len(h) < 14 {
+			return false
+		}
+		et := binary.BigEndian.Uint16(h[12:])
+		h = h[14:]
+		for (et == 0x8100 || et == 0x88a8) && len(h) >= 4 {
+			et = binary.BigEndian.Uint16(h[2:])
+			h = h[4:]
+		}
+		switch et {
+		case 0x0800:
+			return parseIPv4(r, h)
+		case 0x86dd:
+			return parseIPv6(r, h)
+		}
+		return false
+	case headerIPv4:
+		return parseIPv4(r, h)
+	case headerIPv6:
+		return parseIPv6(r, h)
+	}
+	return false
+}
+
+func parseIPv4(r *flow.Record, h []byte) bool {
+	if len(h) < 20 || h[0]>>4 != 4 {
+		return false
+	}
+	ihl := int(h[0]&0x0f) * 4
+	r.IPVersion = 4
+	r.Bytes = uint64(binary.BigEndian.Uint16(h[2:]))
+	r.Proto = h[9]
+	r.SrcAddr = netip.AddrFrom4([4]byte(h[12:16]))
+	r.DstAddr = netip.AddrFrom4([4]byte(h[16:20]))
+	fragOff := binary.BigEndian.Uint16(h[6:]) & 0x1fff
+	if ihl >= 20 && len(h) >= ihl && fragOff == 0 {
+		parseL4(r, h[ihl:])
+	}
+	return true
+}
+
+func parseIPv6(r *flow.Record, h []byte) bool {
+	if len(h) < 40 || h[0]>>4 != 6 {
+		return false
+	}
+	r.IPVersion = 6
+	r.Bytes = uint64(binary.BigEndian.Uint16(h[4:])) + 40
+	r.SrcAddr = netip.AddrFrom16([16]byte(h[8:24]))
+	r.DstAddr = netip.AddrFrom16([16]byte(h[24:40]))
+	next, h := h[6], h[40:]
+ext:
+	for i := 0; i < 8; i++ { // extension headers, bounded
+		switch next {
+		case 0, 43, 60: // hop-by-hop, routing, destination options
+			if len(h) < 8 {
+				break ext
+			}
+			l := (int(h[1]) + 1) * 8
+			if l > len(h) {
+				break ext
+			}
+			next, h = h[0], h[l:]
+		case 44: // fragment
+			if len(h) < 8 {
+				break ext
+			}
+			first := binary.BigEndian.Uint16(h[2:])&0xfff8 == 0
+			next, h = h[0], h[8:]
+			if !first {
+				r.Proto = next
+				return true
+			}
+		default:
+			break ext
+		}
+	}
+	r.Proto = next
+	parseL4(r, h)
+	return true
+}
+
+func parseL4(r *flow.Record, h []byte) {
+	switch r.Proto {
+	case 6:
+		if len(h) >= 14 {
+			r.TCPFlags = h[13]
+		}
+		fallthrough
+	case 17, 132:
+		if len(h) >= 4 {
+			r.SrcPort = binary.BigEndian.Uint16(h)
+			r.DstPort = binary.BigEndian.Uint16(h[2:])
+		}
+	}
+}

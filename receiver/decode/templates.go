@@ -1,0 +1,110 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
+)
+
+// Errors returned by the template store; the decoder counts them by reason.
+var (
+	// ErrTemplateInvalid marks a template that would make goflow2's data
+	// set loop never advance (no fields, or only zero-length fields).
+	ErrTemplateInvalid = errors.New("invalid template")
+	// ErrTemplateLimit marks a template refused because the exporter
+	// already has the maximum number of templates.
+	ErrTemplateLimit = errors.New("template limit reached")
+)
+
+// templateStore is one exporter's templates, bounded. It implements goflow2's
+// netflow.NetFlowTemplateSystem; it is used by one worker only, so it has no
+// lock.
+type templateStore struct {
+	max       int
+	templates map[uint64]any
+}
+
+func newTemplateStore(max int) *templateStore {
+	return &templateStore{max: max, templates: make(map[uint64]any)}
+}
+
+func templateKey(version uint16, domain uint32, id uint16) uint64 {
+	return uint64(version)<<48 | uint64(domain)<<16 | uint64(id)
+}
+
+// fieldsSize returns the fixed size of fields and whether any is variable.
+func fieldsSize(fields []netflow.Field) (size int, variable bool) {
+	for _, f := range fields {
+		if f.Length == 0xffff {
+			variable = true
+			continue
+		}
+		size += int(f.Length)
+	}
+	return size, variable
+}
+
+func validFields(fields ...[]netflow.Field) bool {
+	total, anyVar := 0, false
+	for _, fs := range fields {
+		s, v := fieldsSize(fs)
+		total += s
+		anyVar = anyVar || v
+	}
+	return total > 0 || anyVar
+}
+
+// AddTemplate stores a template, replacing one with the same id.
+func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t any) error {
+	switch t := t.(type) {
+	case netflow.TemplateRecord:
+		if !validFields(t.Fields) {
+			return fmt.Errorf("template %d: %w", id, ErrTemplateInvalid)
+		}
+	case netflow.NFv9OptionsTemplateRecord:
+		if !validFields(t.Scopes, t.Options) {
+			return fmt.Errorf("options template %d: %w", id, ErrTemplateInvalid)
+		}
+	case netflow.IPFIXOptionsTemplateRecord:
+		if !validFields(t.Scopes, t.Options) {
+			return fmt.Errorf("options template %d: %w", id, ErrTemplateInvalid)
+		}
+	default:
+		return fmt.Errorf("template %d: %w", id, ErrTemplateInvalid)
+	}
+	k := templateKey(version, domain, id)
+	if _, ok := s.templates[k]; !ok && len(s.templates) >= s.max {
+		return fmt.Errorf("template %d: %w", id, ErrTemplateLimit)
+	}
+	s.templates[k] = t
+	return nil
+}
+
+// GetTemplate returns a stored template or netflow.ErrorTemplateNotFound.
+func (s *templateStore) GetTemplate(version uint16, domain uint32, id uint16) (any, error) {
+	if t, ok := s.templates[templateKey(version, domain, id)]; ok {
+		return t, nil
+	}
+	return nil, netflow.ErrorTemplateNotFound
+}
+
+// RemoveTemplate deletes a template (IPFIX template withdrawal).
+func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16) (any, error) {
+	k := templateKey(version, domain, id)
+	t, ok := s.templates[k]
+	if !ok {
+		return nil, netflow.ErrorTemplateNotFound
+	}
+	delete(s.templates, k)
+	return t, nil
+}
+
+// GetTemplates returns a copy of every template.
+func (s *templateStore) GetTemplates() netflow.FlowBaseTemplateSet {
+	out := make(netflow.FlowBaseTemplateSet, len(s.templates))
+	for k, v := range s.templates {
+		out[k] = v
+	}
+	return out
+}

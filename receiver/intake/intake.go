@@ -1,0 +1,259 @@
+// Package intake owns the UDP sockets: it binds each listen address with
+// several SO_REUSEPORT sockets (one reader goroutine each, so every core
+// decodes), applies the exporter allowlist, decodes each datagram with a
+// per-socket decode.Decoder and hands the records to the core.
+//
+// The kernel spreads exporters over a port's sockets by their address and
+// port, so an exporter's datagrams always reach the same socket and its
+// template state lives in exactly one decoder, without locks.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/receiver/decode"
+)
+
+// Config configures the sockets.
+type Config struct {
+	// Listen lists UDP addresses (host:port). Every protocol is accepted on
+	// every address; the version field of each datagram decides.
+	Listen []string
+	// Sockets is the number of SO_REUSEPORT sockets (and reader goroutines)
+	// per address; 0 means one per CPU.
+	Sockets int
+	// ReceiveBuffer is the requested socket receive buffer in bytes; 0
+	// leaves the system default.
+	ReceiveBuffer int
+	// AllowedExporters, when not empty, is the list of networks datagrams
+	// are accepted from; others are dropped and counted.
+	AllowedExporters []netip.Prefix
+	// Limits bound each decoder's state.
+	Limits decode.Limits
+}
+
+// Intake is the running set of sockets.
+type Intake struct {
+	cfg     Config
+	core    *core.Core
+	log     *slog.Logger
+	latency *health.Histogram
+
+	mu      sync.Mutex
+	sockets []*socket
+	wg      sync.WaitGroup
+	stopped chan struct{}
+}
+
+// socket is one bound UDP socket and its reader.
+type socket struct {
+	addr    string
+	conn    *net.UDPConn
+	inode   uint64
+	port    int
+	rcvbuf  int
+	dec     *decode.Decoder
+	limiter logLimiter
+}
+
+// SocketStats are one socket's figures.
+type SocketStats struct {
+	// Address is the configured listen address.
+	Address string
+	// Index numbers the sockets of one address.
+	Index int
+	// ReceiveBuffer is the effective receive buffer size in bytes.
+	ReceiveBuffer int
+	// Drops is the kernel's count of datagrams dropped on this socket.
+	Drops uint64
+}
+
+// New prepares an Intake; Start binds the sockets.
+func New(cfg Config, c *core.Core, log *slog.Logger) *Intake {
+	if cfg.Sockets <= 0 {
+		cfg.Sockets = runtime.GOMAXPROCS(0)
+	}
+	return &Intake{cfg: cfg, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
+}
+
+// Latency returns the per-datagram processing time histogram.
+func (in *Intake) Latency() *health.Histogram { return in.latency }
+
+// Start binds every socket and starts the readers. On error nothing is left
+// bound.
+func (in *Intake) Start() error {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	var socks []*socket
+	for _, addr := range in.cfg.Listen {
+		for i := 0; i < in.cfg.Sockets; i++ {
+			pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+			if err != nil {
+				for _, s := range socks {
+					s.conn.Close()
+				}
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.New(in.cfg.Limits)}
+			s.setup(in.cfg.ReceiveBuffer)
+			socks = append(socks, s)
+		}
+	}
+	in.mu.Lock()
+	in.sockets = socks
+	in.mu.Unlock()
+	for _, s := range socks {
+		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "receive_buffer_bytes", s.rcvbuf)
+		in.wg.Add(1)
+		go in.read(s)
+	}
+	return nil
+}
+
+// Addrs returns the bound local addresses, one per configured address (useful
+// when a port was 0).
+func (in *Intake) Addrs() []net.Addr {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []net.Addr
+	seen := map[string]bool{}
+	for _, s := range in.sockets {
+		if !seen[s.addr] {
+			seen[s.addr] = true
+			out = append(out, s.conn.LocalAddr())
+		}
+	}
+	return out
+}
+
+// setup sizes the receive buffer (SO_RCVBUFFORCE when privileged, else
+// SO_RCVBUF, capped by net.core.rmem_max) and records the socket's inode for
+// drop accounting.
+func (s *socket) setup(size int) {
+	s.port = s.conn.LocalAddr().(*net.UDPAddr).Port
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if size > 0 {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+			}
+		}
+		s.rcvbuf, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		var st unix.Stat_t
+		if unix.Fstat(int(fd), &st) == nil {
+			s.inode = st.Ino
+		}
+	})
+}
+
+// maxDatagram is the largest UDP payload.
+const maxDatagram = 65535
+
+func (in *Intake) read(s *socket) {
+	defer in.wg.Done()
+	buf := make([]byte, maxDatagram)
+	exps := in.core.Exporters()
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				return
+			}
+			in.log.Warn("reading datagram", "address", s.addr, "err", err)
+			continue
+		}
+		start := time.Now()
+		addr := from.Addr().Unmap()
+		if !in.allowed(addr) {
+			exps.Untracked().CountError(health.ReasonNotAllowed)
+			s.limiter.log(in.log, "not_allowed", "datagram from an exporter outside allowed_exporters", "exporter", addr)
+			continue
+		}
+		ex := exps.Get(addr)
+		res, errs := s.dec.Decode(buf[:n], addr, ex)
+		ex.CountDatagram(res.Protocol, start.UnixNano())
+		for _, e := range errs {
+			var de *decode.Error
+			reason := "malformed"
+			if errors.As(e, &de) {
+				reason = de.Reason.String()
+			}
+			s.limiter.log(in.log, reason, "bad datagram", "exporter", addr, "reason", reason, "err", e)
+		}
+		in.core.Process(ex, res.Records, start)
+		in.latency.Observe(time.Since(start).Nanoseconds())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (in *Intake) allowed(a netip.Addr) bool {
+	if len(in.cfg.AllowedExporters) == 0 {
+		return true
+	}
+	for _, p := range in.cfg.AllowedExporters {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// drainTime is how long Stop keeps reading datagrams already queued.
+const drainTime = 200 * time.Millisecond
+
+// Stop drains datagrams already queued in the sockets (briefly), closes them
+// and waits for the readers to exit.
+func (in *Intake) Stop() {
+	in.mu.Lock()
+	socks := in.sockets
+	in.sockets = nil
+	in.mu.Unlock()
+	deadline := time.Now().Add(drainTime)
+	for _, s := range socks {
+		_ = s.conn.SetReadDeadline(deadline)
+	}
+	in.wg.Wait()
+	for _, s := range socks {
+		s.conn.Close()
+	}
+}
+
+// Stats returns every socket's figures, including kernel drop counts.
+func (in *Intake) Stats() []SocketStats {
+	in.mu.Lock()
+	socks := append([]*socket(nil), in.sockets...)
+	in.mu.Unlock()
+	drops := readDrops()
+	out := make([]SocketStats, 0, len(socks))
+	idx := map[string]int{}
+	for _, s := range socks {
+		out = append(out, SocketStats{Address: s.addr, Index: idx[s.addr], ReceiveBuffer: s.rcvbuf, Drops: drops[s.inode]})
+		idx[s.addr]++
+	}
+	return out
+}
