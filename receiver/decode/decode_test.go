@@ -1,0 +1,288 @@
+package decode
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+var exporter = netip.MustParseAddr("192.0.2.1")
+
+var flowFields = []field{{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {1, 4}, {2, 4}, {10, 2}, {14, 2}}
+
+func flowRecord(src, dst [4]byte, sport, dport uint16, proto uint8, bytes, pkts uint32) []byte {
+	return cat(src[:], dst[:], u16(sport), u16(dport), []byte{proto}, u32(bytes), u32(pkts), u16(3), u16(4))
+}
+
+func decodeAll(t *testing.T, d *Decoder, ex *health.Exporter, dgs ...[]byte) []flow.Record {
+	t.Helper()
+	var out []flow.Record
+	for _, b := range dgs {
+		res, _ := d.Decode(b, exporter, ex)
+		out = append(out, res.Records...)
+	}
+	return out
+}
+
+func TestNetFlowTemplateAndData(t *testing.T) {
+	for _, version := range []uint16{9, 10} {
+		d, ex := New(Limits{}), &health.Exporter{}
+		b := datagram(version, 1, 7,
+			templateSet(version, 256, flowFields...),
+			dataSet(256,
+				flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 40000, 443, 6, 1500, 3),
+				flowRecord([4]byte{10, 0, 0, 3}, [4]byte{10, 0, 0, 4}, 53, 53, 17, 80, 1)))
+		recs := decodeAll(t, d, ex, b)
+		if len(recs) != 2 {
+			t.Fatalf("v%d: %d records, want 2", version, len(recs))
+		}
+		r := recs[0]
+		if r.SrcAddr != netip.MustParseAddr("10.0.0.1") || r.DstPort != 443 || r.Proto != 6 || r.Bytes != 1500 || r.Packets != 3 ||
+			r.InIf != 3 || r.OutIf != 4 || r.Domain != 7 || r.IPVersion != 4 {
+			t.Fatalf("v%d: record = %+v", version, r)
+		}
+		if r.RateSource != flow.RateUnknown {
+			t.Fatalf("v%d: no options sent but rate source %v", version, r.RateSource)
+		}
+		if ex.Templates.Load() != 1 {
+			t.Fatalf("v%d: templates = %d, want 1", version, ex.Templates.Load())
+		}
+	}
+}
+
+func TestDataBeforeTemplateIsCountedThenDecoded(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	data := dataSet(300, flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 2, 6, 100, 1))
+	recs := decodeAll(t, d, ex, datagram(10, 0, 1, data))
+	if len(recs) != 0 || ex.TemplateMissingSets.Load() != 1 || ex.DecodeErrors[health.ReasonTemplateMissing].Load() != 1 {
+		t.Fatalf("before template: %d records, %d missing sets", len(recs), ex.TemplateMissingSets.Load())
+	}
+	recs = decodeAll(t, d, ex, datagram(10, 1, 1, templateSet(10, 300, flowFields...), data))
+	if len(recs) != 1 || recs[0].Bytes != 100 {
+		t.Fatalf("after template: %+v", recs)
+	}
+}
+
+func TestTemplateReplaced(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	decodeAll(t, d, ex, datagram(10, 0, 1, templateSet(10, 256, flowFields...)))
+	// Same id, new layout: bytes first.
+	newFields := []field{{1, 8}, {2, 8}, {8, 4}, {12, 4}}
+	rec := cat(u32(0), u32(9000), u32(0), u32(6), []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2})
+	recs := decodeAll(t, d, ex, datagram(10, 1, 1, templateSet(10, 256, newFields...), dataSet(256, rec)))
+	if len(recs) != 1 || recs[0].Bytes != 9000 || recs[0].Packets != 6 {
+		t.Fatalf("records after template change = %+v", recs)
+	}
+}
+
+func TestSamplingRateFromOptions(t *testing.T) {
+	ipfixScope := []field{{149, 4}} // observationDomainId
+	tests := []struct {
+		name     string
+		version  uint16
+		opts     set
+		optData  []byte
+		data     []field
+		record   []byte
+		before   bool // options data set sent after the data in the datagram
+		wantRate uint32
+		wantSrc  flow.RateSource
+	}{
+		{
+			name: "softflowd v9 34/35", version: 9,
+			opts:    optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{34, 4}, {35, 1}}),
+			optData: cat(u32(0), u32(10), []byte{1}),
+			data:    flowFields, record: flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1),
+			wantRate: 10, wantSrc: flow.RateDomain,
+		},
+		{
+			name: "options after data in the same datagram", version: 9, before: true,
+			opts:    optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{34, 4}}),
+			optData: cat(u32(0), u32(64)),
+			data:    flowFields, record: flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1),
+			wantRate: 64, wantSrc: flow.RateDomain,
+		},
+		{
+			name: "pmacct v9 sampler id 48/49/50", version: 9,
+			opts:     optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{48, 1}, {49, 1}, {50, 4}}),
+			optData:  cat(u32(0), []byte{5, 2}, u32(20)),
+			data:     append(append([]field(nil), flowFields...), field{48, 1}),
+			record:   cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), []byte{5}),
+			wantRate: 20, wantSrc: flow.RateSampler,
+		},
+		{
+			name: "IPFIX systematic count-based 305/306", version: 10,
+			opts:    optionsTemplateSet(10, 257, ipfixScope, []field{{304, 2}, {305, 4}, {306, 4}}),
+			optData: cat(u32(1), u16(1), u32(1), u32(99)),
+			data:    flowFields, record: flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1),
+			wantRate: 100, wantSrc: flow.RateDomain,
+		},
+		{
+			name: "IOS XR random n-out-of-N with 305=1", version: 10,
+			opts:     optionsTemplateSet(10, 257, ipfixScope, []field{{302, 4}, {304, 2}, {305, 4}, {309, 4}, {310, 4}}),
+			optData:  cat(u32(1), u32(9), u16(3), u32(1), u32(1), u32(256)),
+			data:     append(append([]field(nil), flowFields...), field{302, 4}),
+			record:   cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), u32(9)),
+			wantRate: 256, wantSrc: flow.RateSampler,
+		},
+		{
+			name: "IPFIX uniform probabilistic 311", version: 10,
+			opts:    optionsTemplateSet(10, 257, ipfixScope, []field{{304, 2}, {311, 8}}),
+			optData: cat(u32(1), u16(4), []byte{0x3f, 0x84, 0x7a, 0xe1, 0x47, 0xae, 0x14, 0x7b}), // 0.01
+			data:    flowFields, record: flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1),
+			wantRate: 100, wantSrc: flow.RateDomain,
+		},
+		{
+			name: "rate in the data record itself", version: 10,
+			opts:     optionsTemplateSet(10, 257, ipfixScope, []field{{34, 4}}),
+			optData:  cat(u32(1), u32(1000)),
+			data:     append(append([]field(nil), flowFields...), field{34, 4}),
+			record:   cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), u32(50)),
+			wantRate: 50, wantSrc: flow.RateRecord,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ex := New(Limits{}), &health.Exporter{}
+			sets := []set{tt.opts, templateSet(tt.version, 256, tt.data...)}
+			od, dd := dataSet(257, tt.optData), dataSet(256, tt.record)
+			if tt.before {
+				sets = append(sets, dd, od)
+			} else {
+				sets = append(sets, od, dd)
+			}
+			recs := decodeAll(t, d, ex, datagram(tt.version, 0, 1, sets...))
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1 (errors %v)", len(recs), ex.DecodeErrors[health.ReasonMalformed].Load())
+			}
+			if recs[0].SamplingRate != tt.wantRate || recs[0].RateSource != tt.wantSrc {
+				t.Fatalf("rate %d from %v, want %d from %v", recs[0].SamplingRate, recs[0].RateSource, tt.wantRate, tt.wantSrc)
+			}
+		})
+	}
+}
+
+func TestFieldlessTemplateDoesNotHang(t *testing.T) {
+	for _, version := range []uint16{9, 10} {
+		d, ex := New(Limits{}), &health.Exporter{}
+		b := datagram(version, 0, 1, templateSet(version, 256), dataSet(256, make([]byte, 16)))
+		recs := decodeAll(t, d, ex, b)
+		if len(recs) != 0 || ex.DecodeErrors[health.ReasonTemplateInvalid].Load() != 1 {
+			t.Fatalf("v%d: %d records, template_invalid = %d", version, len(recs), ex.DecodeErrors[health.ReasonTemplateInvalid].Load())
+		}
+		// Zero-length fields only: just as bad.
+		b = datagram(version, 1, 1, templateSet(version, 257, field{1, 0}, field{2, 0}), dataSet(257, make([]byte, 8)))
+		decodeAll(t, d, ex, b)
+		if ex.DecodeErrors[health.ReasonTemplateInvalid].Load() != 2 {
+			t.Fatalf("v%d: zero-length template accepted", version)
+		}
+	}
+}
+
+func TestTemplateLimit(t *testing.T) {
+	d, ex := New(Limits{MaxTemplates: 2}), &health.Exporter{}
+	for id := uint16(256); id < 260; id++ {
+		decodeAll(t, d, ex, datagram(10, uint32(id), 1, templateSet(10, id, flowFields...)))
+	}
+	if ex.Templates.Load() != 2 || ex.DecodeErrors[health.ReasonTemplateLimit].Load() != 2 {
+		t.Fatalf("templates = %d, template_limit errors = %d; want 2, 2", ex.Templates.Load(), ex.DecodeErrors[health.ReasonTemplateLimit].Load())
+	}
+}
+
+func TestV5(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	recs := decodeAll(t, d, ex, v5Datagram(0, 0x4000|100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	if r.Bytes != 1000 || r.Packets != 4 || r.SamplingRate != 100 || r.RateSource != flow.RateHeader ||
+		r.SrcAS != 64500 || r.DstAS != 64501 || r.DstPort != 443 || r.InIf != 1 || r.OutIf != 2 {
+		t.Fatalf("record = %+v", r)
+	}
+}
+
+func TestSequenceLoss(t *testing.T) {
+	src, dst := [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}
+	tests := []struct {
+		name               string
+		seqs               []uint32
+		wantGaps, wantLost uint64
+		wantResets         uint64
+	}{
+		{"in order", []uint32{0, 3, 6, 9}, 0, 0, 0},
+		{"one datagram lost", []uint32{0, 3, 9}, 1, 3, 0},
+		{"wrap at 2^32", []uint32{0xfffffffd, 0, 3}, 0, 0, 0},
+		{"restart is not loss", []uint32{5000000, 0, 3}, 0, 0, 1},
+		{"late datagram is not loss", []uint32{0, 6, 3, 9}, 1, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ex := New(Limits{}), &health.Exporter{}
+			for _, s := range tt.seqs {
+				decodeAll(t, d, ex, v5Datagram(s, 0, 3, src, dst, 100, 1))
+			}
+			if g, l, r := ex.SequenceGaps.Load(), ex.LostRecords.Load(), ex.SequenceResets.Load(); g != tt.wantGaps || l != tt.wantLost || r != tt.wantResets {
+				t.Fatalf("gaps %d lost %d resets %d; want %d %d %d", g, l, r, tt.wantGaps, tt.wantLost, tt.wantResets)
+			}
+		})
+	}
+}
+
+func TestSFlowRawHeader(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	hdr := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	recs := decodeAll(t, d, ex, sflowDatagram(1, 512, hdr, 1418))
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	if r.Bytes != 1400 || r.Packets != 1 || r.SamplingRate != 512 || r.RateSource != flow.RateHeader ||
+		r.SrcAddr != netip.MustParseAddr("10.1.1.1") || r.DstPort != 443 || r.Proto != 6 || r.InIf != 3 || r.OutIf != 7 {
+		t.Fatalf("record = %+v", r)
+	}
+	// Sequence gap of 2 datagrams, one sample each.
+	decodeAll(t, d, ex, sflowDatagram(4, 512, hdr, 1418))
+	if ex.SequenceGaps.Load() != 1 || ex.LostRecords.Load() != 2 {
+		t.Fatalf("gaps %d lost %d, want 1 2", ex.SequenceGaps.Load(), ex.LostRecords.Load())
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	expanded := cat(u32(5), u32(1), []byte{192, 0, 2, 50}, u32(0), u32(1), u32(1000), u32(1),
+		u32(3), u32(48), u32(1), u32(0), u32(1), u32(1), u32(0), u32(0), u32(0), u32(0), u32(0), u32(0), u32(0xffffffff), u32(0))
+	tests := []struct {
+		name   string
+		b      []byte
+		reason health.Reason
+	}{
+		{"empty", nil, health.ReasonUnknownVersion},
+		{"one byte", []byte{0}, health.ReasonUnknownVersion},
+		{"unknown version", cat(u16(7), make([]byte, 30)), health.ReasonUnknownVersion},
+		{"v5 truncated header", cat(u16(5), u16(1)), health.ReasonTruncated},
+		{"v5 truncated records", v5Datagram(0, 0, 2, [4]byte{}, [4]byte{}, 1, 1)[:100], health.ReasonTruncated},
+		{"v5 absurd count", cat(u16(5), u16(5000), make([]byte, 20)), health.ReasonMalformed},
+		{"v9 truncated header", cat(u16(9), u16(1), u32(0)), health.ReasonTruncated},
+		{"ipfix length beyond datagram", cat(u16(10), u16(1000), make([]byte, 12)), health.ReasonTruncated},
+		{"ipfix negative set length", cat(u16(10), u16(20), u32(0), u32(0), u32(0), u16(256), u16(2)), health.ReasonMalformed},
+		{"sflow expanded sample with 4 billion records", expanded, health.ReasonMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ex := New(Limits{}), &health.Exporter{}
+			res, errs := d.Decode(tt.b, exporter, ex)
+			if len(res.Records) != 0 || len(errs) == 0 {
+				t.Fatalf("records %d errs %v", len(res.Records), errs)
+			}
+			if got := ex.DecodeErrors[tt.reason].Load(); got != 1 {
+				var all []uint64
+				for i := range ex.DecodeErrors {
+					all = append(all, ex.DecodeErrors[i].Load())
+				}
+				t.Fatalf("%s errors = %d, want 1 (all: %v, errs %v)", tt.reason, got, all, errs)
+			}
+		})
+	}
+}
