@@ -104,8 +104,9 @@ func (in *Intake) Start() error {
 	}}
 	var socks []*socket
 	for _, addr := range in.cfg.Listen {
+		bindAddr := addr
 		for i := 0; i < in.cfg.Sockets; i++ {
-			pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+			pc, err := lc.ListenPacket(context.Background(), "udp", bindAddr)
 			if err != nil {
 				for _, s := range socks {
 					s.conn.Close()
@@ -115,6 +116,8 @@ func (in *Intake) Start() error {
 			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.New(in.cfg.Limits)}
 			s.setup(in.cfg.ReceiveBuffer)
 			socks = append(socks, s)
+			// With port 0 the first socket picks the port; the others join it.
+			bindAddr = pc.LocalAddr().String()
 		}
 	}
 	in.mu.Lock()

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default() is invalid: %v", err)
+	}
+	if len(c.Core().Families) != len(DefaultFamilies) {
+		t.Fatalf("default families = %d", len(c.Core().Families))
+	}
+}
+
+func TestLoadGood(t *testing.T) {
+	c, err := Load("testdata/good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ic := c.Core(), c.Intake()
+	if len(cc.Families) != 1 || cc.Families[0].IPv4Mask != 24 || cc.Families[0].IPv6Mask != 64 || cc.Families[0].Limit != 500 {
+		t.Errorf("families = %+v", cc.Families)
+	}
+	if cc.Options.TTL != 5*time.Minute || cc.Options.Hold != time.Minute || cc.Options.Tombstones != 100 {
+		t.Errorf("options = %+v", cc.Options)
+	}
+	if len(cc.Sampling.Overrides) != 1 || cc.Sampling.Overrides[0].Prefix.String() != "192.0.2.7/32" || cc.Sampling.Overrides[0].Rate != 1000 {
+		t.Errorf("overrides = %+v", cc.Sampling.Overrides)
+	}
+	if len(ic.AllowedExporters) != 2 || ic.AllowedExporters[1].String() != "2001:db8::1/128" || ic.Sockets != 2 || ic.Limits.MaxTemplates != 32 {
+		t.Errorf("intake = %+v", ic)
+	}
+}
+
+func TestEmptyFileKeepsDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listen) != 3 || len(c.Families) != len(DefaultFamilies) {
+		t.Fatalf("empty config lost defaults: %+v", c)
+	}
+}
+
+// TestInvalid maps every testdata/invalid-*.yml to the exact error it must
+// produce; a new fixture without an entry fails the test.
+func TestInvalid(t *testing.T) {
+	want := map[string]string{
+		"invalid-label.yml":             `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version)`,
+		"invalid-limit.yml":             "families[0] (x): limit: must be at least 1, got 0",
+		"invalid-duplicate-family.yml":  `families[1].name: "x" is used twice or reserved`,
+		"invalid-reserved-family.yml":   `families[0].name: "exporter" is used twice or reserved`,
+		"invalid-family-name.yml":       `families[0] (Bad-Name): name "Bad-Name": only lower-case letters, digits and _ are allowed`,
+		"invalid-prefix.yml":            "families[0] (x): ipv4_prefix_length: must be 0..32, got 33",
+		"invalid-listen.yml":            `listen[0]: "2055" is not host:port`,
+		"invalid-listen-empty.yml":      "listen: at least one address is required",
+		"invalid-unknown-key.yml":       "yaml: unmarshal errors:\n  line 1: field listne not found in type config.Config",
+		"invalid-override-exporter.yml": `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
+		"invalid-override-rate.yml":     "sampling.overrides[0].rate: must be at least 1",
+		"invalid-allowed.yml":           `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
+		"invalid-ttl.yml":               "series.idle_timeout: must be positive, got -1s",
+		"invalid-max-exporters.yml":     "max_exporters: must be at least 1, got 0",
+		"invalid-sockets.yml":           "sockets: must be 0..256, got 1000",
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.yml")
+	if len(files) != len(want) {
+		t.Errorf("%d fixtures, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			w, ok := want[name]
+			if !ok {
+				t.Fatalf("no expected error for %s", name)
+			}
+			_, err := Load(f)
+			if err == nil || err.Error() != w {
+				t.Fatalf("Load(%s) error = %v\nwant %s", name, err, w)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"testdata/good.yml", "testdata/invalid-label.yml", "testdata/invalid-ttl.yml"} {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if err != nil {
+			if strings.TrimSpace(err.Error()) == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		// A config that parses must validate and build.
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted an invalid config: %v", err)
+		}
+		_ = c.Core()
+		_ = c.Intake()
+	})
+}

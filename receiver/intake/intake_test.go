@@ -1,0 +1,121 @@
+package intake
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+func v5(seq uint32, n int, bytes uint32) []byte {
+	b := make([]byte, 24+48*n)
+	binary.BigEndian.PutUint16(b, 5)
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	binary.BigEndian.PutUint32(b[16:], seq)
+	for i := 0; i < n; i++ {
+		r := b[24+48*i:]
+		copy(r, []byte{10, 0, 0, byte(i + 1), 10, 0, 1, 1})
+		binary.BigEndian.PutUint32(r[16:], 1)     // packets
+		binary.BigEndian.PutUint32(r[20:], bytes) // octets
+		r[38] = 6
+	}
+	return b
+}
+
+func startIntake(t *testing.T, cfg Config) (*Intake, *core.Core) {
+	t.Helper()
+	c := core.New(core.Config{MaxExporters: 16})
+	if cfg.Listen == nil {
+		cfg.Listen = []string{"127.0.0.1:0"}
+	}
+	in := New(cfg, c, slog.New(slog.DiscardHandler))
+	if err := in.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	return in, c
+}
+
+func send(t *testing.T, to net.Addr, dgs ...[]byte) {
+	t.Helper()
+	conn, err := net.Dial("udp", to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, d := range dgs {
+		if _, err := conn.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func totalBytes(c *core.Core) uint64 {
+	var sum uint64
+	for _, p := range c.Totals().Collect(nil) {
+		sum += p.Bytes
+	}
+	return sum
+}
+
+func TestIntakeCountsOverRealUDP(t *testing.T) {
+	in, c := startIntake(t, Config{Sockets: 2, ReceiveBuffer: 1 << 20})
+	addrs := in.Addrs()
+	if len(addrs) != 1 {
+		t.Fatalf("addrs = %v", addrs)
+	}
+	var dgs [][]byte
+	for i := 0; i < 50; i++ {
+		dgs = append(dgs, v5(uint32(3*i), 3, 1000))
+	}
+	dgs = append(dgs, []byte("garbage"))
+	send(t, addrs[0], dgs...)
+	waitFor(t, "150 records", func() bool { return totalBytes(c) == 150*1000 })
+	ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1"))
+	waitFor(t, "the garbage datagram", func() bool { return ex.DecodeErrors[health.ReasonUnknownVersion].Load() == 1 })
+	if ex.SequenceGaps.Load() != 0 {
+		t.Errorf("sequence gaps = %d over loopback", ex.SequenceGaps.Load())
+	}
+	st := in.Stats()
+	if len(st) != 2 || st[0].ReceiveBuffer <= 0 {
+		t.Fatalf("socket stats = %+v", st)
+	}
+}
+
+func TestAllowlistDropsOthers(t *testing.T) {
+	in, c := startIntake(t, Config{AllowedExporters: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	send(t, in.Addrs()[0], v5(0, 1, 100))
+	waitFor(t, "refused datagram", func() bool {
+		return c.Exporters().Untracked().DecodeErrors[health.ReasonNotAllowed].Load() == 1
+	})
+	if totalBytes(c) != 0 || c.Exporters().Len() != 0 {
+		t.Fatalf("refused exporter counted: %d bytes, %d exporters", totalBytes(c), c.Exporters().Len())
+	}
+}
+
+func TestStopReleasesPort(t *testing.T) {
+	in, _ := startIntake(t, Config{Sockets: 2})
+	addr := in.Addrs()[0].String()
+	in.Stop()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("port still bound after Stop: %v", err)
+	}
+	pc.Close()
+}
