@@ -1,0 +1,85 @@
+package core
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/processor/sampling"
+)
+
+func sumBytes(f *aggregate.Family) (b uint64) {
+	for _, p := range f.Collect(nil) {
+		b += p.Bytes
+	}
+	return b
+}
+
+func TestProcess(t *testing.T) {
+	ex1 := netip.MustParseAddr("192.0.2.1")
+	c := New(Config{
+		MaxExporters: 4,
+		Families: []aggregate.Spec{
+			{Name: "proto", Labels: []aggregate.Label{aggregate.LabelProto}, Limit: 1},
+			{Name: "src", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelSrcAddr}, Limit: 100},
+		},
+		Sampling: sampling.Config{Overrides: []sampling.Override{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Rate: 100}}},
+	})
+	ex := c.Exporters().Get(ex1)
+	recs := []flow.Record{
+		{Exporter: ex1, Proto: 6, Bytes: 10, Packets: 1, Protocol: flow.IPFIX},
+		{Exporter: ex1, Proto: 17, Bytes: 20, Packets: 1, Protocol: flow.IPFIX},
+		{Exporter: ex1, Proto: 17, Bytes: 1 << 49, Packets: 1, Protocol: flow.IPFIX}, // x100 is implausible
+	}
+	c.Process(ex, recs, time.Unix(1700000000, 0))
+	if got := sumBytes(c.Totals()); got != 3000 {
+		t.Errorf("totals = %d, want 3000 (override x100, implausible record dropped)", got)
+	}
+	for _, f := range c.Families() {
+		if got := sumBytes(f); got != 3000 {
+			t.Errorf("family %s sums to %d, want 3000", f.Spec().Name, got)
+		}
+	}
+	if ex.DecodeErrors[health.ReasonImplausible].Load() != 1 || ex.Records[flow.IPFIX].Load() != 2 {
+		t.Errorf("implausible = %d, records = %d", ex.DecodeErrors[health.ReasonImplausible].Load(), ex.Records[flow.IPFIX].Load())
+	}
+	if ex.SamplingRate.Load() != 100 || flow.RateSource(ex.RateSource.Load()) != flow.RateOverride {
+		t.Errorf("rate gauge %d from %v", ex.SamplingRate.Load(), flow.RateSource(ex.RateSource.Load()))
+	}
+
+	// An exporter with no rate anywhere: counted 1:1 and reported.
+	ex2 := c.Exporters().Get(netip.MustParseAddr("198.51.100.1"))
+	c.Process(ex2, []flow.Record{{Exporter: ex2.Addr, Bytes: 5, Packets: 1}}, time.Unix(1700000001, 0))
+	if ex2.Unresolved.Load() != 1 || sumBytes(c.Totals()) != 3005 {
+		t.Errorf("unresolved = %d, totals = %d", ex2.Unresolved.Load(), sumBytes(c.Totals()))
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := aggregate.Spec{Name: "a", Labels: []aggregate.Label{aggregate.LabelProto}, Limit: 1}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"ok", Config{MaxExporters: 1, Families: []aggregate.Spec{good}}, ""},
+		{"reserved", Config{MaxExporters: 1, Families: []aggregate.Spec{{Name: "exporter", Labels: good.Labels, Limit: 1}}}, `families[0].name: "exporter" is used twice or reserved`},
+		{"no labels", Config{MaxExporters: 1, Families: []aggregate.Spec{{Name: "b", Limit: 1}}}, "families[0] (b): labels: at least one label is required"},
+		{"exporters", Config{}, "max_exporters: must be at least 1, got 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Fatalf("Validate() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,36 @@
+package health
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestTableIsBounded(t *testing.T) {
+	tab := NewTable(3)
+	for i := 0; i < 10; i++ {
+		tab.Get(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})).Records[0].Add(1)
+	}
+	if tab.Len() != 3 || tab.Evicted() != 7 {
+		t.Fatalf("len %d evicted %d, want 3 and 7", tab.Len(), tab.Evicted())
+	}
+	// The most recent exporters are the ones kept.
+	var kept []string
+	tab.Each(func(e *Exporter) { kept = append(kept, e.Addr.String()) })
+	if kept[2] != "192.0.2.9" {
+		t.Fatalf("kept %v", kept)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	for _, ns := range []int64{500, 3000, 3000, 20_000_000} {
+		h.Observe(ns)
+	}
+	b, n, sum := h.Snapshot()
+	if n != 4 || b[1e-6] != 1 || b[5e-6] != 3 || b[1e-2] != 3 {
+		t.Fatalf("buckets %v count %d", b, n)
+	}
+	if sum < 0.02 || sum > 0.0201 {
+		t.Fatalf("sum %v", sum)
+	}
+}
