@@ -317,9 +317,9 @@ func TestBadInputBesideGoodExporter(t *testing.T) {
 	pcap, truth := writePcap(t, testkit.Spec{Seed: 3, IPv6: true})
 	in := start(t)
 	bad := [][]byte{
-		{0, 5, 0, 1},                    // v5, truncated header
-		{0, 7, 1, 2, 3, 4, 5, 6, 7, 8},  // unknown version
-		{0, 10, 0, 200, 0, 0, 0, 0},     // IPFIX header cut short
+		{0, 5, 0, 1},                     // v5, truncated header
+		{0, 7, 1, 2, 3, 4, 5, 6, 7, 8},   // unknown version
+		{0, 10, 0, 200, 0, 0, 0, 0},      // IPFIX header cut short
 		[]byte("GET / HTTP/1.1\r\n\r\n"), // not flow data at all
 		// IPFIX data set 256 with no template yet.
 		{0, 10, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8},

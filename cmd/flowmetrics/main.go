@@ -26,10 +26,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/flowmetrics/flowmetrics/config"
 	"github.com/flowmetrics/flowmetrics/exporter/promexport"
-	"github.com/flowmetrics/flowmetrics/processor/core"
-	"github.com/flowmetrics/flowmetrics/receiver/intake"
 )
 
 const program = "flowmetrics"
@@ -51,6 +48,7 @@ func run(args []string, stderr io.Writer) int {
 	listen := app.Flag("flow.listen-address", "UDP address to receive flows on; repeatable. Overrides the config file's listen.").Strings()
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	checkConfig := app.Flag("config.check", "Check the configuration and exit.").Bool()
+	lifecycle := app.Flag("web.enable-lifecycle", "Enable reloading the configuration with POST /-/reload.").Bool()
 	webConfig := webflag.AddFlags(app, DefaultWebAddress)
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
@@ -62,57 +60,35 @@ func run(args []string, stderr io.Writer) int {
 	}
 	logger := promslog.New(logConfig)
 
-	cfg := config.Default()
-	if *configFile != "" {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
+	a := newApp(logger, *configFile, *listen)
+	if *checkConfig {
+		if _, err := a.load(); err != nil {
 			logger.Error("invalid configuration", "file", *configFile, "err", err)
 			return 1
 		}
-	}
-	if len(*listen) > 0 {
-		cfg.Listen = *listen
-		if err := cfg.Validate(); err != nil {
-			logger.Error("invalid configuration", "err", err)
-			return 1
-		}
-	}
-	if *checkConfig {
 		logger.Info("configuration is valid", "file", *configFile)
 		return 0
 	}
 	logger.Info("starting "+program, "version", version.Info())
-
-	c := core.New(cfg.Core())
-	in := intake.New(cfg.Intake(), c, logger)
-	if err := in.Start(); err != nil {
-		logger.Error("cannot receive flows", "err", err)
+	if err := a.start(); err != nil {
+		logger.Error("cannot start", "err", err)
 		return 1
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		promexport.New(c, in),
+		promexport.New(a.core, a),
+		a.reloadOK, a.reloadTime,
 		versioncollector.NewCollector(program),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	stopMaintain := make(chan struct{})
 	maintained := make(chan struct{})
 	go func() {
 		defer close(maintained)
-		t := time.NewTicker(maintainEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				c.Maintain(now)
-			}
-		}
+		a.maintain(stopMaintain, maintainEvery)
 	}()
 
 	mux := http.NewServeMux()
@@ -122,6 +98,13 @@ func run(args []string, stderr io.Writer) int {
 	}))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !*lifecycle {
+			http.Error(w, errLifecycleDisabled.Error(), http.StatusForbidden)
+			return
+		}
+		a.reloadHandler(w, r)
+	})
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        program,
@@ -151,7 +134,7 @@ loop:
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				logger.Warn("configuration reload is not supported yet; restart to apply changes")
+				_ = a.reload() // logged; the running configuration stays on error
 				continue
 			}
 			logger.Info("shutting down", "signal", s.String())
@@ -164,8 +147,8 @@ loop:
 			break loop
 		}
 	}
-	in.Stop() // drains queued datagrams first
-	cancel()
+	a.stop() // drains queued datagrams first
+	close(stopMaintain)
 	<-maintained
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()

@@ -6,6 +6,7 @@ package promexport
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,11 +25,15 @@ type familyDescs struct {
 	bytes, packets, flows *prometheus.Desc
 }
 
-// Collector exposes a core (and optionally its intake) to Prometheus.
+// Collector exposes a core (and optionally its intake) to Prometheus. It is
+// an unchecked collector: the families, and so the metric names, may change
+// on a configuration reload.
 type Collector struct {
-	core     *core.Core
-	intake   *intake.Intake
-	families []familyDescs
+	core   *core.Core
+	intake IntakeStats
+
+	mu    sync.Mutex
+	descs map[*aggregate.Family]*familyDescs
 
 	datagrams, records, decodeErrors, templateMissing, templates     *prometheus.Desc
 	seqGaps, lost, seqResets, rate, unresolved, lastSeen             *prometheus.Desc
@@ -37,13 +42,20 @@ type Collector struct {
 	sockDrops, sockBuf, latency                                      *prometheus.Desc
 }
 
+// IntakeStats is what the collector reads from the sockets; *intake.Intake
+// implements it.
+type IntakeStats interface {
+	Stats() []intake.SocketStats
+	Latency() *health.Histogram
+}
+
 // New returns a Collector; in may be nil when there are no sockets.
-func New(c *core.Core, in *intake.Intake) *Collector {
+func New(c *core.Core, in IntakeStats) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 	}
 	col := &Collector{
-		core: c, intake: in,
+		core: c, intake: in, descs: map[*aggregate.Family]*familyDescs{},
 		datagrams:        d("datagrams_total", "Datagrams received, by exporter and wire protocol.", "exporter", "protocol"),
 		records:          d("records_total", "Flow records (sFlow: flow samples) decoded and counted, by exporter and wire protocol.", "exporter", "protocol"),
 		decodeErrors:     d("decode_errors_total", "Datagrams or sets that could not be (fully) decoded, by reason.", "exporter", "reason"),
@@ -67,21 +79,49 @@ func New(c *core.Core, in *intake.Intake) *Collector {
 		sockBuf:          d("socket_receive_buffer_bytes", "Effective socket receive buffer size.", "address", "socket"),
 		latency:          d("processing_duration_seconds", "Time to decode and count one datagram."),
 	}
-	add := func(f *aggregate.Family) {
-		name := f.Spec().Name
-		labels := f.LabelNames()
-		fd := familyDescs{f: f,
-			bytes:   prometheus.NewDesc("flow_"+name+"_bytes_total", "Bytes, corrected for sampling, by "+joinLabels(labels)+".", labels, nil),
-			packets: prometheus.NewDesc("flow_"+name+"_packets_total", "Packets, corrected for sampling, by "+joinLabels(labels)+".", labels, nil),
-			flows:   prometheus.NewDesc("flow_"+name+"_flows_total", "Flow records (sFlow: samples), not scaled, by "+joinLabels(labels)+".", labels, nil),
-		}
-		col.families = append(col.families, fd)
-	}
-	add(c.Totals())
-	for _, f := range c.Families() {
-		add(f)
-	}
 	return col
+}
+
+// familyDescs returns the descriptors of a family, made once per family.
+func (c *Collector) familyDescs(f *aggregate.Family) *familyDescs {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.descs[f]; d != nil {
+		return d
+	}
+	name := f.Spec().Name
+	labels := f.LabelNames()
+	d := &familyDescs{f: f,
+		bytes:   prometheus.NewDesc("flow_"+name+"_bytes_total", "Bytes, corrected for sampling, by "+joinLabels(labels)+".", labels, nil),
+		packets: prometheus.NewDesc("flow_"+name+"_packets_total", "Packets, corrected for sampling, by "+joinLabels(labels)+".", labels, nil),
+		flows:   prometheus.NewDesc("flow_"+name+"_flows_total", "Flow records (sFlow: samples), not scaled, by "+joinLabels(labels)+".", labels, nil),
+	}
+	c.descs[f] = d
+	return d
+}
+
+// families returns the totals and the current families' descriptors, and
+// forgets the descriptors of families a reload removed.
+func (c *Collector) families() []*familyDescs {
+	fams := append([]*aggregate.Family{c.core.Totals()}, c.core.Families()...)
+	out := make([]*familyDescs, len(fams))
+	for i, f := range fams {
+		out[i] = c.familyDescs(f)
+	}
+	c.mu.Lock()
+	if len(c.descs) > len(fams) {
+		keep := map[*aggregate.Family]bool{}
+		for _, f := range fams {
+			keep[f] = true
+		}
+		for f := range c.descs {
+			if !keep[f] {
+				delete(c.descs, f)
+			}
+		}
+	}
+	c.mu.Unlock()
+	return out
 }
 
 func joinLabels(l []string) string {
@@ -95,24 +135,14 @@ func joinLabels(l []string) string {
 	return s
 }
 
-// Describe sends every fixed descriptor.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range c.families {
-		ch <- f.bytes
-		ch <- f.packets
-		ch <- f.flows
-	}
-	for _, d := range []*prometheus.Desc{c.datagrams, c.records, c.decodeErrors, c.templateMissing, c.templates,
-		c.seqGaps, c.lost, c.seqResets, c.rate, c.unresolved, c.lastSeen, c.exporters, c.exportersEvicted,
-		c.famSeries, c.famOther, c.famLimit, c.famFolded, c.famEvicted, c.famResumed, c.sockDrops, c.sockBuf, c.latency} {
-		ch <- d
-	}
-}
+// Describe sends nothing: the collector is unchecked because a reload may
+// change the families.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect builds the metrics from the current state.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	var pts []aggregate.Point
-	for _, fd := range c.families {
+	for _, fd := range c.families() {
 		pts = fd.f.Collect(pts[:0])
 		for i := range pts {
 			p := &pts[i]

@@ -25,6 +25,7 @@ package aggregate
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -209,6 +210,42 @@ func NewFamily(spec Spec, opts Options) *Family {
 	f.sketch = newSpaceSaving(opts.SketchSize)
 	f.tombs, _ = simplelru.NewLRU[Key, tombstone](opts.Tombstones, nil)
 	return f
+}
+
+// SameSpec reports whether s describes this family exactly (after the
+// defaults New applies), so a reload can keep its series.
+func (f *Family) SameSpec(s Spec) bool {
+	if s.IPv4Mask == 0 {
+		s.IPv4Mask = 32
+	}
+	if s.IPv6Mask == 0 {
+		s.IPv6Mask = 128
+	}
+	return s.Name == f.spec.Name && s.Limit == f.spec.Limit && s.IPv4Mask == f.spec.IPv4Mask &&
+		s.IPv6Mask == f.spec.IPv6Mask && slices.Equal(s.Labels, f.spec.Labels)
+}
+
+// Options returns the family's options.
+func (f *Family) Options() Options {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts
+}
+
+// SetOptions changes expiry and admission settings in place; series and
+// counters are kept. A new sketch size empties the sketch; a smaller
+// tombstone count forgets the oldest tombstones.
+func (f *Family) SetOptions(o Options) {
+	o = o.withDefaults()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if o.SketchSize != f.opts.SketchSize {
+		f.sketch = newSpaceSaving(o.SketchSize)
+	}
+	if o.Tombstones != f.opts.Tombstones {
+		f.tombs.Resize(o.Tombstones)
+	}
+	f.opts = o
 }
 
 // Spec returns the family's spec.

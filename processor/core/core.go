@@ -7,6 +7,7 @@ package core
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
@@ -57,28 +58,63 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Core is the running pipeline. It is safe for concurrent use.
+// Core is the running pipeline. It is safe for concurrent use; Reconfigure
+// may run while records are processed.
 type Core struct {
-	corrector *sampling.Corrector
-	totals    *aggregate.Family
-	families  []*aggregate.Family
 	exporters *health.Table
+	totals    *aggregate.Family
+	state     atomic.Pointer[state]
+}
+
+// state is the part of the core a reload replaces, swapped atomically so the
+// hot path reads it with one load per batch and no lock.
+type state struct {
+	corrector *sampling.Corrector
+	families  []*aggregate.Family
+	options   aggregate.Options
 }
 
 // New builds a Core; cfg must be valid.
 func New(cfg Config) *Core {
-	c := &Core{
-		corrector: sampling.New(cfg.Sampling),
-		exporters: health.NewTable(cfg.MaxExporters),
-	}
+	c := &Core{exporters: health.NewTable(cfg.MaxExporters)}
 	cfg.Options.MaxOthers = cfg.MaxExporters
 	c.totals = aggregate.NewFamily(aggregate.Spec{
 		Name: TotalsFamily, Labels: []aggregate.Label{aggregate.LabelExporter}, Limit: cfg.MaxExporters,
 	}, cfg.Options)
+	st := &state{corrector: sampling.New(cfg.Sampling), options: cfg.Options}
 	for _, s := range cfg.Families {
-		c.families = append(c.families, aggregate.NewFamily(s, cfg.Options))
+		st.families = append(st.families, aggregate.NewFamily(s, cfg.Options))
 	}
+	c.state.Store(st)
 	return c
+}
+
+// Reconfigure applies a new configuration to the running core: families
+// whose spec did not change keep their series and counters (and take the new
+// series options); changed or new families start empty; removed ones are
+// dropped. The sampling settings are replaced. MaxExporters is fixed at New;
+// changing it needs a restart. It reports the names of families that were
+// (re)created.
+func (c *Core) Reconfigure(cfg Config) (created []string) {
+	cfg.Options.MaxOthers = c.totals.Options().MaxOthers
+	old := c.state.Load()
+	byName := map[string]*aggregate.Family{}
+	for _, f := range old.families {
+		byName[f.Spec().Name] = f
+	}
+	st := &state{corrector: sampling.New(cfg.Sampling), options: cfg.Options}
+	for _, s := range cfg.Families {
+		if f := byName[s.Name]; f != nil && f.SameSpec(s) {
+			f.SetOptions(cfg.Options)
+			st.families = append(st.families, f)
+			continue
+		}
+		st.families = append(st.families, aggregate.NewFamily(s, cfg.Options))
+		created = append(created, s.Name)
+	}
+	c.totals.SetOptions(cfg.Options)
+	c.state.Store(st)
+	return created
 }
 
 // Exporters returns the health table that decoders update.
@@ -87,13 +123,9 @@ func (c *Core) Exporters() *health.Table { return c.exporters }
 // Totals returns the per-exporter totals family.
 func (c *Core) Totals() *aggregate.Family { return c.totals }
 
-// Families returns the configured families.
-func (c *Core) Families() []*aggregate.Family { return c.families }
-
-// SamplingOverride returns the operator's rate for an exporter, or 0.
-func (c *Core) SamplingOverride(ex *health.Exporter) uint32 {
-	return c.corrector.Override(ex.Addr)
-}
+// Families returns the configured families (a snapshot: a reload may
+// replace them).
+func (c *Core) Families() []*aggregate.Family { return c.state.Load().families }
 
 // Process corrects a batch of records from one exporter and folds them in.
 // recs is modified in place (scaled counts) and may be compacted when
@@ -102,11 +134,12 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	if len(recs) == 0 {
 		return
 	}
-	override := c.corrector.Override(ex.Addr)
+	st := c.state.Load()
+	override := st.corrector.Override(ex.Addr)
 	kept := recs[:0]
 	for i := range recs {
 		r := &recs[i]
-		if !c.corrector.Apply(r, override) {
+		if !st.corrector.Apply(r, override) {
 			ex.Unresolved.Add(1)
 		}
 		if r.ScaledBytes > MaxRecordBytes {
@@ -123,7 +156,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	ex.SamplingRate.Store(last.SamplingRate)
 	ex.RateSource.Store(uint32(last.RateSource))
 	c.totals.Add(kept, now)
-	for _, f := range c.families {
+	for _, f := range st.families {
 		f.Add(kept, now)
 	}
 }
@@ -131,7 +164,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 // Maintain runs expiry and admission on every family.
 func (c *Core) Maintain(now time.Time) {
 	c.totals.Maintain(now)
-	for _, f := range c.families {
+	for _, f := range c.state.Load().families {
 		f.Maintain(now)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,7 @@ type Intake struct {
 	core    *core.Core
 	log     *slog.Logger
 	latency *health.Histogram
+	allow   atomic.Pointer[[]netip.Prefix]
 
 	mu      sync.Mutex
 	sockets []*socket
@@ -86,8 +88,20 @@ func New(cfg Config, c *core.Core, log *slog.Logger) *Intake {
 	if cfg.Sockets <= 0 {
 		cfg.Sockets = runtime.GOMAXPROCS(0)
 	}
-	return &Intake{cfg: cfg, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
+	in := &Intake{cfg: cfg, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
+	in.SetAllowed(cfg.AllowedExporters)
+	return in
 }
+
+// SetAllowed replaces the exporter allowlist of the running intake; empty
+// accepts every exporter.
+func (in *Intake) SetAllowed(p []netip.Prefix) {
+	p = append([]netip.Prefix(nil), p...)
+	in.allow.Store(&p)
+}
+
+// Config returns the configuration the intake was built with.
+func (in *Intake) Config() Config { return in.cfg }
 
 // Latency returns the per-datagram processing time histogram.
 func (in *Intake) Latency() *health.Histogram { return in.latency }
@@ -215,10 +229,11 @@ func isTimeout(err error) bool {
 }
 
 func (in *Intake) allowed(a netip.Addr) bool {
-	if len(in.cfg.AllowedExporters) == 0 {
+	allow := *in.allow.Load()
+	if len(allow) == 0 {
 		return true
 	}
-	for _, p := range in.cfg.AllowedExporters {
+	for _, p := range allow {
 		if p.Contains(a) {
 			return true
 		}

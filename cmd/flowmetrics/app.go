@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowmetrics/flowmetrics/config"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+// app is the running exporter: the configuration in force, the core and the
+// sockets, and what a reload needs to replace them.
+type app struct {
+	logger      *slog.Logger
+	configFile  string
+	listenFlags []string
+
+	mu     sync.Mutex
+	cfg    config.Config
+	core   *core.Core
+	intake *intake.Intake
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+}
+
+func newApp(logger *slog.Logger, configFile string, listenFlags []string) *app {
+	return &app{
+		logger: logger, configFile: configFile, listenFlags: listenFlags,
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flowmetrics_config_last_reload_successful",
+			Help: "Whether the last configuration load or reload succeeded.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "flowmetrics_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration load or reload.",
+		}),
+	}
+}
+
+// load reads the configuration file (or the defaults) and applies the flags.
+func (a *app) load() (config.Config, error) {
+	cfg := config.Default()
+	if a.configFile != "" {
+		var err error
+		if cfg, err = config.Load(a.configFile); err != nil {
+			return cfg, err
+		}
+	}
+	if len(a.listenFlags) > 0 {
+		cfg.Listen = a.listenFlags
+		if err := cfg.Validate(); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// start loads the configuration and starts the core and the sockets.
+func (a *app) start() error {
+	cfg, err := a.load()
+	if err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	a.cfg = cfg
+	a.core = core.New(cfg.Core())
+	a.intake = intake.New(cfg.Intake(), a.core, a.logger)
+	if err := a.intake.Start(); err != nil {
+		return err
+	}
+	a.reloadOK.Set(1)
+	a.reloadTime.SetToCurrentTime()
+	return nil
+}
+
+// reload applies the configuration file again. On any error the running
+// configuration stays in force. Families whose definition did not change
+// keep their counters; changed socket settings rebind the sockets (new ones
+// first, so no datagram is refused in between).
+func (a *app) reload() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, err := a.load()
+	if err != nil {
+		a.reloadOK.Set(0)
+		a.logger.Error("configuration reload failed; keeping the running configuration", "file", a.configFile, "err", err)
+		return err
+	}
+	if cfg.MaxExporters != a.cfg.MaxExporters {
+		a.logger.Warn("max_exporters changes take effect only after a restart", "running", a.cfg.MaxExporters, "configured", cfg.MaxExporters)
+		cfg.MaxExporters = a.cfg.MaxExporters
+	}
+	created := a.core.Reconfigure(cfg.Core())
+	oldIn, newIn := a.intake.Config(), cfg.Intake()
+	a.intake.SetAllowed(newIn.AllowedExporters)
+	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
+	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {
+		in := intake.New(cfg.Intake(), a.core, a.logger)
+		if err := in.Start(); err != nil {
+			a.reloadOK.Set(0)
+			a.logger.Error("configuration reload could not bind the new sockets; keeping the old ones", "err", err)
+			return err
+		}
+		a.intake.Stop()
+		a.intake = in
+		a.logger.Info("sockets rebound; exporters' templates are learnt again from their next template datagram")
+	}
+	a.cfg = cfg
+	a.reloadOK.Set(1)
+	a.reloadTime.SetToCurrentTime()
+	a.logger.Info("configuration reloaded", "file", a.configFile, "families_created", created)
+	return nil
+}
+
+// stop drains and closes the sockets.
+func (a *app) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.intake != nil {
+		a.intake.Stop()
+	}
+}
+
+// Stats and Latency let the collector read whichever sockets are current.
+func (a *app) Stats() []intake.SocketStats {
+	a.mu.Lock()
+	in := a.intake
+	a.mu.Unlock()
+	return in.Stats()
+}
+
+// Latency returns the current sockets' processing-time histogram.
+func (a *app) Latency() *health.Histogram {
+	a.mu.Lock()
+	in := a.intake
+	a.mu.Unlock()
+	return in.Latency()
+}
+
+// maintain runs series expiry and admission until stop is closed.
+func (a *app) maintain(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			a.core.Maintain(now)
+		}
+	}
+}
+
+// reloadHandler serves POST /-/reload (with --web.enable-lifecycle).
+func (a *app) reloadHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "use POST or PUT to reload the configuration", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := a.reload(); err != nil {
+		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "configuration reloaded")
+}
+
+var errLifecycleDisabled = errors.New("lifecycle API is not enabled (--web.enable-lifecycle)")
