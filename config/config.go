@@ -52,6 +52,9 @@ type Config struct {
 	// Families are the traffic metric families. Setting it replaces the
 	// defaults.
 	Families []FamilyConfig `yaml:"families" mapstructure:"families"`
+	// AddressHashKey is the secret for families with hash_addresses; keep
+	// it stable, or the hashed label values change.
+	AddressHashKey string `yaml:"address_hash_key" mapstructure:"address_hash_key"`
 }
 
 // SeriesConfig tunes series expiry and admission.
@@ -104,6 +107,9 @@ type FamilyConfig struct {
 	// IPv6PrefixLength truncates IPv6 src/dst addresses (e.g. 64); 0 or 128
 	// keeps them whole.
 	IPv6PrefixLength int `yaml:"ipv6_prefix_length" mapstructure:"ipv6_prefix_length"`
+	// HashAddresses replaces src_addr/dst_addr values by a keyed hash of
+	// the (truncated) address; needs address_hash_key.
+	HashAddresses bool `yaml:"hash_addresses" mapstructure:"hash_addresses"`
 }
 
 // DefaultFamilies are the families used when none are configured.
@@ -243,6 +249,12 @@ func (c *Config) coreConfig() (core.Config, error) {
 	}
 	for i, f := range c.Families {
 		spec := aggregate.Spec{Name: f.Name, Limit: f.Limit, IPv4Mask: f.IPv4PrefixLength, IPv6Mask: f.IPv6PrefixLength}
+		if f.HashAddresses {
+			if len(c.AddressHashKey) < 16 {
+				return cc, fmt.Errorf("families[%d] (%s).hash_addresses: needs address_hash_key of at least 16 characters", i, f.Name)
+			}
+			spec.HashKey = []byte(c.AddressHashKey)
+		}
 		for _, l := range f.Labels {
 			lab, err := aggregate.ParseLabel(l)
 			if err != nil {

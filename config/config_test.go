@@ -67,6 +67,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-ttl.yml":               "series.idle_timeout: must be positive, got -1s",
 		"invalid-max-exporters.yml":     "max_exporters: must be at least 1, got 0",
 		"invalid-sockets.yml":           "sockets: must be 0..256, got 1000",
+		"invalid-hash-key.yml":          "families[0] (x).hash_addresses: needs address_hash_key of at least 16 characters",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(want) {

@@ -24,6 +24,7 @@
 package aggregate
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -46,6 +47,10 @@ type Spec struct {
 	// IPv4Mask and IPv6Mask truncate src/dst addresses to a prefix (for
 	// example 24 and 64). 0 means full length.
 	IPv4Mask, IPv6Mask int
+	// HashKey, when set, replaces src/dst address label values by a keyed
+	// hash (HMAC-SHA256, 16 hex digits) of the (truncated) address, for
+	// privacy: series stay distinct and stable, addresses are not exposed.
+	HashKey []byte
 }
 
 // Validate reports the first problem in s.
@@ -222,7 +227,7 @@ func (f *Family) SameSpec(s Spec) bool {
 		s.IPv6Mask = 128
 	}
 	return s.Name == f.spec.Name && s.Limit == f.spec.Limit && s.IPv4Mask == f.spec.IPv4Mask &&
-		s.IPv6Mask == f.spec.IPv6Mask && slices.Equal(s.Labels, f.spec.Labels)
+		s.IPv6Mask == f.spec.IPv6Mask && slices.Equal(s.Labels, f.spec.Labels) && bytes.Equal(s.HashKey, f.spec.HashKey)
 }
 
 // Options returns the family's options.

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,5 +304,28 @@ func TestMaxOthersBoundsOverflowSeries(t *testing.T) {
 	c, _, other := sum(f)
 	if other > 4 || c.Bytes != 100 {
 		t.Fatalf("other series = %d (want <= 3 + shared), bytes = %d (want 100)", other, c.Bytes)
+	}
+}
+
+func TestHashedAddresses(t *testing.T) {
+	spec := Spec{Name: "x", Labels: []Label{LabelSrcAddr}, Limit: 10, IPv4Mask: 24, HashKey: []byte("k1")}
+	f := NewFamily(spec, Options{})
+	f.Add([]flow.Record{rec("192.0.2.1", "10.1.2.3", 1), rec("192.0.2.1", "10.1.2.99", 2), rec("192.0.2.1", "10.1.3.1", 4)}, t0)
+	got := byLabels(f)
+	if len(got) != 2 {
+		t.Fatalf("series %v, want two /24s", got)
+	}
+	for k := range got {
+		if strings.Contains(k, "10.1.") || len(k) != 17 {
+			t.Fatalf("label %q exposes the address or is not 16 hex digits", k)
+		}
+	}
+	spec.HashKey = []byte("k2")
+	g := NewFamily(spec, Options{})
+	g.Add([]flow.Record{rec("192.0.2.1", "10.1.2.3", 1)}, t0)
+	for k := range byLabels(g) {
+		if _, same := got[k]; same {
+			t.Fatalf("another key gave the same hash %q", k)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package aggregate
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -266,6 +269,11 @@ func (f *Family) render(k *Key) []string {
 }
 
 func (f *Family) renderKeyAddr(a [16]byte) string {
+	if f.spec.HashKey != nil {
+		m := hmac.New(sha256.New, f.spec.HashKey)
+		m.Write(a[:])
+		return hex.EncodeToString(m.Sum(nil)[:8])
+	}
 	if isV4Mapped(a) {
 		return renderAddr(a, f.spec.IPv4Mask, true)
 	}
