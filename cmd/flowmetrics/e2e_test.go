@@ -234,6 +234,9 @@ func assertHealthy(t *testing.T, mfs map[string]*dto.MetricFamily) {
 	if v := sum(mfs, "flowmetrics_template_missing_sets_total", nil); v != 0 {
 		t.Errorf("template missing sets = %v, want 0", v)
 	}
+	if v := sum(mfs, "flowmetrics_sequence_gaps_total", nil); v != 0 {
+		t.Errorf("sequence gaps = %v over loopback, want 0", v)
+	}
 }
 
 // assertTotals checks the exporter total and every family's sum against the

@@ -286,3 +286,49 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 }
+
+// TestIPFIXSequenceConventions checks RFC 7011 numbering (records sent
+// before this message) and softflowd's (records including this message):
+// neither shows loss when nothing was lost, both show the records of a
+// dropped message.
+func TestIPFIXSequenceConventions(t *testing.T) {
+	msg := func(seq uint32, n int) []byte {
+		var recs [][]byte
+		for i := 0; i < n; i++ {
+			recs = append(recs, flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 2, 6, 100, 1))
+		}
+		return datagram(10, seq, 1, templateSet(10, 256, flowFields...), dataSet(256, recs...))
+	}
+	sizes := []int{23, 28, 27, 5, 9}
+	tests := []struct {
+		name      string
+		inclusive bool
+		drop      int // index of a message not delivered, -1 for none
+		wantLost  uint64
+	}{
+		{"rfc, no loss", false, -1, 0},
+		{"rfc, one message lost", false, 2, 27},
+		{"inclusive, no loss", true, -1, 0},
+		{"inclusive, one message lost", true, 2, 27},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ex := New(Limits{}), &health.Exporter{}
+			var sent uint32
+			for i, n := range sizes {
+				seq := sent
+				if tt.inclusive {
+					seq = sent + uint32(n)
+				}
+				sent += uint32(n)
+				if i == tt.drop {
+					continue
+				}
+				decodeAll(t, d, ex, msg(seq, n))
+			}
+			if got := ex.LostRecords.Load(); got != tt.wantLost {
+				t.Fatalf("lost %d, want %d (gaps %d, resets %d)", got, tt.wantLost, ex.SequenceGaps.Load(), ex.SequenceResets.Load())
+			}
+		})
+	}
+}

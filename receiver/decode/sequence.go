@@ -20,15 +20,26 @@ const (
 const seqResetGap = 1 << 20
 
 type seqState struct {
-	next uint32 // expected next sequence number
+	next  uint32 // expected next sequence number (RFC convention)
+	raw   uint32 // last sequence number as received
+	lastN uint32 // records in the last message
+	// inclusive marks an exporter whose record-counting sequence numbers
+	// include the current message's records (softflowd's IPFIX) instead of
+	// counting those sent before it (RFC 7011).
+	inclusive bool
 }
 
 // sequence checks a datagram's sequence number against the expected one and
 // counts gaps and the records they lost. n is the number of records (or
 // samples) in this datagram. Wrapping at 2^32 is handled by unsigned
 // arithmetic; a backwards or huge jump is a restart, not loss; a small
-// backwards step (reordering, or an exporter such as softflowd whose IPFIX
-// numbers count flows, not records) is ignored.
+// backwards step (a late datagram) is ignored.
+//
+// For record-counting sequences it also recognises exporters that count the
+// current message's records in its sequence number (softflowd's IPFIX does):
+// when a number fits that convention and not RFC 7011's, it adopts it (and
+// goes back if the RFC convention fits again), so such an exporter shows no
+// false loss.
 func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, unit seqUnit) {
 	s := st.seq[k]
 	advance := n
@@ -39,9 +50,25 @@ func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, 
 		if len(st.seq) >= 64 { // bounded: domains per exporter
 			return
 		}
-		st.seq[k] = &seqState{next: seq + advance}
+		st.seq[k] = &seqState{next: seq + advance, raw: seq, lastN: n}
 		return
 	}
+	raw := seq
+	if unit == seqRecords && n > 0 {
+		rfc, incl := raw == s.raw+s.lastN, raw == s.raw+n
+		switch {
+		case !s.inclusive && incl && !rfc:
+			s.inclusive = true
+			s.next = s.raw // in the inclusive convention, this message starts where the last one ended
+		case s.inclusive && rfc && !incl:
+			s.inclusive = false
+			s.next = raw
+		}
+		if s.inclusive {
+			seq = raw - n
+		}
+	}
+	s.raw, s.lastN = raw, n
 	gap := int64(int32(seq - s.next))
 	switch {
 	case gap == 0:
