@@ -221,12 +221,15 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, proto flow.Protocol, 
 	}
 
 	// Options first, so a rate sent in the same datagram as (even after)
-	// the data applies to it.
+	// the data applies to it. IPFIX sequence numbers count options records
+	// too (RFC 7011 10.3.1).
+	var optRecords uint32
 	for _, s := range sets {
 		switch s := s.(type) {
 		case netflow.OptionsDataFlowSet:
 			for i := range s.Records {
 				d.options(st, domain, &s.Records[i])
+				optRecords++
 			}
 		case netflow.RawFlowSet:
 			if s.Id >= 256 {
@@ -247,6 +250,8 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, proto flow.Protocol, 
 	unit := seqRecords
 	if proto == flow.NetFlowV9 {
 		unit = seqDatagrams
+	} else {
+		n += optRecords
 	}
 	st.sequence(ex, seqKey{proto, domain}, seq, n, unit)
 }

@@ -19,6 +19,10 @@ const (
 // exporter restart (or a counter reset), not as loss.
 const seqResetGap = 1 << 20
 
+// lateWindow is how many datagrams back a sequence number may step and still
+// be read as a late (reordered) datagram; further back is a restart.
+const lateWindow = 4
+
 type seqState struct {
 	next  uint32 // expected next sequence number (RFC convention)
 	raw   uint32 // last sequence number as received
@@ -79,7 +83,7 @@ func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, 
 			lost *= uint64(n) // estimate: lost datagrams carried as many as this one
 		}
 		ex.LostRecords.Add(lost)
-	case gap < 0 && gap > -seqResetGap/16:
+	case gap < 0 && -gap <= lateWindow*int64(max(advance, s.lastN, 1)):
 		// Late or duplicate datagram: keep the higher expectation.
 		if next := seq + advance; int32(next-s.next) > 0 {
 			s.next = next
