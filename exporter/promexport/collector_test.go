@@ -16,7 +16,7 @@ import (
 func TestCollectTrafficFamilies(t *testing.T) {
 	c := core.New(core.Config{
 		MaxExporters: 4,
-		Families: []aggregate.Spec{{Name: "proto", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelProto}, Limit: 1}},
+		Families:     []aggregate.Spec{{Name: "proto", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelProto}, Limit: 1}},
 	})
 	ex := c.Exporters().Get(netip.MustParseAddr("192.0.2.1"))
 	recs := []flow.Record{
