@@ -109,3 +109,13 @@ func FuzzParse(f *testing.F) {
 		_ = c.Intake()
 	})
 }
+
+func TestExampleConfigIsValid(t *testing.T) {
+	c, err := Load("../examples/flowmetrics.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Families) != 8 || c.Core().Families[7].HashKey == nil {
+		t.Fatalf("example families = %+v", c.Families)
+	}
+}
