@@ -1,0 +1,230 @@
+// Package metricset describes flowmetrics' metrics once, independent of any
+// exposition library: names (Prometheus and OpenTelemetry), units, help,
+// kinds, label names, and the current points read from the core. The
+// Prometheus collector (exporter/promexport) and the OpenTelemetry receiver
+// (receiver/flowmetricsreceiver) both convert from it, so the two packagings
+// cannot drift apart.
+package metricset
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+// Kind is a metric's type.
+type Kind uint8
+
+// Metric kinds.
+const (
+	Counter Kind = iota
+	Gauge
+	Histogram
+)
+
+// Namespace prefixes the pipeline's own metrics; traffic metrics use "flow".
+const Namespace = "flowmetrics"
+
+// Metric is one metric with its current points.
+type Metric struct {
+	// Name is the Prometheus name (with _total for counters).
+	Name string
+	// OTelName is the OpenTelemetry name; with Unit it translates to Name
+	// in the Collector's Prometheus exporter.
+	OTelName string
+	// Unit is the UCUM unit (By, {packet}, s, ...).
+	Unit string
+	// Help describes the metric.
+	Help string
+	Kind Kind
+	// LabelNames are the label names in the order of Point.Labels.
+	LabelNames []string
+	// Family is set for traffic metrics: the family the metric belongs to.
+	Family string
+	Points []Point
+}
+
+// Point is one series.
+type Point struct {
+	// Labels are the label values in LabelNames order; shared, read-only.
+	Labels []string
+	Value  float64
+	// Start is the series' start time (zero when not tracked).
+	Start time.Time
+	// Other marks a family's overflow series.
+	Other bool
+	// Hist is set for histograms.
+	Hist *HistogramValue
+}
+
+// HistogramValue is a cumulative histogram.
+type HistogramValue struct {
+	// Bounds are the upper bounds; Counts are cumulative per bound.
+	Bounds []float64
+	Counts []uint64
+	Count  uint64
+	Sum    float64
+}
+
+// IntakeStats is what Gather reads from the sockets; *intake.Intake
+// implements it.
+type IntakeStats interface {
+	Stats() []intake.SocketStats
+	Latency() *health.Histogram
+}
+
+// Gather reads the current state of the core (and the sockets, when in is
+// not nil) into metrics, traffic families first.
+func Gather(c *core.Core, in IntakeStats) []Metric {
+	var out []Metric
+	var pts []aggregate.Point
+	fams := append([]*aggregate.Family{c.Totals()}, c.Families()...)
+	famSeries := newMetric("family_series", "{series}", "Series held by the family (live and frozen), not counting other.", Gauge, "family")
+	famOther := newMetric("family_other_series", "{series}", "Overflow (other) series of the family.", Gauge, "family")
+	famLimit := newMetric("family_series_limit", "{series}", "The family's configured series limit.", Gauge, "family")
+	famFolded := newMetric("family_other_records_total", "{record}", "Records folded into an other series because the family was full.", Counter, "family")
+	famEvicted := newMetric("family_evictions_total", "{series}", "Series frozen, by cause (idle, replaced).", Counter, "family", "cause")
+	famResumed := newMetric("family_resumed_series_total", "{series}", "Series that came back and resumed from their last value.", Counter, "family")
+	for _, f := range fams {
+		name := f.Spec().Name
+		labels := f.LabelNames()
+		by := joinLabels(labels)
+		bytes := Metric{Name: "flow_" + name + "_bytes_total", OTelName: "flow." + name + ".bytes", Unit: "By",
+			Help: "Bytes, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
+		packets := Metric{Name: "flow_" + name + "_packets_total", OTelName: "flow." + name + ".packets", Unit: "{packet}",
+			Help: "Packets, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
+		flows := Metric{Name: "flow_" + name + "_flows_total", OTelName: "flow." + name + ".flows", Unit: "{flow}",
+			Help: "Flow records (sFlow: samples), not scaled, by " + by + ".", LabelNames: labels, Family: name}
+		pts = f.Collect(pts[:0])
+		bytes.Points = make([]Point, len(pts))
+		packets.Points = make([]Point, len(pts))
+		flows.Points = make([]Point, len(pts))
+		for i, p := range pts {
+			bytes.Points[i] = Point{Labels: p.Labels, Value: float64(p.Bytes), Start: p.Start, Other: p.Other}
+			packets.Points[i] = Point{Labels: p.Labels, Value: float64(p.Packets), Start: p.Start, Other: p.Other}
+			flows.Points[i] = Point{Labels: p.Labels, Value: float64(p.Flows), Start: p.Start, Other: p.Other}
+		}
+		out = append(out, bytes, packets, flows)
+		st := f.Stats()
+		famSeries.add(float64(st.Series), name)
+		famOther.add(float64(st.OtherSeries), name)
+		famLimit.add(float64(f.Spec().Limit), name)
+		famFolded.add(float64(st.Folded), name)
+		famEvicted.add(float64(st.EvictedIdle), name, "idle")
+		famEvicted.add(float64(st.EvictedReplaced), name, "replaced")
+		famResumed.add(float64(st.Resumed), name)
+	}
+	out = append(out, famSeries, famOther, famLimit, famFolded, famEvicted, famResumed)
+	out = append(out, gatherExporters(c.Exporters())...)
+	if in != nil {
+		out = append(out, gatherIntake(in)...)
+	}
+	return out
+}
+
+func newMetric(name, unit, help string, kind Kind, labels ...string) Metric {
+	prom := Namespace + "_" + name
+	otel := Namespace + "." + name
+	switch {
+	case kind == Counter:
+		otel = Namespace + "." + trimSuffix(name, "_total")
+	case unit == "s":
+		otel = Namespace + "." + trimSuffix(name, "_seconds")
+	}
+	return Metric{Name: prom, OTelName: otel, Unit: unit, Help: help, Kind: kind, LabelNames: labels}
+}
+
+func trimSuffix(s, suf string) string {
+	if len(s) >= len(suf) && s[len(s)-len(suf):] == suf {
+		return s[:len(s)-len(suf)]
+	}
+	return s
+}
+
+func (m *Metric) add(v float64, labels ...string) {
+	m.Points = append(m.Points, Point{Labels: labels, Value: v})
+}
+
+func joinLabels(l []string) string {
+	s := ""
+	for i, x := range l {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s
+}
+
+func gatherExporters(t *health.Table) []Metric {
+	datagrams := newMetric("datagrams_total", "{datagram}", "Datagrams received, by exporter and wire protocol.", Counter, "exporter", "protocol")
+	records := newMetric("records_total", "{record}", "Flow records (sFlow: flow samples) decoded and counted, by exporter and wire protocol.", Counter, "exporter", "protocol")
+	errs := newMetric("decode_errors_total", "{error}", "Datagrams or sets that could not be (fully) decoded, by reason.", Counter, "exporter", "reason")
+	missing := newMetric("template_missing_sets_total", "{set}", "NetFlow v9/IPFIX data sets skipped because their template was not (yet) known.", Counter, "exporter")
+	templates := newMetric("templates", "{template}", "NetFlow v9/IPFIX templates currently known for the exporter.", Gauge, "exporter")
+	gaps := newMetric("sequence_gaps_total", "{gap}", "Gaps in the exporter's sequence numbers.", Counter, "exporter")
+	lost := newMetric("sequence_lost_records_total", "{record}", "Flow records (sFlow: samples) estimated lost from sequence gaps.", Counter, "exporter")
+	resets := newMetric("sequence_resets_total", "{reset}", "Sequence number jumps read as exporter restarts, not loss.", Counter, "exporter")
+	rate := newMetric("sampling_rate", "", "Sampling rate (1:N) in force for the exporter's most recent records, and where it came from.", Gauge, "exporter", "source")
+	unresolved := newMetric("sampling_unresolved_records_total", "{record}", "Records for which no sampling rate was known; counted 1:1.", Counter, "exporter")
+	lastSeen := newMetric("exporter_last_seen_timestamp_seconds", "s", "Unix time of the exporter's last datagram.", Gauge, "exporter")
+	t.Each(func(e *health.Exporter) {
+		ex := e.Addr.String()
+		for _, p := range append([]flow.Protocol{flow.ProtoUnknown}, flow.Protocols...) {
+			if v := e.Datagrams[p].Load(); v > 0 {
+				datagrams.add(float64(v), ex, p.String())
+			}
+			if v := e.Records[p].Load(); v > 0 {
+				records.add(float64(v), ex, p.String())
+			}
+		}
+		for _, r := range health.Reasons() {
+			errs.add(float64(e.DecodeErrors[r].Load()), ex, r.String())
+		}
+		missing.add(float64(e.TemplateMissingSets.Load()), ex)
+		templates.add(float64(e.Templates.Load()), ex)
+		gaps.add(float64(e.SequenceGaps.Load()), ex)
+		lost.add(float64(e.LostRecords.Load()), ex)
+		resets.add(float64(e.SequenceResets.Load()), ex)
+		if r := e.SamplingRate.Load(); r > 0 {
+			rate.add(float64(r), ex, flow.RateSource(e.RateSource.Load()).String())
+		}
+		unresolved.add(float64(e.Unresolved.Load()), ex)
+		lastSeen.add(float64(e.LastSeen.Load())/1e9, ex)
+	})
+	u := t.Untracked()
+	for _, r := range health.Reasons() {
+		if v := u.DecodeErrors[r].Load(); v > 0 {
+			errs.add(float64(v), "", r.String())
+		}
+	}
+	exporters := newMetric("exporters", "{exporter}", "Exporters currently tracked.", Gauge)
+	exporters.add(float64(t.Len()))
+	evicted := newMetric("exporters_evicted_total", "{exporter}", "Exporters forgotten to stay within max_exporters.", Counter)
+	evicted.add(float64(t.Evicted()))
+	return []Metric{datagrams, records, errs, missing, templates, gaps, lost, resets, rate, unresolved, lastSeen, exporters, evicted}
+}
+
+func gatherIntake(in IntakeStats) []Metric {
+	drops := newMetric("socket_drops_total", "{datagram}", "Datagrams the kernel dropped on the socket (receive buffer full).", Counter, "address", "socket")
+	buf := newMetric("socket_receive_buffer_bytes", "By", "Effective socket receive buffer size.", Gauge, "address", "socket")
+	buf.OTelName = Namespace + ".socket_receive_buffer"
+	for _, s := range in.Stats() {
+		idx := strconv.Itoa(s.Index)
+		drops.add(float64(s.Drops), s.Address, idx)
+		buf.add(float64(s.ReceiveBuffer), s.Address, idx)
+	}
+	lat := newMetric("processing_duration_seconds", "s", "Time to decode and count one datagram.", Histogram)
+	b, n, sum := in.Latency().Snapshot()
+	h := &HistogramValue{Bounds: health.LatencyBuckets, Count: n, Sum: sum}
+	for _, ub := range health.LatencyBuckets {
+		h.Counts = append(h.Counts, b[ub])
+	}
+	lat.Points = []Point{{Hist: h}}
+	return []Metric{drops, buf, lat}
+}
