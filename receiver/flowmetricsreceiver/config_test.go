@@ -1,0 +1,91 @@
+package flowmetricsreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/flowmetrics/flowmetrics/config"
+)
+
+func load(t *testing.T, id string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig()
+	sub, err := cm.Sub(component.MustNewIDWithName(TypeStr, id).String())
+	if id == "" {
+		sub, err = cm.Sub(TypeStr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestConfigStruct(t *testing.T) {
+	if err := componenttest.CheckConfigStruct(createDefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	def, err := load(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.CollectionInterval != 10*time.Second || def.AttributeStyle != AttributesSemconv || len(def.Families) != len(config.DefaultFamilies) {
+		t.Errorf("defaults = %+v", def)
+	}
+	c, err := load(t, "custom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ic := c.flow().Core(), c.flow().Intake()
+	switch {
+	case c.CollectionInterval != 30*time.Second, c.AttributeStyle != AttributesPrometheus:
+		t.Errorf("receiver keys = %+v", c)
+	case len(cc.Families) != 1 || cc.Families[0].IPv4Mask != 24 || cc.Families[0].IPv6Mask != 64:
+		t.Errorf("families = %+v", cc.Families)
+	case cc.Options.TTL != 5*time.Minute || cc.Options.Hold != time.Minute || cc.Options.Window != 20*time.Second || cc.Options.SketchSize != 512 || cc.Options.Tombstones != 100:
+		t.Errorf("series = %+v", cc.Options)
+	case cc.Sampling.DefaultRate != 1 || len(cc.Sampling.Overrides) != 1 || cc.Sampling.Overrides[0].Rate != 1000:
+		t.Errorf("sampling = %+v", cc.Sampling)
+	case cc.MaxExporters != 64 || ic.Limits.MaxTemplates != 32 || ic.Sockets != 2 || ic.ReceiveBuffer != 8388608:
+		t.Errorf("limits = %+v %+v", cc, ic)
+	case len(ic.Listen) != 1 || ic.Listen[0] != "127.0.0.1:12055" || len(ic.AllowedExporters) != 1:
+		t.Errorf("intake = %+v", ic)
+	}
+}
+
+func TestLoadConfigInvalid(t *testing.T) {
+	tests := map[string]string{
+		"invalid_interval": "collection_interval: must be positive, got 0s",
+		"invalid_style":    `attribute_style: must be "semconv" or "prometheus", got "otel"`,
+		"invalid_label":    `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version)`,
+		"invalid_limit":    "families[0] (x): limit: must be at least 1, got 0",
+		"invalid_listen":   `listen[0]: "2055" is not host:port`,
+		"invalid_override": `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
+		"invalid_ttl":      "series.idle_timeout: must be positive, got -1s",
+		"invalid_allowed":  `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
+		"unknown_key":      "decoding failed due to the following error(s):\n\n'flowmetricsreceiver.Config' has invalid keys: listne",
+	}
+	for id, want := range tests {
+		t.Run(id, func(t *testing.T) {
+			_, err := load(t, id)
+			if err == nil || err.Error() != want {
+				t.Fatalf("error = %v\nwant    %s", err, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package flowmetricsreceiver
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/flowmetrics/flowmetrics/exporter/metricset"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+// maintainEvery is how often series expiry and admission run between
+// collections.
+const maintainEvery = time.Second
+
+// flowReceiver runs the intake and the core, and emits metrics every
+// collection interval.
+type flowReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	next     consumer.Metrics
+	obsrecv  *receiverhelper.ObsReport
+	convert  *converter
+	core     *core.Core
+	intake   *intake.Intake
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  time.Time
+	shutdown sync.Once
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*flowReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "udp",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &flowReceiver{cfg: cfg, set: set, next: next, obsrecv: obs, convert: newConverter(cfg.AttributeStyle, set.BuildInfo)}, nil
+}
+
+// Start binds the sockets and starts the collection loop. The loop's context
+// is its own, not derived from ctx, which only bounds Start itself.
+func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
+	logger := slog.New(zapslog.NewHandler(r.set.Logger.Core()))
+	fc := r.cfg.flow()
+	r.core = core.New(fc.Core())
+	r.intake = intake.New(fc.Intake(), r.core, logger)
+	if err := r.intake.Start(); err != nil {
+		return err
+	}
+	r.started = time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(1)
+	go r.loop(ctx)
+	return nil
+}
+
+func (r *flowReceiver) loop(ctx context.Context) {
+	defer r.wg.Done()
+	maintain := time.NewTicker(maintainEvery)
+	defer maintain.Stop()
+	collect := time.NewTicker(r.cfg.CollectionInterval)
+	defer collect.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-maintain.C:
+			r.core.Maintain(now)
+		case <-collect.C:
+			r.emit(ctx)
+		}
+	}
+}
+
+// emit converts the current state and hands it to the next consumer, counted
+// by the collector's own receiver telemetry.
+func (r *flowReceiver) emit(ctx context.Context) {
+	md, points := r.convert.metrics(metricset.Gather(r.core, r.intake), time.Now())
+	ctx = r.obsrecv.StartMetricsOp(ctx)
+	err := r.next.ConsumeMetrics(ctx, md)
+	r.obsrecv.EndMetricsOp(ctx, "flowmetrics", points, err)
+	if err != nil {
+		r.set.Logger.Warn("next consumer refused flow metrics")
+	}
+}
+
+// Shutdown drains and closes the sockets, stops the loop and emits one last
+// collection so the final interval is not lost.
+func (r *flowReceiver) Shutdown(ctx context.Context) error {
+	r.shutdown.Do(func() {
+		if r.cancel == nil {
+			return // never started
+		}
+		r.intake.Stop()
+		r.cancel()
+		r.wg.Wait()
+		r.emit(ctx)
+	})
+	return nil
+}

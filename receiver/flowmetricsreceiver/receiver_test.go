@@ -1,0 +1,251 @@
+package flowmetricsreceiver
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+
+	"github.com/flowmetrics/flowmetrics/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// v5 builds a NetFlow v5 datagram of n records of 1000 bytes and 2 packets
+// from 10.0.0.<i+1> to 10.0.1.1:443/tcp, header sampling interval rate.
+func v5(seq uint32, n int, rate uint16) []byte {
+	b := make([]byte, 24+48*n)
+	binary.BigEndian.PutUint16(b, 5)
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	binary.BigEndian.PutUint32(b[16:], seq)
+	binary.BigEndian.PutUint16(b[22:], rate)
+	for i := 0; i < n; i++ {
+		r := b[24+48*i:]
+		copy(r, []byte{10, 0, 0, byte(i + 1), 10, 0, 1, 1})
+		binary.BigEndian.PutUint32(r[16:], 2)
+		binary.BigEndian.PutUint32(r[20:], 1000)
+		binary.BigEndian.PutUint16(r[32:], 40000)
+		binary.BigEndian.PutUint16(r[34:], 443)
+		r[38] = 6
+	}
+	return b
+}
+
+func freeUDP(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
+
+func findMetric(md pmetric.Metrics, name string) (pmetric.Metric, bool) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				if ms.At(k).Name() == name {
+					return ms.At(k), true
+				}
+			}
+		}
+	}
+	return pmetric.Metric{}, false
+}
+
+func sumOf(m pmetric.Metric) (total float64) {
+	dps := m.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		total += dps.At(i).DoubleValue()
+	}
+	return total
+}
+
+func TestLifecycle(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The port is free again.
+	pc, err := net.ListenPacket("udp", cfg.Listen[0])
+	if err != nil {
+		t.Fatalf("port not released: %v", err)
+	}
+	pc.Close()
+	// Shutdown without Start, and twice, is fine.
+	r2, _ := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStartFailsOnBusyPort(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{pc.LocalAddr().String()}
+	r, _ := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
+		_ = r.Shutdown(context.Background())
+		t.Fatal("Start succeeded on a port bound without SO_REUSEPORT")
+	}
+}
+
+// TestReceivesOverUDP sends NetFlow v5 over a real socket and checks the
+// emitted sums (sampling-corrected), their attributes in both styles, the
+// start timestamps, the final emission on Shutdown and the collector's own
+// accepted-points telemetry.
+func TestReceivesOverUDP(t *testing.T) {
+	for _, style := range []string{AttributesSemconv, AttributesPrometheus} {
+		t.Run(style, func(t *testing.T) {
+			tel := componenttest.NewTelemetry()
+			defer func() { _ = tel.Shutdown(context.Background()) }()
+			f := NewFactory()
+			cfg := f.CreateDefaultConfig().(*Config)
+			cfg.Listen = []string{freeUDP(t)}
+			cfg.CollectionInterval = time.Hour // only Shutdown emits
+			cfg.AttributeStyle = style
+			set := receivertest.NewNopSettings(f.Type())
+			set.TelemetrySettings = tel.NewTelemetrySettings()
+			set.ID = component.NewIDWithName(f.Type(), style)
+			sink := new(consumertest.MetricsSink)
+			r, err := f.CreateMetrics(context.Background(), set, cfg, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.Dial("udp", cfg.Listen[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 10; i++ {
+				if _, err := conn.Write(v5(uint32(3*i), 3, 0x4000|100)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn.Close()
+			time.Sleep(200 * time.Millisecond) // let the socket goroutines read
+			if err := r.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			all := sink.AllMetrics()
+			if len(all) != 1 {
+				t.Fatalf("%d emissions, want 1 (the final one)", len(all))
+			}
+			md := all[0]
+			m, ok := findMetric(md, "flow.exporter.bytes")
+			if !ok {
+				t.Fatal("no flow.exporter.bytes")
+			}
+			if m.Unit() != "By" || !m.Sum().IsMonotonic() || m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+				t.Errorf("flow.exporter.bytes: unit %q monotonic %v temporality %v", m.Unit(), m.Sum().IsMonotonic(), m.Sum().AggregationTemporality())
+			}
+			if got := sumOf(m); got != 30*1000*100 {
+				t.Errorf("bytes = %v, want %d", got, 30*1000*100)
+			}
+			pk, _ := findMetric(md, "flow.protocol.packets")
+			if got := sumOf(pk); got != 30*2*100 {
+				t.Errorf("protocol packets = %v, want %d", got, 30*2*100)
+			}
+			dp := m.Sum().DataPoints().At(0)
+			if dp.StartTimestamp() == 0 || dp.StartTimestamp() >= dp.Timestamp() {
+				t.Errorf("start %v, time %v", dp.StartTimestamp(), dp.Timestamp())
+			}
+			src, _ := findMetric(md, "flow.src_host.bytes")
+			attrs := src.Sum().DataPoints().At(0).Attributes()
+			wantAttr := map[string]string{AttributesSemconv: "source.address", AttributesPrometheus: "src_addr"}[style]
+			if v, ok := attrs.Get(wantAttr); !ok || v.Str() == "" {
+				t.Errorf("src_host attributes %v lack %s", attrs.AsRaw(), wantAttr)
+			}
+			app, _ := findMetric(md, "flow.application.bytes")
+			port, ok := app.Sum().DataPoints().At(0).Attributes().Get(map[string]string{AttributesSemconv: "server.port", AttributesPrometheus: "port"}[style])
+			if !ok || (style == AttributesSemconv && (port.Type() != pcommon.ValueTypeInt || port.Int() != 443)) || (style == AttributesPrometheus && port.Str() != "443") {
+				t.Errorf("application port attribute = %v", port.AsRaw())
+			}
+			if _, ok := findMetric(md, "flowmetrics.datagrams"); !ok {
+				t.Error("no health metric flowmetrics.datagrams")
+			}
+			got, err := tel.GetMetric("otelcol_receiver_accepted_metric_points")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var accepted int64
+			for _, p := range got.Data.(metricdata.Sum[int64]).DataPoints {
+				accepted += p.Value
+			}
+			if accepted != int64(md.DataPointCount()) {
+				t.Errorf("accepted points = %d, emitted %d", accepted, md.DataPointCount())
+			}
+		})
+	}
+}
+
+// TestOverflowSeriesIsMarked checks that in semconv style the overflow series
+// carries otel.metric.overflow=true and only the exporter attribute.
+func TestOverflowSeriesIsMarked(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.CollectionInterval = time.Hour
+	cfg.Families = []config.FamilyConfig{{Name: "src", Labels: []string{"exporter", "src_addr"}, Limit: 1}}
+	sink := new(consumertest.MetricsSink)
+	r, _ := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := net.Dial("udp", cfg.Listen[0])
+	_, _ = conn.Write(v5(0, 3, 0))
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	_ = r.Shutdown(context.Background())
+	m, ok := findMetric(sink.AllMetrics()[0], "flow.src.bytes")
+	if !ok {
+		t.Fatal("no flow.src.bytes")
+	}
+	var overflow float64
+	dps := m.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		a := dps.At(i).Attributes()
+		if v, ok := a.Get(overflowAttribute); ok && v.Bool() {
+			overflow += dps.At(i).DoubleValue()
+			if _, has := a.Get("source.address"); has || a.Len() != 2 {
+				t.Errorf("overflow attributes %v", a.AsRaw())
+			}
+		}
+	}
+	if overflow != 2000 {
+		t.Errorf("overflow series = %v bytes, want 2000", overflow)
+	}
+}
