@@ -14,8 +14,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 )
@@ -116,75 +114,29 @@ func start(t *testing.T, args ...string) *instance {
 }
 
 // scrape fetches and parses /metrics.
-func (in *instance) scrape(t *testing.T) map[string]*dto.MetricFamily {
+func (in *instance) scrape(t *testing.T) testkit.Metrics {
 	t.Helper()
-	resp, err := http.Get(in.web + "/metrics")
+	mfs, err := testkit.Scrape(in.web + "/metrics")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
 	}
 	return mfs
 }
 
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	}
-	return 0
-}
-
-func labelsOf(m *dto.Metric) map[string]string {
-	out := map[string]string{}
-	for _, l := range m.Label {
-		out[l.GetName()] = l.GetValue()
-	}
-	return out
-}
+func value(m *dto.Metric) float64              { return testkit.Value(m) }
+func labelsOf(m *dto.Metric) map[string]string { return testkit.Labels(m) }
 
 // sum adds the samples of a metric whose labels match all of match.
-func sum(mfs map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
-	mf := mfs[name]
-	if mf == nil {
-		return 0
-	}
-	var s float64
-	for _, m := range mf.Metric {
-		ls := labelsOf(m)
-		ok := true
-		for k, v := range match {
-			if ls[k] != v {
-				ok = false
-			}
-		}
-		if ok {
-			s += value(m)
-		}
-	}
-	return s
+func sum(mfs testkit.Metrics, name string, match map[string]string) float64 {
+	return mfs.Sum(name, match)
 }
 
 // by groups a metric's samples by one label.
-func by(mfs map[string]*dto.MetricFamily, name, label string) map[string]float64 {
-	out := map[string]float64{}
-	if mf := mfs[name]; mf != nil {
-		for _, m := range mf.Metric {
-			out[labelsOf(m)[label]] += value(m)
-		}
-	}
-	return out
-}
+func by(mfs testkit.Metrics, name, label string) map[string]float64 { return mfs.By(name, label) }
 
 // settle scrapes until the records counter stops moving (the exporter has
 // processed everything the real exporter sent) and returns the last scrape.
-func (in *instance) settle(t *testing.T, atLeast float64) map[string]*dto.MetricFamily {
+func (in *instance) settle(t *testing.T, atLeast float64) testkit.Metrics {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	last, stable := -1.0, 0
@@ -224,7 +176,7 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 // assertHealthy checks that no decode error of any reason was counted.
-func assertHealthy(t *testing.T, mfs map[string]*dto.MetricFamily) {
+func assertHealthy(t *testing.T, mfs testkit.Metrics) {
 	t.Helper()
 	for reason, v := range by(mfs, "flowmetrics_decode_errors_total", "reason") {
 		if v != 0 {
@@ -241,7 +193,7 @@ func assertHealthy(t *testing.T, mfs map[string]*dto.MetricFamily) {
 
 // assertTotals checks the exporter total and every family's sum against the
 // expected bytes and packets, and the per-source and per-protocol breakdown.
-func assertTotals(t *testing.T, mfs map[string]*dto.MetricFamily, want testkit.Truth, rate uint64, sflow bool) {
+func assertTotals(t *testing.T, mfs testkit.Metrics, want testkit.Truth, rate uint64, sflow bool) {
 	t.Helper()
 	wb := func(c testkit.Counter) float64 { return float64(c.Bytes * rate) }
 	wp := func(c testkit.Counter) float64 { return float64(c.Packets * rate) }

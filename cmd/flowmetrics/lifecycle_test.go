@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
@@ -103,7 +102,7 @@ families:
 	}
 }
 
-type metricFamilies = map[string]*dto.MetricFamily
+type metricFamilies = testkit.Metrics
 
 func waitMetric(t *testing.T, in *instance, name string, cond func(metricFamilies) bool) {
 	t.Helper()

@@ -59,7 +59,25 @@ func freeUDPPort() (int, error) {
 // StartNfcapd starts `nfcapd -w dir -p PORT -b 127.0.0.1` on a free port and
 // returns once nfcapd has bound it. ctx bounds nfcapd's whole life: when it
 // ends nfcapd is killed. Call Stop to make nfcapd write its file and exit.
+// A port taken by someone else between choosing and binding it is retried.
 func StartNfcapd(ctx context.Context, dir string) (*Nfcapd, error) {
+	var err error
+	for range 5 {
+		var n *Nfcapd
+		n, err = startNfcapd(ctx, dir)
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, errPortInUse) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+var errPortInUse = errors.New("testkit: nfcapd port in use")
+
+func startNfcapd(ctx context.Context, dir string) (*Nfcapd, error) {
 	port, err := freeUDPPort()
 	if err != nil {
 		return nil, err
@@ -82,16 +100,28 @@ func StartNfcapd(ctx context.Context, dir string) (*Nfcapd, error) {
 		n.err = n.cmd.Wait()
 		close(n.done)
 	}()
-	// nfcapd is ready when the port can no longer be bound.
+	exited := func() error {
+		if strings.Contains(n.out.String(), "Address already in use") {
+			return errPortInUse
+		}
+		return fmt.Errorf("testkit: nfcapd exited early: %w (output:\n%s)", n.err, tail(n.out.String()))
+	}
+	// nfcapd is ready when the port can no longer be bound and nfcapd is
+	// still running a moment later (the port may be someone else's).
 	for {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 		if err != nil {
-			return n, nil
+			select {
+			case <-n.done:
+				return nil, exited()
+			case <-time.After(100 * time.Millisecond):
+				return n, nil
+			}
 		}
 		c.Close()
 		select {
 		case <-n.done:
-			return nil, fmt.Errorf("testkit: nfcapd exited early: %w (output:\n%s)", n.err, tail(n.out.String()))
+			return nil, exited()
 		case <-ctx.Done():
 			return nil, fmt.Errorf("testkit: waiting for nfcapd: %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):

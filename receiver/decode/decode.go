@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
@@ -51,9 +52,9 @@ type Result struct {
 
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
-	limits    Limits
-	exporters *simplelru.LRU[netip.Addr, *exporterState]
-	recs      []flow.Record
+	limits Limits
+	state  *State
+	recs   []flow.Record
 
 	v5    netflowlegacy.PacketNetFlowV5
 	v9    netflow.NFv9Packet
@@ -62,8 +63,31 @@ type Decoder struct {
 	buf   bytes.Buffer
 }
 
-// New returns a Decoder with the given limits (zero fields take defaults).
-func New(l Limits) *Decoder {
+// New returns a Decoder with its own state and the given limits (zero
+// fields take defaults).
+func New(l Limits) *Decoder { return NewShared(NewState(l)) }
+
+// NewShared returns a Decoder that keeps exporter state in s, shared with
+// other decoders.
+func NewShared(s *State) *Decoder {
+	return &Decoder{limits: s.limits, state: s}
+}
+
+// State is the per-exporter decoder state (templates, sampler options,
+// sequence numbers), bounded in exporters. The decoders of all sockets share
+// one, so an exporter whose datagrams reach another socket (after a restart
+// on a new source port, say) still finds its templates and sequence
+// numbers. It is safe for concurrent use; one exporter's datagrams are
+// decoded one at a time.
+type State struct {
+	limits    Limits
+	mu        sync.Mutex
+	exporters *simplelru.LRU[netip.Addr, *exporterState]
+}
+
+// NewState returns an empty state with the given limits (zero fields take
+// defaults).
+func NewState(l Limits) *State {
 	if l.MaxExporters <= 0 {
 		l.MaxExporters = DefaultLimits.MaxExporters
 	}
@@ -73,9 +97,26 @@ func New(l Limits) *Decoder {
 	if l.MaxSamplers <= 0 {
 		l.MaxSamplers = DefaultLimits.MaxSamplers
 	}
-	d := &Decoder{limits: l}
-	d.exporters, _ = simplelru.NewLRU[netip.Addr, *exporterState](l.MaxExporters, nil)
-	return d
+	s := &State{limits: l}
+	s.exporters, _ = simplelru.NewLRU[netip.Addr, *exporterState](l.MaxExporters, nil)
+	return s
+}
+
+// get returns an exporter's state, creating it if needed.
+func (s *State) get(addr netip.Addr) *exporterState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.exporters.Get(addr); ok {
+		return st
+	}
+	st := &exporterState{
+		templates: newTemplateStore(s.limits.MaxTemplates),
+		samplers:  make(map[samplerKey]uint32),
+		domains:   make(map[uint32]uint32),
+		seq:       make(map[seqKey]*seqState),
+	}
+	s.exporters.Add(addr, st)
+	return st
 }
 
 type samplerKey struct {
@@ -89,24 +130,11 @@ type seqKey struct {
 }
 
 type exporterState struct {
+	mu        sync.Mutex // held while one of the exporter's datagrams is decoded
 	templates *templateStore
 	samplers  map[samplerKey]uint32 // sampler id -> rate
 	domains   map[uint32]uint32     // observation domain -> rate
 	seq       map[seqKey]*seqState
-}
-
-func (d *Decoder) state(addr netip.Addr) *exporterState {
-	if s, ok := d.exporters.Get(addr); ok {
-		return s
-	}
-	s := &exporterState{
-		templates: newTemplateStore(d.limits.MaxTemplates),
-		samplers:  make(map[samplerKey]uint32),
-		domains:   make(map[uint32]uint32),
-		seq:       make(map[seqKey]*seqState),
-	}
-	d.exporters.Add(addr, s)
-	return s
 }
 
 // Protocol sniffs a datagram's protocol from its first bytes.
@@ -154,15 +182,21 @@ func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (
 		ex.CountError(r)
 		errs = append(errs, &Error{Reason: r, Err: err})
 	}
+	if res.Protocol == flow.ProtoUnknown {
+		fail(health.ReasonUnknownVersion, ErrUnknownVersion)
+		res.Records = d.recs
+		return res, errs
+	}
+	st := d.state.get(addr)
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	switch res.Protocol {
 	case flow.NetFlowV5:
-		d.decodeV5(payload, addr, ex, fail)
+		d.decodeV5(payload, addr, st, ex, fail)
 	case flow.NetFlowV9, flow.IPFIX:
-		d.decodeNetFlow(payload, addr, res.Protocol, ex, fail)
+		d.decodeNetFlow(payload, addr, st, res.Protocol, ex, fail)
 	case flow.SFlowV5:
-		d.decodeSFlow(payload, addr, ex, fail)
-	default:
-		fail(health.ReasonUnknownVersion, ErrUnknownVersion)
+		d.decodeSFlow(payload, addr, st, ex, fail)
 	}
 	res.Records = d.recs
 	return res, errs

@@ -169,8 +169,7 @@ func (s *samplingFields) rate() uint32 {
 	return uint32(r)
 }
 
-func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) {
-	st := d.state(addr)
+func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) {
 	var (
 		sets   []any
 		domain uint32

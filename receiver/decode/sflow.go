@@ -55,7 +55,7 @@ func sflowPrecheck(b []byte) error {
 	return nil
 }
 
-func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, ex *health.Exporter, fail func(health.Reason, error)) {
+func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *health.Exporter, fail func(health.Reason, error)) {
 	if err := sflowPrecheck(b); err != nil {
 		fail(health.ReasonMalformed, fmt.Errorf("sflow: %w", err))
 		return
@@ -66,7 +66,6 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, ex *health.Exporter, fa
 		fail(reasonOf(err), fmt.Errorf("sflow: %w", err))
 		// Samples decoded before the error are still used.
 	}
-	st := d.state(addr)
 	start := len(d.recs)
 	for _, s := range p.Samples {
 		switch s := s.(type) {

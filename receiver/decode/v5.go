@@ -14,7 +14,7 @@ import (
 // allows 30; some devices send up to ~50). More is refused as malformed.
 const v5MaxRecords = 64
 
-func (d *Decoder) decodeV5(b []byte, addr netip.Addr, ex *health.Exporter, fail func(health.Reason, error)) {
+func (d *Decoder) decodeV5(b []byte, addr netip.Addr, st *exporterState, ex *health.Exporter, fail func(health.Reason, error)) {
 	if len(b) < 24 {
 		fail(health.ReasonTruncated, fmt.Errorf("netflow v5: %d-byte header", len(b)))
 		return
@@ -41,7 +41,6 @@ func (d *Decoder) decodeV5(b []byte, addr netip.Addr, ex *health.Exporter, fail 
 		src = flow.RateUnknown
 	}
 	domain := uint32(p.EngineType)<<8 | uint32(p.EngineId)
-	st := d.state(addr)
 	st.sequence(ex, seqKey{flow.NetFlowV5, domain}, p.FlowSequence, uint32(len(p.Records)), seqRecords)
 
 	bootMs := int64(p.UnixSecs)*1000 + int64(p.UnixNSecs)/1e6 - int64(p.SysUptime)

@@ -4,8 +4,11 @@
 // per-socket decode.Decoder and hands the records to the core.
 //
 // The kernel spreads exporters over a port's sockets by their address and
-// port, so an exporter's datagrams always reach the same socket and its
-// template state lives in exactly one decoder, without locks.
+// port, so an exporter's datagrams usually reach the same socket; the
+// decoders share their per-exporter state (templates, samplers, sequence
+// numbers) so that one that moves (a restart on a new source port) keeps it.
+// A per-exporter lock serialises an exporter's datagrams and is uncontended
+// in the usual case.
 package intake
 
 import (
@@ -117,6 +120,7 @@ func (in *Intake) Start() error {
 		return errors.Join(err, serr)
 	}}
 	var socks []*socket
+	state := decode.NewState(in.cfg.Limits)
 	for _, addr := range in.cfg.Listen {
 		bindAddr := addr
 		for i := 0; i < in.cfg.Sockets; i++ {
@@ -127,7 +131,7 @@ func (in *Intake) Start() error {
 				}
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
-			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.New(in.cfg.Limits)}
+			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
 			s.setup(in.cfg.ReceiveBuffer)
 			socks = append(socks, s)
 			// With port 0 the first socket picks the port; the others join it.

@@ -1,0 +1,80 @@
+package testkit
+
+import (
+	"fmt"
+	"net/http"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Metrics is a parsed Prometheus text exposition, by metric name.
+type Metrics map[string]*dto.MetricFamily
+
+// Scrape fetches and parses a Prometheus text endpoint.
+func Scrape(url string) (Metrics, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("testkit: scrape %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("testkit: parsing %s: %w", url, err)
+	}
+	return mfs, nil
+}
+
+// Value returns a counter's, gauge's or untyped sample's value.
+func Value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+// Labels returns a sample's labels as a map.
+func Labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.Label {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// Sum adds the samples of a metric whose labels include all of match.
+func (ms Metrics) Sum(name string, match map[string]string) float64 {
+	var s float64
+	for _, m := range ms[name].GetMetric() {
+		ls := Labels(m)
+		ok := true
+		for k, v := range match {
+			if ls[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			s += Value(m)
+		}
+	}
+	return s
+}
+
+// By sums a metric's samples grouped by one label.
+func (ms Metrics) By(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range ms[name].GetMetric() {
+		out[Labels(m)[label]] += Value(m)
+	}
+	return out
+}
