@@ -10,7 +10,10 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
 FUZZTIME  ?= 10s
 ARGS      ?=
 
-.PHONY: all build run demo test test-unit test-race test-e2e fuzz vet bench clean
+OCB       := $(shell $(GO) env GOPATH)/bin/builder
+OCB_VERSION := v0.161.0
+
+.PHONY: all build run demo test test-race test-dashboards fuzz vet bench otelcol clean
 
 all: build
 
@@ -26,16 +29,31 @@ run: build
 demo: build
 	./examples/demo.sh
 
-## test: every test — vet, unit, race, end-to-end with real exporters, short fuzzing
-test: vet test-race fuzz
+## test: every test — vet, unit, race, end-to-end with real exporters and a
+## built otelcol, dashboards and rules against a real Prometheus, short fuzzing
+test: vet otelcol test-race test-dashboards fuzz
 
 vet:
 	$(GO) vet ./...
+	cd dashboards && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
 ## test-race: all Go tests (unit and end-to-end) with the race detector
 test-race:
 	$(GO) test -race -count=1 ./...
+
+## test-dashboards: dashboards and rules (own Go module), promtool checks and unit tests
+test-dashboards:
+	cd dashboards && $(GO) vet ./... && $(GO) test -count=1 ./...
+	promtool check rules alerts/flowmetrics.rules.yml
+	promtool test rules alerts/tests/*.yml
+
+## otelcol: build the Collector distribution with ocb (cold ~3.5 min, warm ~1 min)
+otelcol: $(OCB)
+	cd cmd/otelcol-flowmetrics && $(OCB) --config builder-config.yaml
+
+$(OCB):
+	$(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 10s)
 fuzz:
@@ -47,4 +65,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./processor/... ./receiver/... ./exporter/... | tee bench.out
 
 clean:
-	rm -rf $(BIN) bench.out
+	rm -rf $(BIN) bench.out cmd/otelcol-flowmetrics/_build

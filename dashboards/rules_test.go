@@ -1,0 +1,123 @@
+package dashboards
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runbookBase is the documented base of every runbook_url.
+const runbookBase = "https://github.com/flowmetrics/flowmetrics/blob/main/docs/runbooks.md#"
+
+// recordNameRE is level:metric:operations.
+var recordNameRE = regexp.MustCompile(`^[a-z_]+:[a-z_]+:[a-z0-9_]+$`)
+
+// TestRulesConventions checks the rules file with rulefmt and the
+// monitoring-mixin conventions: severity, summary, description with label
+// values, a runbook_url whose anchor exists in docs/runbooks.md.
+func TestRulesConventions(t *testing.T) {
+	runbooks, err := os.ReadFile(filepath.Join(repoRoot, "docs", "runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(runbooks), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	alerts, records := 0, 0
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				records++
+				if !recordNameRE.MatchString(r.Record) {
+					t.Errorf("record %s: not level:metric:operations", r.Record)
+				}
+				continue
+			}
+			alerts++
+			switch r.Labels["severity"] {
+			case "critical", "warning", "info":
+			default:
+				t.Errorf("alert %s: severity %q", r.Alert, r.Labels["severity"])
+			}
+			if !strings.HasPrefix(r.Alert, "Flowmetrics") {
+				t.Errorf("alert %s: name should start with Flowmetrics", r.Alert)
+			}
+			if r.Annotations["summary"] == "" || !strings.Contains(r.Annotations["description"], "$labels.") {
+				t.Errorf("alert %s: needs a summary and a description quoting label values", r.Alert)
+			}
+			url := r.Annotations["runbook_url"]
+			anchor, ok := strings.CutPrefix(url, runbookBase)
+			if !ok || anchor != strings.ToLower(r.Alert) || !anchors[anchor] {
+				t.Errorf("alert %s: runbook_url %q must be %s%s with that heading in docs/runbooks.md", r.Alert, url, runbookBase, strings.ToLower(r.Alert))
+			}
+		}
+	}
+	if alerts < 10 || records < 5 {
+		t.Errorf("only %d alerts and %d recording rules", alerts, records)
+	}
+}
+
+// githubAnchor is the anchor GitHub makes of a heading.
+func githubAnchor(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	var b strings.Builder
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// TestPromtool runs `promtool check rules` and `promtool test rules` on the
+// rules and their unit tests (alerts/tests/*.yml).
+func TestPromtool(t *testing.T) {
+	needBinaries(t, "promtool")
+	out, err := exec.Command("promtool", "check", "rules", rulesFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	tests, _ := filepath.Glob(filepath.Join(repoRoot, "alerts", "tests", "*.yml"))
+	if len(tests) == 0 {
+		t.Fatal("no alerts/tests/*.yml")
+	}
+	out, err = exec.Command("promtool", append([]string{"test", "rules"}, tests...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestEveryAlertUnitTested makes sure each alert appears in a promtool test
+// with an expected firing.
+func TestEveryAlertUnitTested(t *testing.T) {
+	tests, _ := filepath.Glob(filepath.Join(repoRoot, "alerts", "tests", "*.yml"))
+	var all strings.Builder
+	for _, f := range tests {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			quiet := regexp.MustCompile(`alertname: ` + r.Alert + `\s+exp_alerts: \[\]`)
+			firing := regexp.MustCompile(`alertname: ` + r.Alert + `\s+exp_alerts:\s+- exp_labels`)
+			if !quiet.MatchString(all.String()) || !firing.MatchString(all.String()) {
+				t.Errorf("alert %s needs a promtool test where it fires and one where it stays quiet", r.Alert)
+			}
+		}
+	}
+}
