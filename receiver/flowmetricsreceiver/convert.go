@@ -9,10 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/flowmetrics/flowmetrics/exporter/metricset"
+	"github.com/flowmetrics/flowmetrics/receiver/flowmetricsreceiver/internal/metadata"
 )
-
-// scopeName is the instrumentation scope of every metric the receiver emits.
-const scopeName = "github.com/flowmetrics/flowmetrics/receiver/flowmetricsreceiver"
 
 // overflowAttribute marks a family's overflow series, as the OpenTelemetry
 // SDK's own cardinality limit does.
@@ -65,7 +63,7 @@ func newConverter(style string, bi component.BuildInfo) *converter {
 func (c *converter) metrics(ms []metricset.Metric, now time.Time) (pmetric.Metrics, int) {
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(scopeName)
+	sm.Scope().SetName(metadata.ScopeName)
 	sm.Scope().SetVersion(c.version)
 	ts := pcommon.NewTimestampFromTime(now)
 	points := 0

@@ -6,20 +6,21 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/flowmetrics/flowmetrics/receiver/flowmetricsreceiver/internal/metadata"
 )
+
+//go:generate mdatagen metadata.yaml
 
 // TypeStr is the receiver's type in collector configs.
 const TypeStr = "flowmetrics"
 
-// Stability is the receiver's stability level for metrics.
-const Stability = component.StabilityLevelAlpha
-
 // NewFactory returns the factory of the flowmetrics receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(
-		component.MustNewType(TypeStr),
+		metadata.Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithMetrics(createMetrics, Stability),
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 

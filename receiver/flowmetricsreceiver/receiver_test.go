@@ -14,12 +14,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/goleak"
 
 	"github.com/flowmetrics/flowmetrics/config"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // v5 builds a NetFlow v5 datagram of n records of 1000 bytes and 2 packets
 // from 10.0.0.<i+1> to 10.0.1.1:443/tcp, header sampling interval rate.

@@ -1,0 +1,210 @@
+// Package otelcol_test checks the ocb-built Collector distribution with the
+// flowmetrics receiver against the standalone exporter, on the same real
+// exporter traffic.
+package otelcol_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/internal/testkit"
+)
+
+// collector is the distribution `make otelcol` builds.
+const collector = "_build/otelcol-flowmetrics"
+
+func freePort(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process runs a command until the test ends, then interrupts it.
+func process(t *testing.T, name string, args ...string) *strings.Builder {
+	t.Helper()
+	var log strings.Builder
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop on SIGINT", name)
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, log.String())
+		}
+	})
+	return &log
+}
+
+// settle scrapes url until flow_exporter_flows_total stops moving at a
+// non-zero value.
+func settle(t *testing.T, url string, log *strings.Builder) testkit.Metrics {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last, stable := -1.0, 0
+	for {
+		mfs, err := testkit.Scrape(url)
+		if err == nil {
+			n := mfs.Sum("flow_exporter_flows_total", nil)
+			if n > 0 && n == last {
+				if stable++; stable >= 3 {
+					return mfs
+				}
+			} else {
+				stable = 0
+			}
+			last = n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not settle (last %v, err %v); log:\n%s", url, last, err, log)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestCollectorMatchesStandalone replays the same real exporter streams
+// (softflowd NetFlow v9 and IPFIX at 1:10, pmacct sFlow) into the built
+// Collector, whose Prometheus exporter is scraped, and into the standalone
+// binary: every family's totals, and the per-source and per-protocol series,
+// are equal, and both equal the pcap's own for the deterministic streams.
+func TestCollectorMatchesStandalone(t *testing.T) {
+	if _, err := os.Stat(collector); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: run make otelcol first", collector)
+		}
+		t.Skipf("%s not built (make otelcol)", collector)
+	}
+	testkit.SkipIfMissing(t, "softflowd", "pmacctd")
+	dir := t.TempDir()
+	standalone := filepath.Join(dir, "flowmetrics")
+	if out, err := exec.Command("go", "build", "-o", standalone, "../flowmetrics").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	type stream struct {
+		name  string
+		rate  uint64
+		check bool // deterministic: compare with the pcap too
+		run   func(ctx context.Context, pcap, target string) error
+	}
+	streams := []stream{
+		{"softflowd-v9", 10, true, func(ctx context.Context, p, a string) error { return testkit.RunSoftflowd(ctx, p, a, 9, 10) }},
+		{"softflowd-ipfix", 10, true, func(ctx context.Context, p, a string) error { return testkit.RunSoftflowd(ctx, p, a, 10, 10) }},
+		{"pmacct-sflow", 1, false, func(ctx context.Context, p, a string) error { return testkit.RunPmacctSfprobe(ctx, p, a, 5) }},
+	}
+	for _, s := range streams {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			pcap := filepath.Join(t.TempDir(), "t.pcap")
+			spec := testkit.Spec{Seed: 31, IPv6: true}
+			if !s.check {
+				spec.Markers = 60 // sfprobe loses its last datagram's samples
+			}
+			truth, err := testkit.WritePcap(pcap, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			capt, err := testkit.NewCapture(ctx, "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.run(ctx, pcap, capt.Addr()); err != nil {
+				t.Fatal(err)
+			}
+			if err := capt.WaitQuiet(ctx, 1, 300*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			dgs := capt.Datagrams()
+			capt.Close()
+
+			colFlows, colProm := freePort(t, "udp"), freePort(t, "tcp")
+			cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
+			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+receivers:
+  flowmetrics:
+    listen: [%q]
+    collection_interval: 500ms
+    attribute_style: prometheus
+exporters:
+  prometheus:
+    endpoint: %q
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [flowmetrics]
+      exporters: [prometheus]
+`, colFlows, colProm)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			colLog := process(t, collector, "--config", cfg)
+			fmFlows, fmWeb := freePort(t, "udp"), freePort(t, "tcp")
+			fmLog := process(t, standalone, "--flow.listen-address="+fmFlows, "--web.listen-address="+fmWeb)
+			time.Sleep(2 * time.Second) // both bind
+			for _, target := range []string{colFlows, fmFlows} {
+				if err := testkit.Replay(ctx, target, dgs, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			col := settle(t, "http://"+colProm+"/metrics", colLog)
+			fm := settle(t, "http://"+fmWeb+"/metrics", fmLog)
+			for _, fam := range []string{"exporter", "interface", "protocol", "application", "src_host", "dst_host", "as_pair"} {
+				for _, unit := range []string{"bytes", "packets", "flows"} {
+					name := "flow_" + fam + "_" + unit + "_total"
+					if c, f := col.Sum(name, nil), fm.Sum(name, nil); c != f || c == 0 {
+						t.Errorf("%s: collector %v, standalone %v", name, c, f)
+					}
+				}
+			}
+			for _, cmp := range []struct{ name, label string }{
+				{"flow_src_host_bytes_total", "src_addr"}, {"flow_protocol_packets_total", "proto"}, {"flow_application_bytes_total", "port"},
+			} {
+				c, f := col.By(cmp.name, cmp.label), fm.By(cmp.name, cmp.label)
+				if fmt.Sprint(c) != fmt.Sprint(f) {
+					t.Errorf("%s by %s: collector %v, standalone %v", cmp.name, cmp.label, c, f)
+				}
+			}
+			if s.check {
+				want := float64(truth.SampledEvery(int(s.rate)).Total.Bytes * s.rate)
+				if got := col.Sum("flow_exporter_bytes_total", nil); got != want {
+					t.Errorf("collector bytes %v, pcap says %v", got, want)
+				}
+			}
+			if got := col.Sum("flowmetrics_decode_errors_total", nil); got != 0 {
+				t.Errorf("collector decode errors = %v", got)
+			}
+		})
+	}
+}
