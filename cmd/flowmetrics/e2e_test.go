@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +61,7 @@ type instance struct {
 	flowAddr string // 127.0.0.1:port for flows
 	web      string // http://127.0.0.1:port
 	cmd      *exec.Cmd
-	log      *strings.Builder
+	log      *testkit.SyncBuffer
 }
 
 // start runs flowmetrics with args (and the flow/web addresses it picks).
@@ -71,7 +70,7 @@ func start(t *testing.T, args ...string) *instance {
 	in := &instance{
 		flowAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
 		web:      fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
-		log:      &strings.Builder{},
+		log:      &testkit.SyncBuffer{},
 	}
 	all := append([]string{"--flow.listen-address=" + in.flowAddr, "--web.listen-address=" + in.web}, args...)
 	in.cmd = exec.Command(binary, all...)

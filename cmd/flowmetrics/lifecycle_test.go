@@ -190,7 +190,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	web := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	cmd := exec.Command(binary, "--web.config.file="+webCfg, "--web.listen-address="+web,
 		fmt.Sprintf("--flow.listen-address=127.0.0.1:%d", freePort(t, "udp")))
-	var log strings.Builder
+	var log testkit.SyncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +38,9 @@ func freePort(t *testing.T, network string) string {
 }
 
 // process runs a command until the test ends, then interrupts it.
-func process(t *testing.T, name string, args ...string) *strings.Builder {
+func process(t *testing.T, name string, args ...string) *testkit.SyncBuffer {
 	t.Helper()
-	var log strings.Builder
+	var log testkit.SyncBuffer
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -66,7 +65,7 @@ func process(t *testing.T, name string, args ...string) *strings.Builder {
 
 // settle scrapes url until flow_exporter_flows_total stops moving at a
 // non-zero value.
-func settle(t *testing.T, url string, log *strings.Builder) testkit.Metrics {
+func settle(t *testing.T, url string, log *testkit.SyncBuffer) testkit.Metrics {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	last, stable := -1.0, 0

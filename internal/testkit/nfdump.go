@@ -24,23 +24,27 @@ type Nfcapd struct {
 	cmd  *exec.Cmd
 	addr string
 	dir  string
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one writer (a child process's
+// output) and concurrent readers (the test).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -85,7 +89,7 @@ func startNfcapd(ctx context.Context, dir string) (*Nfcapd, error) {
 	n := &Nfcapd{
 		addr: fmt.Sprintf("127.0.0.1:%d", port),
 		dir:  dir,
-		out:  &syncBuffer{},
+		out:  &SyncBuffer{},
 		done: make(chan struct{}),
 	}
 	// -B sets the socket buffer; the kernel caps it at rmem_max.
