@@ -59,6 +59,7 @@ $(OCB):
 fuzz:
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of every stage, benchstat-friendly
 bench:

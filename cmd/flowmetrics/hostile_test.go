@@ -266,3 +266,64 @@ families:
 	}
 	t.Logf("sent %d datagrams (%d records) from 300 exporters; RSS %d KiB", sent, sent*30, rssKiB(t, in.cmd.Process.Pid))
 }
+
+// TestOverloadShedsAndKeepsServing blasts more datagrams at one socket with
+// a small receive buffer than it can take: the kernel drops the excess, the
+// exporter counts those drops (read from the kernel) so that datagrams
+// counted plus dropped equals datagrams sent, exactly, and /metrics keeps
+// answering during the blast.
+func TestOverloadShedsAndKeepsServing(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "overload.yml")
+	writeFile(t, cfgPath, "sockets: 1\nreceive_buffer_bytes: 65536\n")
+	in := start(t, "--config.file="+cfgPath)
+	const sent = 20000
+	stop := make(chan struct{})
+	scrapes, failures := 0, 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := testkit.Scrape(in.web + "/metrics"); err != nil {
+				failures++
+			}
+			scrapes++
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	conn, err := net.Dial("udp", in.flowAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	dg := v5Random(rng, 0)
+	for i := 0; i < sent; i++ {
+		be.BigEndian.PutUint32(dg[16:], uint32(30*i))
+		if _, err := conn.Write(dg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	close(stop)
+	<-done
+	mfs := in.settle(t, 1)
+	got := sum(mfs, "flowmetrics_datagrams_total", nil)
+	drops := sum(mfs, "flowmetrics_socket_drops_total", nil)
+	if drops == 0 {
+		t.Logf("no drops: the exporter kept up with %d datagrams (a fast machine); nothing to shed", sent)
+	}
+	if got+drops != sent {
+		t.Errorf("counted %v + dropped %v = %v, sent %d", got, drops, got+drops, sent)
+	}
+	if failures > 0 {
+		t.Errorf("%d of %d scrapes failed during the blast", failures, scrapes)
+	}
+	if buf := sum(mfs, "flowmetrics_socket_receive_buffer_bytes", nil); buf > 4*65536 {
+		t.Errorf("effective receive buffer %v, asked 65536", buf)
+	}
+	t.Logf("sent %d, counted %v, kernel drops %v, %d scrapes during the blast", sent, got, drops, scrapes)
+}

@@ -61,6 +61,12 @@ func run(args []string, stderr io.Writer) int {
 	logger := promslog.New(logConfig)
 
 	a := newApp(logger, *configFile, *listen)
+	if f := *webConfig.WebConfigFile; f != "" {
+		if err := web.Validate(f); err != nil {
+			logger.Error("invalid web configuration", "file", f, "err", err)
+			return 1
+		}
+	}
 	if *checkConfig {
 		if _, err := a.load(); err != nil {
 			logger.Error("invalid configuration", "file", *configFile, "err", err)

@@ -2,6 +2,7 @@ package flowmetricsreceiver
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,17 +69,47 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// TestLoadConfigInvalid maps every invalid case of testdata/config.yaml to
+// the exact error; a case without an expectation fails.
 func TestLoadConfigInvalid(t *testing.T) {
 	tests := map[string]string{
-		"invalid_interval": "collection_interval: must be positive, got 0s",
-		"invalid_style":    `attribute_style: must be "semconv" or "prometheus", got "otel"`,
-		"invalid_label":    `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version)`,
-		"invalid_limit":    "families[0] (x): limit: must be at least 1, got 0",
-		"invalid_listen":   `listen[0]: "2055" is not host:port`,
-		"invalid_override": `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
-		"invalid_ttl":      "series.idle_timeout: must be positive, got -1s",
-		"invalid_allowed":  `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
-		"unknown_key":      "decoding failed due to the following error(s):\n\n'flowmetricsreceiver.Config' has invalid keys: listne",
+		"invalid_interval":         "collection_interval: must be positive, got 0s",
+		"invalid_style":            `attribute_style: must be "semconv" or "prometheus", got "otel"`,
+		"invalid_label":            `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version)`,
+		"invalid_limit":            "families[0] (x): limit: must be at least 1, got 0",
+		"invalid_listen":           `listen[0]: "2055" is not host:port`,
+		"invalid_override":         `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
+		"invalid_ttl":              "series.idle_timeout: must be positive, got -1s",
+		"invalid_allowed":          `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
+		"invalid_listen_empty":     "listen: at least one address is required",
+		"invalid_sockets":          "sockets: must be 0..256, got 1000",
+		"invalid_receive_buffer":   "receive_buffer_bytes: must not be negative, got -1",
+		"invalid_max_exporters":    "max_exporters: must be at least 1, got 0",
+		"invalid_max_templates":    "max_templates_per_exporter: must be at least 1, got 0",
+		"invalid_hold":             "series.frozen_hold: must be positive, got 0s",
+		"invalid_window":           "series.admission_window: must be positive, got -5s",
+		"invalid_sketch":           "series.sketch_size: must be at least 1, got 0",
+		"invalid_tombstones":       "series.tombstones: must be at least 1, got 0",
+		"invalid_override_rate":    "sampling.overrides[0].rate: must be at least 1",
+		"invalid_no_families":      "families: at least one family is required",
+		"invalid_duplicate_family": `families[1].name: "x" is used twice or reserved`,
+		"invalid_reserved_family":  `families[0].name: "exporter" is used twice or reserved`,
+		"invalid_family_name":      `families[0] (Bad-Name): name "Bad-Name": only lower-case letters, digits and _ are allowed`,
+		"invalid_no_labels":        "families[0] (x): labels: at least one label is required",
+		"invalid_duplicate_label":  `families[0] (x): labels: "proto" listed twice`,
+		"invalid_prefix":           "families[0] (x): ipv6_prefix_length: must be 0..128, got 129",
+		"invalid_hash_key":         "families[0] (x).hash_addresses: needs address_hash_key of at least 16 characters",
+		"unknown_key":              "decoding failed due to the following error(s):\n\n'flowmetricsreceiver.Config' has invalid keys: listne",
+	}
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range cm.ToStringMap() {
+		id := strings.TrimPrefix(key, TypeStr+"/")
+		if _, ok := tests[id]; !ok && id != TypeStr && id != "custom" {
+			t.Errorf("testdata case %q has no expected error", id)
+		}
 	}
 	for id, want := range tests {
 		t.Run(id, func(t *testing.T) {
