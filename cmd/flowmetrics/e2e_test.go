@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,25 +35,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a port that was free on 127.0.0.1 for the protocol.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // instance is one running flowmetrics process.
 type instance struct {
 	flowAddr string // 127.0.0.1:port for flows
@@ -68,8 +47,8 @@ type instance struct {
 func start(t *testing.T, args ...string) *instance {
 	t.Helper()
 	in := &instance{
-		flowAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
-		web:      fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+		flowAddr: testkit.FreePort(t, "udp"),
+		web:      testkit.FreePort(t, "tcp"),
 		log:      &testkit.SyncBuffer{},
 	}
 	all := append([]string{"--flow.listen-address=" + in.flowAddr, "--web.listen-address=" + in.web}, args...)
@@ -259,62 +238,5 @@ func TestSoftflowdSampled(t *testing.T) {
 				t.Errorf("unresolved records = %v, want 0", got)
 			}
 		})
-	}
-}
-
-// TestBadInputBesideGoodExporter sends truncated, random and wrong-version
-// datagrams and data before its template from 127.0.0.2 while softflowd
-// exports from 127.0.0.1: the good exporter's totals stay exact and every bad
-// datagram is counted by reason.
-func TestBadInputBesideGoodExporter(t *testing.T) {
-	testkit.SkipIfMissing(t, "softflowd")
-	pcap, truth := writePcap(t, testkit.Spec{Seed: 3, IPv6: true})
-	in := start(t)
-	bad := [][]byte{
-		{0, 5, 0, 1},                     // v5, truncated header
-		{0, 7, 1, 2, 3, 4, 5, 6, 7, 8},   // unknown version
-		{0, 10, 0, 200, 0, 0, 0, 0},      // IPFIX header cut short
-		[]byte("GET / HTTP/1.1\r\n\r\n"), // not flow data at all
-		// IPFIX data set 256 with no template yet.
-		{0, 10, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8},
-	}
-	src, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(in.flowAddr))
-	done := make(chan error, 1)
-	go func() { done <- testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, 10, 0) }()
-	for i := 0; i < 20; i++ {
-		for _, b := range bad {
-			if _, err := src.WriteToUDP(b, dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	mfs := in.settle(t, 1)
-	good := map[string]string{"exporter": "127.0.0.1"}
-	if got := sum(mfs, "flow_exporter_bytes_total", good); got != float64(truth.Total.Bytes) {
-		t.Errorf("good exporter bytes = %v, want %v", got, truth.Total.Bytes)
-	}
-	if got := sum(mfs, "flowmetrics_decode_errors_total", good); got != 0 {
-		t.Errorf("good exporter decode errors = %v, want 0", got)
-	}
-	badEx := "127.0.0.2"
-	want := map[string]float64{"truncated": 40, "unknown_version": 40, "template_missing": 20}
-	for reason, w := range want {
-		if got := sum(mfs, "flowmetrics_decode_errors_total", map[string]string{"exporter": badEx, "reason": reason}); got != w {
-			t.Errorf("%s errors from %s = %v, want %v", reason, badEx, got, w)
-		}
-	}
-	if got := sum(mfs, "flowmetrics_template_missing_sets_total", map[string]string{"exporter": badEx}); got != 20 {
-		t.Errorf("template missing sets = %v, want 20", got)
-	}
-	if got := sum(mfs, "flowmetrics_datagrams_total", map[string]string{"exporter": badEx}); got != 100 {
-		t.Errorf("datagrams from %s = %v, want 100", badEx, got)
 	}
 }

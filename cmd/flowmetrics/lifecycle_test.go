@@ -187,9 +187,9 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	webCfg := filepath.Join(dir, "web.yml")
 	writeFile(t, webCfg, fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certPath, keyPath, hash))
-	web := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	web := testkit.FreePort(t, "tcp")
 	cmd := exec.Command(binary, "--web.config.file="+webCfg, "--web.listen-address="+web,
-		fmt.Sprintf("--flow.listen-address=127.0.0.1:%d", freePort(t, "udp")))
+		"--flow.listen-address="+testkit.FreePort(t, "udp"))
 	var log testkit.SyncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {

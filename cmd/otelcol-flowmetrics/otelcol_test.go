@@ -6,7 +6,6 @@ package otelcol_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,24 +17,6 @@ import (
 
 // collector is the distribution `make otelcol` builds.
 const collector = "_build/otelcol-flowmetrics"
-
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // process runs a command until the test ends, then interrupts it.
 func process(t *testing.T, name string, args ...string) *testkit.SyncBuffer {
@@ -146,7 +127,7 @@ func TestCollectorMatchesStandalone(t *testing.T) {
 			dgs := capt.Datagrams()
 			capt.Close()
 
-			colFlows, colProm := freePort(t, "udp"), freePort(t, "tcp")
+			colFlows, colProm := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
 			cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
 			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 receivers:
@@ -169,7 +150,7 @@ service:
 				t.Fatal(err)
 			}
 			colLog := process(t, collector, "--config", cfg)
-			fmFlows, fmWeb := freePort(t, "udp"), freePort(t, "tcp")
+			fmFlows, fmWeb := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
 			fmLog := process(t, standalone, "--flow.listen-address="+fmFlows, "--web.listen-address="+fmWeb)
 			time.Sleep(2 * time.Second) // both bind
 			for _, target := range []string{colFlows, fmFlows} {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -222,4 +223,24 @@ func runPmacct(ctx context.Context, pcap, target string, config func(abs string)
 		return fmt.Errorf("testkit: pmacctd reported an error (output:\n%s)", tail(out))
 	}
 	return nil
+}
+
+// FreePort returns a 127.0.0.1:port address that was free just now for
+// network ("udp" or "tcp").
+func FreePort(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
