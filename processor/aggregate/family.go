@@ -185,9 +185,10 @@ type Stats struct {
 
 // Family is one bounded metric family. It is safe for concurrent use.
 type Family struct {
-	spec Spec
-	opts Options
-	mask uint32
+	spec           Spec
+	opts           Options
+	mask           uint32
+	maskV4, maskV6 Key // see key
 
 	mu         sync.Mutex
 	series     map[Key]*series
@@ -212,6 +213,8 @@ func NewFamily(spec Spec, opts Options) *Family {
 	for _, l := range spec.Labels {
 		f.mask |= 1 << l
 	}
+	f.maskV4 = keyMask(f.mask, true, spec.IPv4Mask, spec.IPv6Mask)
+	f.maskV6 = keyMask(f.mask, false, spec.IPv4Mask, spec.IPv6Mask)
 	f.sketch = newSpaceSaving(opts.SketchSize)
 	f.tombs, _ = simplelru.NewLRU[Key, tombstone](opts.Tombstones, nil)
 	return f
@@ -267,12 +270,23 @@ func (f *Family) LabelNames() []string {
 
 // Add folds a batch of records (already sampling-corrected) into the family.
 func (f *Family) Add(recs []flow.Record, now time.Time) {
+	base := make([]Key, len(recs))
+	for i := range recs {
+		base[i] = BaseKey(&recs[i])
+	}
+	f.AddKeyed(recs, base, now)
+}
+
+// AddKeyed is Add with the records' BaseKeys computed by the caller, once for
+// every family.
+func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	ns := now.UnixNano()
+	var k Key
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
-		k := f.keyFor(r)
+		f.key(&k, &base[i])
 		s := f.series[k]
 		if s == nil || s.frozenAt != 0 {
 			s = f.admit(k, now, s != nil)

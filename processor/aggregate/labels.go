@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
@@ -90,6 +91,7 @@ type Key struct {
 	Direction        uint8
 	// Other marks the family's overflow series for the exporter.
 	Other bool
+	_     [4]byte // a whole number of 64-bit words, for Family.key
 }
 
 // ServicePort picks the port that names the application of a flow: the
@@ -168,60 +170,96 @@ func addr16(a netip.Addr) [16]byte {
 	return a.As16()
 }
 
-// keyFor builds the family key of a record.
-func (f *Family) keyFor(r *flow.Record) Key {
+// BaseKey fills every dimension of a record's key; a family keeps only its
+// own dimensions with one AND against its mask (see Family.key). Computing it
+// once per record serves every family.
+func BaseKey(r *flow.Record) Key {
+	return Key{
+		Exporter:  addr16(r.Exporter),
+		Src:       addr16(r.SrcAddr),
+		Dst:       addr16(r.DstAddr),
+		InIf:      r.InIf,
+		OutIf:     r.OutIf,
+		SrcAS:     r.SrcAS,
+		DstAS:     r.DstAS,
+		SrcPort:   r.SrcPort,
+		DstPort:   r.DstPort,
+		Port:      ServicePort(r.SrcPort, r.DstPort),
+		Proto:     r.Proto,
+		IPVersion: r.IPVersion,
+		Direction: uint8(r.Direction),
+	}
+}
+
+// keyWords is Key's size in 64-bit words; Family.key is unrolled for it.
+const keyWords = 10
+
+// Key must be exactly keyWords words.
+var _ [unsafe.Sizeof(Key{})]struct{} = [keyWords * 8]struct{}{}
+
+// keyMask returns the mask that keeps a family's dimensions, with src/dst
+// addresses truncated to bits for IPv4 (v4) or IPv6 records.
+func keyMask(m uint32, v4 bool, v4bits, v6bits int) Key {
 	var k Key
-	m := f.mask
+	ones16 := [16]byte{}
+	for i := range ones16 {
+		ones16[i] = 0xff
+	}
 	if m&(1<<LabelExporter) != 0 {
-		k.Exporter = addr16(r.Exporter)
-	}
-	if m&(1<<LabelInIf) != 0 {
-		k.InIf = r.InIf
-	}
-	if m&(1<<LabelOutIf) != 0 {
-		k.OutIf = r.OutIf
-	}
-	if m&(1<<LabelDirection) != 0 {
-		k.Direction = uint8(r.Direction)
-	}
-	if m&(1<<LabelProto) != 0 {
-		k.Proto = r.Proto
-	}
-	if m&(1<<LabelSrcPort) != 0 {
-		k.SrcPort = r.SrcPort
-	}
-	if m&(1<<LabelDstPort) != 0 {
-		k.DstPort = r.DstPort
-	}
-	if m&(1<<LabelPort) != 0 {
-		k.Port = ServicePort(r.SrcPort, r.DstPort)
-	}
-	if m&(1<<LabelIPVersion) != 0 {
-		k.IPVersion = r.IPVersion
+		k.Exporter = ones16
 	}
 	if m&(1<<LabelSrcAddr) != 0 {
-		k.Src = addr16(r.SrcAddr)
-		f.maskKeyAddr(&k.Src, r.IPVersion)
+		k.Src = ones16
 	}
 	if m&(1<<LabelDstAddr) != 0 {
-		k.Dst = addr16(r.DstAddr)
-		f.maskKeyAddr(&k.Dst, r.IPVersion)
+		k.Dst = ones16
 	}
-	if m&(1<<LabelSrcAS) != 0 {
-		k.SrcAS = r.SrcAS
+	bits := v6bits
+	if v4 {
+		bits = v4bits
 	}
-	if m&(1<<LabelDstAS) != 0 {
-		k.DstAS = r.DstAS
+	maskAddr(&k.Src, v4, bits)
+	maskAddr(&k.Dst, v4, bits)
+	set32 := func(l Label, p *uint32) {
+		if m&(1<<l) != 0 {
+			*p = ^uint32(0)
+		}
 	}
+	set16 := func(l Label, p *uint16) {
+		if m&(1<<l) != 0 {
+			*p = ^uint16(0)
+		}
+	}
+	set8 := func(l Label, p *uint8) {
+		if m&(1<<l) != 0 {
+			*p = ^uint8(0)
+		}
+	}
+	set32(LabelInIf, &k.InIf)
+	set32(LabelOutIf, &k.OutIf)
+	set32(LabelSrcAS, &k.SrcAS)
+	set32(LabelDstAS, &k.DstAS)
+	set16(LabelSrcPort, &k.SrcPort)
+	set16(LabelDstPort, &k.DstPort)
+	set16(LabelPort, &k.Port)
+	set8(LabelProto, &k.Proto)
+	set8(LabelIPVersion, &k.IPVersion)
+	set8(LabelDirection, &k.Direction)
 	return k
 }
 
-func (f *Family) maskKeyAddr(a *[16]byte, ipv uint8) {
-	if ipv == 4 {
-		maskAddr(a, true, f.spec.IPv4Mask)
-	} else {
-		maskAddr(a, false, f.spec.IPv6Mask)
+// key writes into k the family's dimensions of a base key: a field-wise AND
+// with the family's mask for the record's IP version.
+func (f *Family) key(k, base *Key) {
+	m := &f.maskV6
+	if base.IPVersion == 4 {
+		m = &f.maskV4
 	}
+	kw := (*[keyWords]uint64)(unsafe.Pointer(k))
+	bw := (*[keyWords]uint64)(unsafe.Pointer(base))
+	mw := (*[keyWords]uint64)(unsafe.Pointer(m))
+	kw[0], kw[1], kw[2], kw[3], kw[4] = bw[0]&mw[0], bw[1]&mw[1], bw[2]&mw[2], bw[3]&mw[3], bw[4]&mw[4]
+	kw[5], kw[6], kw[7], kw[8], kw[9] = bw[5]&mw[5], bw[6]&mw[6], bw[7]&mw[7], bw[8]&mw[8], bw[9]&mw[9]
 }
 
 // render returns the label values of a key in the family's label order.

@@ -7,6 +7,7 @@ package core
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,21 @@ type Core struct {
 	exporters *health.Table
 	totals    *aggregate.Family
 	state     atomic.Pointer[state]
+	keyPool   sync.Pool // *[]aggregate.Key scratch for Process
+}
+
+// keys returns a scratch slice of at least n keys from the pool; put the
+// pointer back when done.
+func (c *Core) keys(n int) *[]aggregate.Key {
+	p, _ := c.keyPool.Get().(*[]aggregate.Key)
+	if p == nil {
+		p = new([]aggregate.Key)
+	}
+	if cap(*p) < n {
+		*p = make([]aggregate.Key, n, max(n, 64))
+	}
+	*p = (*p)[:n]
+	return p
 }
 
 // state is the part of the core a reload replaces, swapped atomically so the
@@ -155,10 +171,16 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	last := &kept[len(kept)-1]
 	ex.SamplingRate.Store(last.SamplingRate)
 	ex.RateSource.Store(uint32(last.RateSource))
-	c.totals.Add(kept, now)
-	for _, f := range st.families {
-		f.Add(kept, now)
+	scratch := c.keys(len(kept))
+	base := *scratch
+	for i := range kept {
+		base[i] = aggregate.BaseKey(&kept[i])
 	}
+	c.totals.AddKeyed(kept, base, now)
+	for _, f := range st.families {
+		f.AddKeyed(kept, base, now)
+	}
+	c.keyPool.Put(scratch)
 }
 
 // Maintain runs expiry and admission on every family.
