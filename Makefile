@@ -58,6 +58,7 @@ $(OCB):
 ## fuzz: run each fuzz target for FUZZTIME (default 10s)
 fuzz:
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)
 

@@ -1,6 +1,10 @@
 package decode
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
+)
 
 // The helpers below build NetFlow v9, IPFIX and sFlow datagrams byte by byte
 // for unit tests of the decoder. End-to-end tests use real exporters.
@@ -96,4 +100,13 @@ func sflowDatagram(seq, rate uint32, header []byte, frameLen uint32) []byte {
 		u32(1), u32(uint32(len(rec))), rec)
 	return cat(u32(5), u32(1), []byte{192, 0, 2, 50}, u32(0), u32(seq), u32(1000), u32(1),
 		u32(1), u32(uint32(len(sample))), sample)
+}
+
+// templateRecordOf makes a goflow2 template record from fields.
+func templateRecordOf(fields []field) netflow.TemplateRecord {
+	tr := netflow.TemplateRecord{TemplateId: 256, FieldCount: uint16(len(fields))}
+	for _, f := range fields {
+		tr.Fields = append(tr.Fields, netflow.Field{Type: f.typ, Length: f.length})
+	}
+	return tr
 }

@@ -55,6 +55,10 @@ type Decoder struct {
 	limits Limits
 	state  *State
 	recs   []flow.Record
+	// noFastPath sends every datagram through goflow2 (the reference, for
+	// the differential tests).
+	noFastPath bool
+	fastHits   int // datagrams the fast path decoded
 
 	v5    netflowlegacy.PacketNetFlowV5
 	v9    netflow.NFv9Packet

@@ -84,8 +84,12 @@ func (s *samplingFields) set(f *netflow.DataField) bool {
 	if f.PenProvided {
 		return false
 	}
-	b := fieldBytes(f)
-	switch f.Type {
+	return s.setValue(f.Type, fieldBytes(f))
+}
+
+// setValue records one sampling-related field; it reports whether typ is one.
+func (s *samplingFields) setValue(typ uint16, b []byte) bool {
+	switch typ {
 	case ieSamplingInterval:
 		s.interval = beUint(b)
 	case ieSamplerRandom:
@@ -190,6 +194,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 			fail(health.ReasonMalformed, fmt.Errorf("ipfix: message length %d", l))
 			return
 		}
+		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex) {
+			return
+		}
 		p := &d.ipfix
 		p.FlowSets = nil
 		err = netflow.DecodeMessageVersion(d.reader(b), st.templates, &d.v9, p)
@@ -197,6 +204,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 	} else {
 		if len(b) < 20 {
 			fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
+			return
+		}
+		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex) {
 			return
 		}
 		p := &d.v9
@@ -310,113 +320,118 @@ func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.Options
 	}
 }
 
-func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {
-	r := flow.Record{Exporter: addr, Domain: domain, Protocol: proto}
-	var (
-		sf                             samplingFields
-		octTotal, pktTotal, outB, outP uint64
-		initB, respB, initP, respP     uint64
-		haveDelta, havePkts            bool
-	)
-	for i := range values {
-		f := &values[i]
-		if f.PenProvided {
-			continue
+// recordBuilder accumulates one data record's fields. Both decode paths
+// (goflow2's data sets and the compiled fast path) feed it the same
+// (type, bytes) pairs, so they produce the same records by construction.
+type recordBuilder struct {
+	r                              flow.Record
+	sf                             samplingFields
+	octTotal, pktTotal, outB, outP uint64
+	initB, respB, initP, respP     uint64
+	haveDelta, havePkts            bool
+}
+
+// field applies one non-enterprise field value.
+func (rb *recordBuilder) field(typ uint16, b []byte) {
+	r := &rb.r
+	switch typ {
+	case ieOctetDelta:
+		r.Bytes, rb.haveDelta = beUint(b), true
+	case iePacketDelta:
+		r.Packets, rb.havePkts = beUint(b), true
+	case ieOctetTotal:
+		rb.octTotal = beUint(b)
+	case iePacketTotal:
+		rb.pktTotal = beUint(b)
+	case ieOutBytes:
+		rb.outB = beUint(b)
+	case ieOutPkts:
+		rb.outP = beUint(b)
+	case ieInitiatorOctets:
+		rb.initB = beUint(b)
+	case ieResponderOctets:
+		rb.respB = beUint(b)
+	case ieInitiatorPackets:
+		rb.initP = beUint(b)
+	case ieResponderPackets:
+		rb.respP = beUint(b)
+	case ieProtocol:
+		r.Proto = uint8(beUint(b))
+	case ieTCPFlags:
+		r.TCPFlags = uint8(beUint(b))
+	case ieSrcPort:
+		r.SrcPort = uint16(beUint(b))
+	case ieDstPort:
+		r.DstPort = uint16(beUint(b))
+	case ieSrcIPv4:
+		if len(b) == 4 {
+			r.SrcAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
 		}
-		b := fieldBytes(f)
-		switch f.Type {
-		case ieOctetDelta:
-			r.Bytes, haveDelta = beUint(b), true
-		case iePacketDelta:
-			r.Packets, havePkts = beUint(b), true
-		case ieOctetTotal:
-			octTotal = beUint(b)
-		case iePacketTotal:
-			pktTotal = beUint(b)
-		case ieOutBytes:
-			outB = beUint(b)
-		case ieOutPkts:
-			outP = beUint(b)
-		case ieInitiatorOctets:
-			initB = beUint(b)
-		case ieResponderOctets:
-			respB = beUint(b)
-		case ieInitiatorPackets:
-			initP = beUint(b)
-		case ieResponderPackets:
-			respP = beUint(b)
-		case ieProtocol:
-			r.Proto = uint8(beUint(b))
-		case ieTCPFlags:
-			r.TCPFlags = uint8(beUint(b))
-		case ieSrcPort:
-			r.SrcPort = uint16(beUint(b))
-		case ieDstPort:
-			r.DstPort = uint16(beUint(b))
-		case ieSrcIPv4:
-			if len(b) == 4 {
-				r.SrcAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
-			}
-		case ieDstIPv4:
-			if len(b) == 4 {
-				r.DstAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
-			}
-		case ieSrcIPv6:
-			if len(b) == 16 {
-				r.SrcAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
-			}
-		case ieDstIPv6:
-			if len(b) == 16 {
-				r.DstAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
-			}
-		case ieInIf:
-			r.InIf = uint32(beUint(b))
-		case ieOutIf:
-			r.OutIf = uint32(beUint(b))
-		case ieSrcAS:
-			r.SrcAS = uint32(beUint(b))
-		case ieDstAS:
-			r.DstAS = uint32(beUint(b))
-		case ieDirection:
-			switch beUint(b) {
-			case 0:
-				r.Direction = flow.DirectionIngress
-			case 1:
-				r.Direction = flow.DirectionEgress
-			}
-		case ieFlowStartMs:
-			r.Start = int64(beUint(b))
-		case ieFlowEndMs:
-			r.End = int64(beUint(b))
-		default:
-			sf.set(f)
+	case ieDstIPv4:
+		if len(b) == 4 {
+			r.DstAddr, r.IPVersion = netip.AddrFrom4([4]byte(b)), 4
 		}
+	case ieSrcIPv6:
+		if len(b) == 16 {
+			r.SrcAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
+		}
+	case ieDstIPv6:
+		if len(b) == 16 {
+			r.DstAddr, r.IPVersion = netip.AddrFrom16([16]byte(b)), 6
+		}
+	case ieInIf:
+		r.InIf = uint32(beUint(b))
+	case ieOutIf:
+		r.OutIf = uint32(beUint(b))
+	case ieSrcAS:
+		r.SrcAS = uint32(beUint(b))
+	case ieDstAS:
+		r.DstAS = uint32(beUint(b))
+	case ieDirection:
+		switch beUint(b) {
+		case 0:
+			r.Direction = flow.DirectionIngress
+		case 1:
+			r.Direction = flow.DirectionEgress
+		}
+	case ieFlowStartMs:
+		r.Start = int64(beUint(b))
+	case ieFlowEndMs:
+		r.End = int64(beUint(b))
+	default:
+		rb.sf.setValue(typ, b)
 	}
+}
+
+// finish resolves counters and the sampling rate and returns the record.
+func (rb *recordBuilder) finish(st *exporterState, domain uint32) flow.Record {
+	r := &rb.r
 	// Byte counters, in order of trust: deltas; totals; NSEL
 	// initiator+responder; OUT_BYTES alone. IN and OUT bytes are never
 	// summed: some firewalls send both with the same value.
-	if !haveDelta {
+	if !rb.haveDelta {
 		switch {
-		case octTotal != 0:
-			r.Bytes = octTotal
-		case initB != 0 || respB != 0:
-			r.Bytes = initB + respB
+		case rb.octTotal != 0:
+			r.Bytes = rb.octTotal
+		case rb.initB != 0 || rb.respB != 0:
+			r.Bytes = rb.initB + rb.respB
 		default:
-			r.Bytes = outB
+			r.Bytes = rb.outB
 		}
 	}
-	if !havePkts {
+	if !rb.havePkts {
 		switch {
-		case pktTotal != 0:
-			r.Packets = pktTotal
-		case initP != 0 || respP != 0:
-			r.Packets = initP + respP
+		case rb.pktTotal != 0:
+			r.Packets = rb.pktTotal
+		case rb.initP != 0 || rb.respP != 0:
+			r.Packets = rb.initP + rb.respP
 		default:
-			r.Packets = outP
+			r.Packets = rb.outP
 		}
 	}
 	// Rate: the record's own sampling fields, then its sampler id's
 	// options, then the domain's options.
+	sf := &rb.sf
 	if rate := sf.rate(); sf.any && rate != 0 {
 		r.SamplingRate, r.RateSource = rate, flow.RateRecord
 	} else if rate, ok := st.samplers[samplerKey{domain, uint32(sf.samplerID)}]; sf.hasSampler && ok {
@@ -425,5 +440,17 @@ func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, 
 		r.SamplingRate, r.RateSource = rate, flow.RateDomain
 	}
 	r.SamplerID = uint32(sf.samplerID)
-	d.recs = append(d.recs, r)
+	return *r
+}
+
+func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {
+	rb := recordBuilder{r: flow.Record{Exporter: addr, Domain: domain, Protocol: proto}}
+	for i := range values {
+		f := &values[i]
+		if f.PenProvided {
+			continue
+		}
+		rb.field(f.Type, fieldBytes(f))
+	}
+	d.recs = append(d.recs, rb.finish(st, domain))
 }

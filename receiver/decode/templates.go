@@ -23,10 +23,13 @@ var (
 type templateStore struct {
 	max       int
 	templates map[uint64]any
+	// compiled holds the fast-path form of data templates with only
+	// fixed-length fields (see fastpath.go).
+	compiled map[uint64]*compiledTemplate
 }
 
 func newTemplateStore(max int) *templateStore {
-	return &templateStore{max: max, templates: make(map[uint64]any)}
+	return &templateStore{max: max, templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate)}
 }
 
 func templateKey(version uint16, domain uint32, id uint16) uint64 {
@@ -78,6 +81,12 @@ func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t 
 		return fmt.Errorf("template %d: %w", id, ErrTemplateLimit)
 	}
 	s.templates[k] = t
+	delete(s.compiled, k)
+	if tr, ok := t.(netflow.TemplateRecord); ok {
+		if c := compile(tr); c != nil {
+			s.compiled[k] = c
+		}
+	}
 	return nil
 }
 
@@ -97,6 +106,7 @@ func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16)
 		return nil, netflow.ErrorTemplateNotFound
 	}
 	delete(s.templates, k)
+	delete(s.compiled, k)
 	return t, nil
 }
 

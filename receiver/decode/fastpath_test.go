@@ -1,0 +1,171 @@
+package decode
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/internal/testkit"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+// pair decodes every datagram with the fast path on and off and fails on the
+// first difference in records or health counters.
+type pair struct {
+	fast, ref     *Decoder
+	exFast, exRef *health.Exporter
+}
+
+func newPair() *pair {
+	p := &pair{fast: New(Limits{MaxTemplates: 64}), ref: New(Limits{MaxTemplates: 64}), exFast: &health.Exporter{}, exRef: &health.Exporter{}}
+	p.ref.noFastPath = true
+	return p
+}
+
+func counters(ex *health.Exporter) []uint64 {
+	out := []uint64{ex.TemplateMissingSets.Load(), uint64(ex.Templates.Load()), ex.SequenceGaps.Load(), ex.LostRecords.Load(), ex.SequenceResets.Load()}
+	for i := range ex.DecodeErrors {
+		out = append(out, ex.DecodeErrors[i].Load())
+	}
+	return out
+}
+
+func (p *pair) check(t testing.TB, b []byte) {
+	t.Helper()
+	rf, _ := p.fast.Decode(b, exporter, p.exFast)
+	fastRecs := append([]flow.Record(nil), rf.Records...)
+	rr, _ := p.ref.Decode(b, exporter, p.exRef)
+	if len(fastRecs) != len(rr.Records) {
+		t.Fatalf("fast path %d records, goflow2 %d", len(fastRecs), len(rr.Records))
+	}
+	for i := range fastRecs {
+		if !reflect.DeepEqual(fastRecs[i], rr.Records[i]) {
+			t.Fatalf("record %d differs:\nfast    %+v\ngoflow2 %+v", i, fastRecs[i], rr.Records[i])
+		}
+	}
+	if cf, cr := counters(p.exFast), counters(p.exRef); !reflect.DeepEqual(cf, cr) {
+		t.Fatalf("health counters differ: fast %v, goflow2 %v", cf, cr)
+	}
+}
+
+// TestFastPathMatchesGoflow2 replays real exports (softflowd v9 and IPFIX,
+// unsampled and 1:10; pmacct nfprobe v9 and IPFIX at 1:10, with sampler ids)
+// and hand-built corner cases through both paths.
+func TestFastPathMatchesGoflow2(t *testing.T) {
+	t.Run("hand-built", func(t *testing.T) {
+		p := newPair()
+		rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+		withPen := []field{{8, 4}, {12, 4}, {0x8000 | 5, 4}} // an enterprise field in between
+		for _, b := range [][]byte{
+			datagram(10, 0, 1, templateSet(10, 256, flowFields...), optionsTemplateSet(10, 257, []field{{149, 4}}, []field{{34, 4}}), dataSet(257, cat(u32(1), u32(100)))),
+			datagram(10, 1, 1, dataSet(256, rec, rec, rec)),
+			datagram(10, 4, 1, dataSet(256, rec), dataSet(256, rec, make([]byte, 3))), // padding
+			datagram(10, 6, 1, dataSet(256, rec[:10])),                                // short set: no record
+			datagram(10, 6, 1, dataSet(300, rec)),                                     // unknown template
+			datagram(10, 7, 2, dataSet(256, rec)),                                     // other domain
+			datagram(9, 0, 1, templateSet(9, 256, flowFields...), dataSet(256, rec)),
+			datagram(9, 1, 1, dataSet(256, rec, rec)),
+			datagram(9, 5, 1, dataSet(256, rec)), // gap
+			datagram(10, 8, 1, templateSet(10, 258, withPen...)),
+			datagram(10, 8, 1, dataSet(258, cat([]byte{1, 2, 3, 4}, []byte{5, 6, 7, 8}, u32(9)))),
+			datagram(10, 9, 1, templateSet(10, 256, field{1, 8}, field{8, 4})), // template changes
+			datagram(10, 9, 1, dataSet(256, cat(u32(0), u32(77), []byte{10, 0, 0, 9}))),
+		} {
+			p.check(t, b)
+		}
+		if p.fast.fastHits == 0 {
+			t.Fatal("the fast path was never taken")
+		}
+	})
+	testkit.SkipIfMissing(t, "softflowd", "pmacctd")
+	pcap := filepath.Join(t.TempDir(), "t.pcap")
+	if _, err := testkit.WritePcap(pcap, testkit.Spec{Seed: 4, IPv6: true, Flows: 300, Packets: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	runs := []struct {
+		name string
+		run  func(ctx context.Context, target string) error
+	}{
+		{"softflowd-v9", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 9, 0) }},
+		{"softflowd-v9-s10", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 9, 10) }},
+		{"softflowd-ipfix", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 10, 0) }},
+		{"softflowd-ipfix-s10", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 10, 10) }},
+		{"pmacct-v9-r10", func(ctx context.Context, a string) error { return testkit.RunPmacctNfprobe(ctx, pcap, a, 9, 10) }},
+		{"pmacct-ipfix-r10", func(ctx context.Context, a string) error { return testkit.RunPmacctNfprobe(ctx, pcap, a, 10, 10) }},
+	}
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			capt, err := testkit.NewCapture(ctx, "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer capt.Close()
+			if err := r.run(ctx, capt.Addr()); err != nil {
+				t.Fatal(err)
+			}
+			if err := capt.WaitQuiet(ctx, 1, 200*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			p := newPair()
+			n := 0
+			for _, d := range capt.Datagrams() {
+				p.check(t, d.Data)
+				n++
+			}
+			if p.fast.fastHits == 0 {
+				t.Fatalf("the fast path decoded none of %d datagrams", n)
+			}
+			t.Logf("%d datagrams, %d by the fast path", n, p.fast.fastHits)
+		})
+	}
+}
+
+// FuzzFastPathMatchesGoflow2 teaches both decoders a template and options,
+// then feeds arbitrary datagrams: the records and counters must be equal.
+func FuzzFastPathMatchesGoflow2(f *testing.F) {
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	f.Add(datagram(10, 1, 1, dataSet(256, rec, rec)))
+	f.Add(datagram(9, 1, 1, dataSet(256, rec)))
+	f.Add(datagram(10, 1, 1, dataSet(256, rec), dataSet(300, rec)))
+	f.Add(datagram(10, 1, 1, dataSet(256, rec[:7])))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := newPair()
+		for _, v := range []uint16{9, 10} {
+			p.check(t, datagram(v, 0, 1, templateSet(v, 256, flowFields...), templateSet(v, 257, field{1, 8}, field{2, 8}, field{27, 16}, field{28, 16}, field{48, 1}),
+				optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}), dataSet(258, cat(u32(0), []byte{3}, u32(64)))))
+		}
+		p.check(t, b)
+	})
+}
+
+func TestCompile(t *testing.T) {
+	tests := []struct {
+		fields   []field
+		wantNil  bool
+		wantSize int
+		wantOps  int
+	}{
+		{flowFields, false, 25, 9},
+		{[]field{{1, 0xffff}, {8, 4}}, true, 0, 0},
+		{[]field{{1, 4}, {999, 8}, {2, 4}}, false, 16, 2},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			var tr = templateRecordOf(tt.fields)
+			c := compile(tr)
+			if (c == nil) != tt.wantNil {
+				t.Fatalf("compile = %v", c)
+			}
+			if c != nil && (c.size != tt.wantSize || len(c.ops) != tt.wantOps) {
+				t.Fatalf("size %d ops %d, want %d %d", c.size, len(c.ops), tt.wantSize, tt.wantOps)
+			}
+		})
+	}
+}
