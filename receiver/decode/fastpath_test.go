@@ -52,7 +52,7 @@ func (p *pair) check(t testing.TB, b []byte) {
 	}
 }
 
-// TestFastPathMatchesGoflow2 replays real exports (softflowd v9 and IPFIX,
+// TestFastPathMatchesGoflow2 replays real exports (softflowd v5, v9 and IPFIX,
 // unsampled and 1:10; pmacct nfprobe v9 and IPFIX at 1:10, with sampler ids)
 // and hand-built corner cases through both paths.
 func TestFastPathMatchesGoflow2(t *testing.T) {
@@ -74,6 +74,8 @@ func TestFastPathMatchesGoflow2(t *testing.T) {
 			datagram(10, 8, 1, dataSet(258, cat([]byte{1, 2, 3, 4}, []byte{5, 6, 7, 8}, u32(9)))),
 			datagram(10, 9, 1, templateSet(10, 256, field{1, 8}, field{8, 4})), // template changes
 			datagram(10, 9, 1, dataSet(256, cat(u32(0), u32(77), []byte{10, 0, 0, 9}))),
+			v5Datagram(0, 0x4000|100, 30, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3),
+			v5Datagram(40, 0, 2, [4]byte{10, 9, 0, 1}, [4]byte{192, 0, 2, 2}, 0xffffffff, 1),
 		} {
 			p.check(t, b)
 		}
@@ -90,6 +92,7 @@ func TestFastPathMatchesGoflow2(t *testing.T) {
 		name string
 		run  func(ctx context.Context, target string) error
 	}{
+		{"softflowd-v5-s10", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 5, 10) }},
 		{"softflowd-v9", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 9, 0) }},
 		{"softflowd-v9-s10", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 9, 10) }},
 		{"softflowd-ipfix", func(ctx context.Context, a string) error { return testkit.RunSoftflowd(ctx, pcap, a, 10, 0) }},
@@ -135,6 +138,7 @@ func FuzzFastPathMatchesGoflow2(f *testing.F) {
 	f.Add(datagram(9, 1, 1, dataSet(256, rec)))
 	f.Add(datagram(10, 1, 1, dataSet(256, rec), dataSet(300, rec)))
 	f.Add(datagram(10, 1, 1, dataSet(256, rec[:7])))
+	f.Add(v5Datagram(7, 0x4000|64, 3, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := newPair()
 		for _, v := range []uint16{9, 10} {
