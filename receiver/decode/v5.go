@@ -84,6 +84,7 @@ func v4(a uint32) netip.Addr {
 // its bytes; goflow2's netflowlegacy decoder, which reads every field through
 // reflection-based helpers, is the reference it is fuzzed against.
 func (d *Decoder) fastV5(b []byte, count int, addr netip.Addr, st *exporterState, ex *health.Exporter) {
+	d.fastHits++
 	be := binary.BigEndian
 	rate := uint32(be.Uint16(b[22:]) & 0x3fff)
 	src := flow.RateHeader
