@@ -13,7 +13,7 @@ ARGS      ?=
 OCB       := $(shell $(GO) env GOPATH)/bin/builder
 OCB_VERSION := v0.161.0
 
-.PHONY: all build run demo test test-race test-dashboards fuzz vet bench otelcol clean
+.PHONY: all build run demo test test-race test-dashboards fuzz vet bench loadtest otelcol clean
 
 all: build
 
@@ -65,6 +65,11 @@ fuzz:
 ## bench: Go benchmarks of every stage, benchstat-friendly
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./processor/... ./receiver/... ./exporter/... | tee bench.out
+	@echo "compare two runs with: go run golang.org/x/perf/cmd/benchstat@latest old.out bench.out"
+
+## loadtest: records/s, drops, CPU per million records, peak RSS of bin/flowmetrics under flowgen load
+loadtest: build
+	$(GO) run ./internal/loadtest --binary $(BIN)/flowmetrics
 
 clean:
 	rm -rf $(BIN) bench.out cmd/otelcol-flowmetrics/_build

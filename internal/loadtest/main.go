@@ -1,0 +1,135 @@
+// Command loadtest measures a running flowmetrics binary under generated
+// load: for each protocol and offered rate it sends a fixed number of records
+// from flowgen over 127.0.0.1 and reports the records the exporter counted,
+// the kernel's socket drops, the CPU seconds the exporter spent per million
+// records and its peak RSS. Every step is bounded in records and time.
+//
+//	go run ./internal/loadtest --binary bin/flowmetrics
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/internal/flowgen"
+	"github.com/flowmetrics/flowmetrics/internal/testkit"
+)
+
+func main() {
+	binary := flag.String("binary", "bin/flowmetrics", "flowmetrics binary to measure")
+	protos := flag.String("protocols", "v5,v9,ipfix,sflow", "protocols to test")
+	rates := flag.String("rates", "200000,400000,0", "offered records/s per step; 0 = as fast as the sender can")
+	records := flag.Int("records", 1_000_000, "records per step")
+	sockets := flag.Int("sockets", 0, "flowmetrics sockets per address (0: one per CPU)")
+	exporters := flag.Int("exporters", 4, "simulated exporters")
+	flag.Parse()
+	fmt.Printf("%-6s %10s %12s %12s %8s %14s %10s\n", "proto", "offered/s", "counted/s", "counted", "drops", "cpu_s/Mrec", "peak_rss")
+	for _, p := range strings.Split(*protos, ",") {
+		for _, r := range strings.Split(*rates, ",") {
+			rate, _ := strconv.ParseFloat(r, 64)
+			if err := step(*binary, flowgen.Protocol(p), rate, *records, *sockets, *exporters); err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest:", err)
+				os.Exit(1)
+			}
+		}
+	}
+}
+
+func freePort(network string) string {
+	if network == "udp" {
+		pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+		defer pc.Close()
+		return pc.LocalAddr().String()
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// cpuSeconds reads a process's user+system CPU time.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func peakRSS(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.Join(strings.Fields(l)[1:], " ")
+		}
+	}
+	return "?"
+}
+
+func step(binary string, p flowgen.Protocol, rate float64, records, sockets, exporters int) error {
+	flows, web := freePort("udp"), freePort("tcp")
+	cfg := filepath.Join(os.TempDir(), "loadtest-flowmetrics.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("sockets: %d\nreceive_buffer_bytes: 33554432\n", sockets)), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(binary, "--config.file="+cfg, "--flow.listen-address="+flows, "--web.listen-address="+web, "--log.level=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	url := "http://" + web + "/metrics"
+	for i := 0; ; i++ {
+		if _, err := testkit.Scrape(url); err == nil {
+			break
+		} else if i > 100 {
+			return fmt.Errorf("flowmetrics not up: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pid := cmd.Process.Pid
+	cpu0 := cpuSeconds(pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := flowgen.Send(ctx, flowgen.SendConfig{
+		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
+		Target: netip.MustParseAddrPort(flows), Exporters: exporters, Records: records, Rate: rate,
+	})
+	if err != nil {
+		return err
+	}
+	// Wait for the exporter to finish what is queued.
+	var counted, drops float64
+	last := -1.0
+	for i := 0; i < 100; i++ {
+		time.Sleep(100 * time.Millisecond)
+		m, err := testkit.Scrape(url)
+		if err != nil {
+			return err
+		}
+		counted, drops = m.Sum("flowmetrics_records_total", nil), m.Sum("flowmetrics_socket_drops_total", nil)
+		if counted == last {
+			break
+		}
+		last = counted
+	}
+	cpu := cpuSeconds(pid) - cpu0
+	offered := "max"
+	if rate > 0 {
+		offered = fmt.Sprintf("%.0f", rate)
+	}
+	fmt.Printf("%-6s %10s %12.0f %12.0f %8.0f %14.2f %10s\n", p, offered, counted/res.Elapsed.Seconds(), counted, drops,
+		cpu/(counted/1e6), peakRSS(pid))
+	return nil
+}
