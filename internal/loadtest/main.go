@@ -31,7 +31,16 @@ func main() {
 	records := flag.Int("records", 1_000_000, "records per step")
 	sockets := flag.Int("sockets", 0, "flowmetrics sockets per address (0: one per CPU)")
 	exporters := flag.Int("exporters", 4, "simulated exporters")
+	compare := flag.Bool("compare", false, "instead, run the same stream through flowmetrics, goflow2 (-goflow2) and nfcapd and compare")
+	goflow2 := flag.String("goflow2", "", "goflow2 v2.2.6 binary for --compare (go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6)")
 	flag.Parse()
+	if *compare {
+		if err := compareCollectors(*binary, *goflow2, strings.Split(*protos, ","), *records, *exporters); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	fmt.Printf("%-6s %10s %12s %12s %8s %14s %10s\n", "proto", "offered/s", "counted/s", "counted", "drops", "cpu_s/Mrec", "peak_rss")
 	for _, p := range strings.Split(*protos, ",") {
 		for _, r := range strings.Split(*rates, ",") {
