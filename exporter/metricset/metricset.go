@@ -81,25 +81,36 @@ type IntakeStats interface {
 // Gather reads the current state of the core (and the sockets, when in is
 // not nil) into metrics, traffic families first.
 func Gather(c *core.Core, in IntakeStats) []Metric {
+	return append(GatherTraffic(c), GatherHealth(c, in)...)
+}
+
+// Families returns the per-exporter totals and the configured families, in
+// exposition order.
+func Families(c *core.Core) []*aggregate.Family {
+	return append([]*aggregate.Family{c.Totals()}, c.Families()...)
+}
+
+// TrafficMetrics returns the three traffic metrics of a family, without
+// points.
+func TrafficMetrics(f *aggregate.Family) (bytes, packets, flows Metric) {
+	name := f.Spec().Name
+	labels := f.LabelNames()
+	by := joinLabels(labels)
+	bytes = Metric{Name: "flow_" + name + "_bytes_total", OTelName: "flow." + name + ".bytes", Unit: "By",
+		Help: "Bytes, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
+	packets = Metric{Name: "flow_" + name + "_packets_total", OTelName: "flow." + name + ".packets", Unit: "{packet}",
+		Help: "Packets, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
+	flows = Metric{Name: "flow_" + name + "_flows_total", OTelName: "flow." + name + ".flows", Unit: "{flow}",
+		Help: "Flow records (sFlow: samples), not scaled, by " + by + ".", LabelNames: labels, Family: name}
+	return bytes, packets, flows
+}
+
+// GatherTraffic reads every family's series into metrics.
+func GatherTraffic(c *core.Core) []Metric {
 	var out []Metric
 	var pts []aggregate.Point
-	fams := append([]*aggregate.Family{c.Totals()}, c.Families()...)
-	famSeries := newMetric("family_series", "{series}", "Series held by the family (live and frozen), not counting other.", Gauge, "family")
-	famOther := newMetric("family_other_series", "{series}", "Overflow (other) series of the family.", Gauge, "family")
-	famLimit := newMetric("family_series_limit", "{series}", "The family's configured series limit.", Gauge, "family")
-	famFolded := newMetric("family_other_records_total", "{record}", "Records folded into an other series because the family was full.", Counter, "family")
-	famEvicted := newMetric("family_evictions_total", "{series}", "Series frozen, by cause (idle, replaced).", Counter, "family", "cause")
-	famResumed := newMetric("family_resumed_series_total", "{series}", "Series that came back and resumed from their last value.", Counter, "family")
-	for _, f := range fams {
-		name := f.Spec().Name
-		labels := f.LabelNames()
-		by := joinLabels(labels)
-		bytes := Metric{Name: "flow_" + name + "_bytes_total", OTelName: "flow." + name + ".bytes", Unit: "By",
-			Help: "Bytes, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
-		packets := Metric{Name: "flow_" + name + "_packets_total", OTelName: "flow." + name + ".packets", Unit: "{packet}",
-			Help: "Packets, corrected for sampling, by " + by + ".", LabelNames: labels, Family: name}
-		flows := Metric{Name: "flow_" + name + "_flows_total", OTelName: "flow." + name + ".flows", Unit: "{flow}",
-			Help: "Flow records (sFlow: samples), not scaled, by " + by + ".", LabelNames: labels, Family: name}
+	for _, f := range Families(c) {
+		bytes, packets, flows := TrafficMetrics(f)
 		pts = f.Collect(pts[:0])
 		bytes.Points = make([]Point, len(pts))
 		packets.Points = make([]Point, len(pts))
@@ -110,6 +121,23 @@ func Gather(c *core.Core, in IntakeStats) []Metric {
 			flows.Points[i] = Point{Labels: p.Labels, Value: float64(p.Flows), Start: p.Start, Other: p.Other}
 		}
 		out = append(out, bytes, packets, flows)
+	}
+	return out
+}
+
+// GatherHealth reads the pipeline's own figures: families, exporters and
+// (when in is not nil) sockets.
+func GatherHealth(c *core.Core, in IntakeStats) []Metric {
+	var out []Metric
+	fams := Families(c)
+	famSeries := newMetric("family_series", "{series}", "Series held by the family (live and frozen), not counting other.", Gauge, "family")
+	famOther := newMetric("family_other_series", "{series}", "Overflow (other) series of the family.", Gauge, "family")
+	famLimit := newMetric("family_series_limit", "{series}", "The family's configured series limit.", Gauge, "family")
+	famFolded := newMetric("family_other_records_total", "{record}", "Records folded into an other series because the family was full.", Counter, "family")
+	famEvicted := newMetric("family_evictions_total", "{series}", "Series frozen, by cause (idle, replaced).", Counter, "family", "cause")
+	famResumed := newMetric("family_resumed_series_total", "{series}", "Series that came back and resumed from their last value.", Counter, "family")
+	for _, f := range fams {
+		name := f.Spec().Name
 		st := f.Stats()
 		famSeries.add(float64(st.Series), name)
 		famOther.add(float64(st.OtherSeries), name)

@@ -1,8 +1,8 @@
 // Package promexport exposes the core's state to Prometheus: a
-// client_golang Collector that builds const metrics at scrape time from
-// exporter/metricset (no long-lived CounterVecs, no registered children per
-// series). Counters carry their series' start time as the OpenMetrics
-// created timestamp.
+// client_golang Collector that builds const metrics at scrape time for the
+// pipeline's own figures (from exporter/metricset; no long-lived
+// CounterVecs), and a /metrics handler that adds the traffic families,
+// written straight in the text format (see traffic.go).
 package promexport
 
 import (
@@ -14,9 +14,10 @@ import (
 	"github.com/flowmetrics/flowmetrics/processor/core"
 )
 
-// Collector exposes a core (and optionally its sockets) to Prometheus. It is
-// an unchecked collector: the families, and so the metric names, may change
-// on a configuration reload.
+// Collector exposes the pipeline's health figures of a core (and
+// optionally its sockets) to Prometheus; the traffic families are served by
+// NewHandler. It is an unchecked collector: a reload may change the
+// families.
 type Collector struct {
 	core   *core.Core
 	intake metricset.IntakeStats
@@ -49,7 +50,7 @@ func (c *Collector) desc(m *metricset.Metric) *prometheus.Desc {
 
 // Collect builds the metrics from the current state.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range metricset.Gather(c.core, c.intake) {
+	for _, m := range metricset.GatherHealth(c.core, c.intake) {
 		d := c.desc(&m)
 		for _, p := range m.Points {
 			switch m.Kind {

@@ -150,11 +150,12 @@ func (c *Counts) add(r *flow.Record) {
 	c.Flows++
 }
 
+// series is one series' state; its key is the map key. Kept small: the
+// core's memory per series is dominated by it.
 type series struct {
-	key    Key
 	labels []string
 	Counts
-	start    time.Time
+	start    int64 // unix nanos
 	lastSeen int64 // unix nanos
 	window   uint64
 	frozenAt int64 // unix nanos; 0 while live
@@ -162,7 +163,7 @@ type series struct {
 
 type tombstone struct {
 	Counts
-	start time.Time
+	start int64 // unix nanos
 }
 
 // Stats are a family's own health figures.
@@ -313,7 +314,7 @@ func (f *Family) admit(k Key, now time.Time, frozen bool) *series {
 }
 
 func (f *Family) create(k Key, now time.Time) *series {
-	s := &series{key: k, start: now, lastSeen: now.UnixNano()}
+	s := &series{start: now.UnixNano(), lastSeen: now.UnixNano()}
 	if t, ok := f.tombs.Get(k); ok {
 		s.Counts, s.start = t.Counts, t.start
 		f.tombs.Remove(k)
@@ -405,8 +406,8 @@ func (f *Family) rotate(ns int64) {
 		return
 	}
 	var live []*series
-	for _, s := range f.series {
-		if s.frozenAt == 0 && !s.key.Other {
+	for k, s := range f.series {
+		if s.frozenAt == 0 && !k.Other {
 			live = append(live, s)
 		}
 	}
@@ -459,8 +460,8 @@ type Point struct {
 func (f *Family) Collect(dst []Point) []Point {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, s := range f.series {
-		dst = append(dst, Point{Labels: s.labels, Counts: s.Counts, Start: s.start, Other: s.key.Other, Frozen: s.frozenAt != 0})
+	for k, s := range f.series {
+		dst = append(dst, Point{Labels: s.labels, Counts: s.Counts, Start: time.Unix(0, s.start), Other: k.Other, Frozen: s.frozenAt != 0})
 	}
 	return dst
 }
