@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/flowmetrics/flowmetrics/processor/core"
@@ -191,40 +193,68 @@ func (s *socket) setup(size int) {
 // maxDatagram is the largest UDP payload.
 const maxDatagram = 65535
 
+// batchSize is how many datagrams one recvmmsg call may return.
+const batchSize = 16
+
+// batchReader is implemented by ipv4.PacketConn and ipv6.PacketConn.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// read receives datagrams in batches (recvmmsg: one system call and one
+// wake-up for up to batchSize datagrams under load) and handles each.
 func (in *Intake) read(s *socket) {
 	defer in.wg.Done()
-	buf := make([]byte, maxDatagram)
-	exps := in.core.Exporters()
+	var br batchReader = ipv4.NewPacketConn(s.conn)
+	if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
+		br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
+	}
+	msgs := make([]ipv4.Message, batchSize)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+	}
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, err := br.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return
 			}
-			in.log.Warn("reading datagram", "address", s.addr, "err", err)
+			in.log.Warn("reading datagrams", "address", s.addr, "err", err)
 			continue
 		}
-		start := time.Now()
-		addr := from.Addr().Unmap()
-		if !in.allowed(addr) {
-			exps.Untracked().CountError(health.ReasonNotAllowed)
-			s.limiter.log(in.log, "not_allowed", "datagram from an exporter outside allowed_exporters", "exporter", addr)
-			continue
-		}
-		ex := exps.Get(addr)
-		res, errs := s.dec.Decode(buf[:n], addr, ex)
-		ex.CountDatagram(res.Protocol, start.UnixNano())
-		for _, e := range errs {
-			var de *decode.Error
-			reason := "malformed"
-			if errors.As(e, &de) {
-				reason = de.Reason.String()
+		for i := 0; i < n; i++ {
+			m := &msgs[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
 			}
-			s.limiter.log(in.log, reason, "bad datagram", "exporter", addr, "reason", reason, "err", e)
+			in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap())
 		}
-		in.core.Process(ex, res.Records, start)
-		in.latency.Observe(time.Since(start).Nanoseconds())
 	}
+}
+
+// handle decodes and counts one datagram from addr.
+func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
+	start := time.Now()
+	exps := in.core.Exporters()
+	if !in.allowed(addr) {
+		exps.Untracked().CountError(health.ReasonNotAllowed)
+		s.limiter.log(in.log, "not_allowed", "datagram from an exporter outside allowed_exporters", "exporter", addr)
+		return
+	}
+	ex := exps.Get(addr)
+	res, errs := s.dec.Decode(b, addr, ex)
+	ex.CountDatagram(res.Protocol, start.UnixNano())
+	for _, e := range errs {
+		var de *decode.Error
+		reason := "malformed"
+		if errors.As(e, &de) {
+			reason = de.Reason.String()
+		}
+		s.limiter.log(in.log, reason, "bad datagram", "exporter", addr, "reason", reason, "err", e)
+	}
+	in.core.Process(ex, res.Records, start)
+	in.latency.Observe(time.Since(start).Nanoseconds())
 }
 
 func isTimeout(err error) bool {

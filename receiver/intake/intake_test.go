@@ -119,3 +119,15 @@ func TestStopReleasesPort(t *testing.T) {
 	}
 	pc.Close()
 }
+
+// TestDualStackSocket listens on the wildcard address (an IPv6 socket that
+// also takes IPv4) and checks an IPv4 exporter is seen as its IPv4 address.
+func TestDualStackSocket(t *testing.T) {
+	in, c := startIntake(t, Config{Listen: []string{":0"}, Sockets: 1})
+	port := in.Addrs()[0].(*net.UDPAddr).Port
+	send(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, v5(0, 2, 700))
+	waitFor(t, "records over the dual-stack socket", func() bool { return totalBytes(c) == 1400 })
+	if ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1")); ex.Records[1].Load() != 2 {
+		t.Fatalf("exporter 127.0.0.1 has %d v5 records", ex.Records[1].Load())
+	}
+}
