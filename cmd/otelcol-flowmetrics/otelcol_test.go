@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,28 @@ service:
 				t.Errorf("collector decode errors = %v", got)
 			}
 		})
+	}
+}
+
+// TestExampleConfigValidates runs the distribution's own `validate` on the
+// example Collector config shipped in examples/.
+func TestExampleConfigValidates(t *testing.T) {
+	if _, err := os.Stat(collector); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: run make otelcol first", collector)
+		}
+		t.Skipf("%s not built (make otelcol)", collector)
+	}
+	out, err := exec.Command(collector, "validate", "--config", "../../examples/otelcol.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("receivers:\n  flowmetrics:\n    families: [{name: x, labels: [nope], limit: 1}]\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [flowmetrics]\n      exporters: [debug]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(collector, "validate", "--config", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown label "nope"`) {
+		t.Fatalf("an invalid receiver config was not refused with its key: %v\n%s", err, out)
 	}
 }
