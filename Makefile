@@ -13,7 +13,7 @@ ARGS      ?=
 OCB       := $(shell $(GO) env GOPATH)/bin/builder
 OCB_VERSION := v0.161.0
 
-.PHONY: all build run demo test test-race test-dashboards fuzz vet bench loadtest otelcol clean
+.PHONY: all build run demo test test-race test-dashboards fuzz vet bench loadtest compare otelcol clean
 
 all: build
 
@@ -59,6 +59,7 @@ $(OCB):
 fuzz:
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzSFlowFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)
 
@@ -70,6 +71,10 @@ bench:
 ## loadtest: records/s, drops, CPU per million records, peak RSS of bin/flowmetrics under flowgen load
 loadtest: build
 	$(GO) run ./internal/loadtest --binary $(BIN)/flowmetrics
+
+## compare: the same generated stream through flowmetrics, goflow2 v2.2.6 and nfcapd
+compare:
+	./scripts/compare.sh
 
 clean:
 	rm -rf $(BIN) bench.out cmd/otelcol-flowmetrics/_build

@@ -28,7 +28,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	proto := app.Flag("protocol", "v5, v9, ipfix or sflow.").Default("v9").Enum("v5", "v9", "ipfix", "sflow")
 	exporters := app.Flag("exporters", "Simulated exporters (from 127.0.0.10, .11, ... on a loopback target).").Default("1").Int()
 	records := app.Flag("records", "Flow records (sFlow: samples) to send in all.").Default("300000").Int()
-	rate := app.Flag("rate", "Records per second; 0 sends as fast as possible.").Default("0").Float64()
+	rate := app.Flag("rate", "Records (sFlow: samples) per second; 0 sends as fast as possible.").Default("0").Float64()
+	dgRate := app.Flag("datagram-rate", "Data datagrams per second, instead of --rate.").Default("0").Float64()
+	interfaces := app.Flag("interfaces", "Interfaces (ifIndex values) per exporter.").Default("8").Int()
+	domain := app.Flag("domain", "Observation domain / source id / sub-agent of the first exporter; the others follow.").Default("0").Uint32()
+	sameSource := app.Flag("same-source", "Send every exporter from one source address (distinct domains only).").Bool()
+	tplEvery := app.Flag("template-every", "Resend templates and sampling options every this many data datagrams per exporter.").Default("100").Int()
+	batch := app.Flag("batch", "Datagrams per sendmmsg system call.").Default("16").Int()
 	duration := app.Flag("duration", "Stop after this long even if records remain.").Default("5m").Duration()
 	sampling := app.Flag("sampling-rate", "Sampling rate the exports state (1:N).").Default("1").Uint32()
 	hosts := app.Flag("hosts", "Address population (Zipf-distributed).").Default("10000").Int()
@@ -48,8 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
-		Config: flowgen.Config{Protocol: flowgen.Protocol(*proto), SamplingRate: *sampling, Hosts: *hosts, Seed: *seed},
-		Target: ap, Exporters: *exporters, Records: *records, Rate: *rate, AllowRemote: *remote,
+		Config: flowgen.Config{Protocol: flowgen.Protocol(*proto), Domain: *domain, SamplingRate: *sampling, Hosts: *hosts,
+			Interfaces: *interfaces, Seed: *seed},
+		Target: ap, Exporters: *exporters, SameSource: *sameSource, Records: *records, Rate: *rate, DatagramRate: *dgRate,
+		TemplateEvery: *tplEvery, Batch: *batch, AllowRemote: *remote,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)

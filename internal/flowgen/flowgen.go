@@ -227,6 +227,28 @@ func (g *Generator) Data(flows []Flow) ([]byte, []Flow) {
 	return b, flows
 }
 
+// Restamp rewrites the sequence number of a data datagram this generator
+// built (possibly earlier) to continue the generator's current sequence, and
+// advances the sequence as Data does. Senders use it to replay a ring of
+// prebuilt datagrams as a gap-free stream without rebuilding them.
+func (g *Generator) Restamp(dg []byte) {
+	n := uint32(RecordsPerDatagram(g.cfg.Protocol))
+	switch g.cfg.Protocol {
+	case V5:
+		binary.BigEndian.PutUint32(dg[16:], g.seq)
+		g.seq += n
+	case V9:
+		binary.BigEndian.PutUint32(dg[12:], g.seq)
+		g.seq++
+	case IPFIX:
+		binary.BigEndian.PutUint32(dg[8:], g.seq)
+		g.seq += n
+	case SFlow:
+		binary.BigEndian.PutUint32(dg[16:], g.seq)
+		g.seq++
+	}
+}
+
 // packetHeader returns an Ethernet/IPv4/TCP-or-UDP header of one packet of
 // the flow (IP length = the flow's mean packet size).
 func packetHeader(f Flow) []byte {

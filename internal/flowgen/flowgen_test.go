@@ -1,8 +1,11 @@
 package flowgen
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
@@ -50,6 +53,83 @@ func TestDecodesToWhatWasSent(t *testing.T) {
 			}
 			if ex.SequenceGaps.Load() != 0 {
 				t.Fatalf("%d sequence gaps in a generated stream", ex.SequenceGaps.Load())
+			}
+		})
+	}
+}
+
+// TestSendDecodesGapFree sends bounded loads over loopback (IPv4 from several
+// source addresses, IPv4 from one, IPv6) and decodes what arrives: every
+// record sent is decoded, with no sequence gap, though the datagrams are
+// replayed from a small ring.
+func TestSendDecodesGapFree(t *testing.T) {
+	tests := []struct {
+		name       string
+		target     string
+		p          Protocol
+		sameSource bool
+	}{
+		{"v5", "127.0.0.1:0", V5, false},
+		{"v9", "127.0.0.1:0", V9, false},
+		{"ipfix-same-source", "127.0.0.1:0", IPFIX, true},
+		{"sflow", "127.0.0.1:0", SFlow, false},
+		{"ipfix-ipv6", "[::1]:0", IPFIX, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", tt.target)
+			if err != nil {
+				t.Skip(err)
+			}
+			defer pc.Close()
+			_ = pc.(*net.UDPConn).SetReadBuffer(8 << 20)
+			const records = 20_000
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := Send(ctx, SendConfig{
+				Config: Config{Protocol: tt.p, SamplingRate: 10, Seed: 7}, Target: netip.MustParseAddrPort(pc.LocalAddr().String()),
+				Exporters: 3, SameSource: tt.sameSource, Records: records, Rate: 400_000, Ring: 8, TemplateEvery: 10,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Records < records {
+				t.Fatalf("sent %d records, want %d", res.Records, records)
+			}
+			d := decode.New(decode.Limits{})
+			exs := map[netip.Addr]*health.Exporter{}
+			buf := make([]byte, 65535)
+			got := 0
+			for i := 0; i < res.Datagrams; i++ {
+				_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("after %d of %d datagrams: %v", i, res.Datagrams, err)
+				}
+				addr := from.(*net.UDPAddr).AddrPort().Addr().Unmap()
+				if exs[addr] == nil {
+					exs[addr] = &health.Exporter{}
+				}
+				r, errs := d.Decode(buf[:n], addr, exs[addr])
+				if len(errs) > 0 {
+					t.Fatalf("datagram %d: %v", i, errs)
+				}
+				got += len(r.Records)
+			}
+			if got != res.Records {
+				t.Fatalf("decoded %d records, sent %d", got, res.Records)
+			}
+			wantAddrs := 3
+			if tt.sameSource || tt.target[0] == '[' {
+				wantAddrs = 1
+			}
+			if len(exs) != wantAddrs {
+				t.Fatalf("%d source addresses, want %d", len(exs), wantAddrs)
+			}
+			for a, ex := range exs {
+				if ex.SequenceGaps.Load() != 0 || ex.SequenceResets.Load() != 0 {
+					t.Fatalf("%v: %d gaps, %d resets", a, ex.SequenceGaps.Load(), ex.SequenceResets.Load())
+				}
 			}
 		})
 	}

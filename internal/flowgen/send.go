@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"golang.org/x/net/ipv4"
 )
 
 // SendConfig describes a bounded load.
@@ -13,16 +15,31 @@ type SendConfig struct {
 	Config
 	// Target is the collector's UDP address.
 	Target netip.AddrPort
-	// Exporters is the number of simulated exporters; on a loopback target
-	// each sends from its own address 127.0.0.(10+i) with its own domain.
+	// Exporters is the number of simulated exporters, each with its own
+	// observation domain (Config.Domain + i). On an IPv4 loopback target
+	// each also sends from its own address 127.0.0.(10+i) unless
+	// SameSource is set.
 	Exporters int
+	// SameSource sends every exporter's datagrams from one address (the
+	// exporters then differ by observation domain and source port only).
+	SameSource bool
 	// Records is the total number of flow records (sFlow: samples) to send.
 	Records int
 	// Rate is records per second, 0 for as fast as possible.
 	Rate float64
+	// DatagramRate is data datagrams per second; it is used when Rate is 0.
+	DatagramRate float64
 	// TemplateEvery resends templates and options every this many data
 	// datagrams per exporter.
 	TemplateEvery int
+	// Ring is how many distinct data datagrams are built per exporter
+	// before sending; they are replayed with fresh sequence numbers, so the
+	// sender's own cost stays far below the collector's. Default 256, at
+	// least Batch.
+	Ring int
+	// Batch is the most datagrams handed to the kernel in one sendmmsg
+	// call. Default 16.
+	Batch int
 	// AllowRemote permits a non-loopback target.
 	AllowRemote bool
 }
@@ -32,6 +49,20 @@ type Result struct {
 	Datagrams, Records int
 	Bytes, Packets     uint64 // as stated in the records, before sampling
 	Elapsed            time.Duration
+}
+
+// ringEntry is one prebuilt data datagram and what it carries.
+type ringEntry struct {
+	b              []byte
+	bytes, packets uint64
+}
+
+type exporter struct {
+	g    *Generator
+	conn *net.UDPConn
+	pc   *ipv4.PacketConn // sendmmsg on the same socket
+	ring []ringEntry
+	sent int // data datagrams
 }
 
 // Send generates and sends the load, stopping at Records or when ctx ends.
@@ -46,70 +77,67 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 	if c.TemplateEvery <= 0 {
 		c.TemplateEvery = 100
 	}
-	type exp struct {
-		g    *Generator
-		conn *net.UDPConn
-		sent int
+	if c.Ring <= 0 {
+		c.Ring = 256
 	}
-	var exps []*exp
+	if c.Batch <= 0 {
+		c.Batch = 16
+	}
+	// A batch must not hold one ring entry twice: it is restamped in place.
+	c.Ring = max(c.Ring, c.Batch)
+	var exps []*exporter
 	defer func() {
 		for _, e := range exps {
 			e.conn.Close()
 		}
 	}()
 	for i := 0; i < c.Exporters; i++ {
-		cfg := c.Config
-		cfg.Domain = c.Domain + uint32(i)
-		cfg.Seed = c.Seed + uint64(i)
-		g, err := New(cfg)
+		e, err := newExporter(c, i)
 		if err != nil {
 			return res, err
 		}
-		var laddr *net.UDPAddr
-		if c.Target.Addr().IsLoopback() && c.Target.Addr().Is4() && c.Exporters > 1 {
-			laddr = &net.UDPAddr{IP: net.IPv4(127, 0, byte((10+i)>>8), byte(10+i))}
-		}
-		conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(c.Target))
-		if err != nil {
-			return res, fmt.Errorf("flowgen: exporter %d: %w", i, err)
-		}
-		exps = append(exps, &exp{g: g, conn: conn})
+		exps = append(exps, e)
 	}
-	start := time.Now()
 	per := RecordsPerDatagram(c.Protocol)
-	var flows []Flow
+	rate := c.Rate
+	if rate <= 0 && c.DatagramRate > 0 {
+		rate = c.DatagramRate * float64(per)
+	}
+	msgs := make([]ipv4.Message, c.Batch)
+	start := time.Now()
 	for i := 0; res.Records < c.Records; i++ {
 		if err := ctx.Err(); err != nil {
 			break
 		}
 		e := exps[i%len(exps)]
-		if e.sent%c.TemplateEvery == 0 {
-			if tpl := e.g.Templates(); tpl != nil {
-				if _, err := e.conn.Write(tpl); err != nil {
-					return res, err
+		msgs = msgs[:0]
+		for len(msgs) < c.Batch && res.Records < c.Records {
+			if e.sent%c.TemplateEvery == 0 {
+				if tpl := e.g.Templates(); tpl != nil {
+					msgs = append(msgs, ipv4.Message{Buffers: [][]byte{tpl}})
 				}
-				res.Datagrams++
+			}
+			r := &e.ring[e.sent%len(e.ring)]
+			e.g.Restamp(r.b)
+			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{r.b}})
+			e.sent++
+			res.Records += per
+			res.Bytes += r.bytes
+			res.Packets += r.packets
+			if len(msgs) >= c.Batch-1 {
+				break // leave room for a template datagram
 			}
 		}
-		var dg []byte
-		dg, flows = e.g.Data(flows)
-		if _, err := e.conn.Write(dg); err != nil {
-			return res, err
-		}
-		e.sent++
-		res.Datagrams++
-		res.Records += per
-		for _, f := range flows {
-			if c.Protocol == SFlow {
-				res.Bytes += uint64(f.Bytes / f.Packets)
-				res.Packets++
-			} else {
-				res.Bytes += uint64(f.Bytes)
-				res.Packets += uint64(f.Packets)
+		for sent := 0; sent < len(msgs); {
+			n, err := e.pc.WriteBatch(msgs[sent:], 0)
+			if err != nil {
+				return res, fmt.Errorf("flowgen: sending: %w", err)
 			}
+			sent += n
 		}
-		if c.Rate > 0 {
-			due := start.Add(time.Duration(float64(res.Records) / c.Rate * float64(time.Second)))
+		res.Datagrams += len(msgs)
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(res.Records) / rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
@@ -117,4 +145,43 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// newExporter builds exporter i: its generator, socket and datagram ring.
+func newExporter(c SendConfig, i int) (*exporter, error) {
+	cfg := c.Config
+	cfg.Domain = c.Domain + uint32(i)
+	cfg.Seed = c.Seed + uint64(i)
+	g, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var laddr *net.UDPAddr
+	if c.Target.Addr().IsLoopback() && c.Target.Addr().Is4() && c.Exporters > 1 && !c.SameSource {
+		laddr = &net.UDPAddr{IP: net.IPv4(127, 0, byte((10+i)>>8), byte(10+i))}
+	}
+	conn, err := net.DialUDP("udp", laddr, net.UDPAddrFromAddrPort(c.Target))
+	if err != nil {
+		return nil, fmt.Errorf("flowgen: exporter %d: %w", i, err)
+	}
+	_ = conn.SetWriteBuffer(4 << 20)
+	e := &exporter{g: g, conn: conn, pc: ipv4.NewPacketConn(conn)}
+	var flows []Flow
+	for j := 0; j < c.Ring; j++ {
+		var dg []byte
+		dg, flows = g.Data(flows)
+		r := ringEntry{b: append([]byte(nil), dg...)}
+		for _, f := range flows {
+			if c.Protocol == SFlow {
+				r.bytes += uint64(f.Bytes / f.Packets)
+				r.packets++
+			} else {
+				r.bytes += uint64(f.Bytes)
+				r.packets += uint64(f.Packets)
+			}
+		}
+		e.ring = append(e.ring, r)
+	}
+	g.seq = 0 // the ring is replayed from the start of the sequence
+	return e, nil
 }

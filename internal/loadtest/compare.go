@@ -47,10 +47,12 @@ func udpDrops(port int) float64 {
 	return total
 }
 
-// compareCollectors sends the same generated stream, as fast as the sender
-// can, to each collector in turn and prints CPU per million records and the
-// kernel's drops, with ratios against flowmetrics.
-func compareCollectors(flowmetrics, goflow2 string, protos []string, records, exporters int) error {
+// compareCollectors sends the same generated stream to each collector in
+// turn, one fresh process per step, at each offered rate, and prints per
+// protocol and collector the CPU seconds per million records (at the lowest
+// rate, where every collector keeps up) and the highest rate with no kernel
+// socket drops, each with its ratio to flowmetrics.
+func compareCollectors(flowmetrics, goflow2 string, protos []string, rates []float64, records, exporters int, deadline time.Time) error {
 	cols := []collector{{name: "flowmetrics", bin: flowmetrics, args: func(port, _ string) []string {
 		return []string{"--flow.listen-address=127.0.0.1:" + port, "--web.listen-address=127.0.0.1:0", "--log.level=warn"}
 	}}}
@@ -65,50 +67,80 @@ func compareCollectors(flowmetrics, goflow2 string, protos []string, records, ex
 			return []string{"-w", dir, "-p", port, "-b", "127.0.0.1", "-B", "33554432"}
 		}})
 	}
-	fmt.Printf("%-6s %-12s %12s %8s %14s %8s\n", "proto", "collector", "records", "drops", "cpu_s/Mrec", "ratio")
+	fmt.Printf("%-6s %-12s %12s %8s %16s %8s\n", "proto", "collector", "cpu_s/Mrec", "ratio", "zero-loss rec/s", "ratio")
 	for _, p := range protos {
-		var base float64
+		var baseCPU, baseRate float64
 		for _, c := range cols {
-			if c.name == "nfcapd" && p == "sflow" {
+			if p == "sflow" && c.name == "nfcapd" {
 				continue // nfcapd takes NetFlow/IPFIX; sfcapd is another program
 			}
-			addr := freePort("udp")
-			port := addr[strings.LastIndexByte(addr, ':')+1:]
-			dir, _ := os.MkdirTemp("", "loadtest-"+c.name)
-			cmd := exec.Command(c.bin, c.args(port, dir)...)
-			if err := cmd.Start(); err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			time.Sleep(time.Second)
-			cpu0 := cpuSeconds(cmd.Process.Pid)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			res, err := flowgen.Send(ctx, flowgen.SendConfig{
-				Config: flowgen.Config{Protocol: flowgen.Protocol(p), SamplingRate: 1, Seed: 1},
-				Target: netip.MustParseAddrPort(addr), Exporters: exporters, Records: records,
-			})
-			cancel()
-			if err != nil {
-				return err
-			}
-			// Let it drain, then read CPU and drops before stopping it.
-			var cpu float64
-			for last := -1.0; ; last = cpu {
-				time.Sleep(300 * time.Millisecond)
-				if cpu = cpuSeconds(cmd.Process.Pid) - cpu0; cpu == last {
-					break
+			var cpuPerM, best float64
+			for i, rate := range rates {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("--timeout reached")
+				}
+				perM, drops, sent, err := compareStep(c, flowgen.Protocol(p), rate, records, exporters, deadline)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					cpuPerM = perM
+				}
+				if drops == 0 && sent > best {
+					best = sent
 				}
 			}
-			pn, _ := strconv.Atoi(port)
-			drops := udpDrops(pn)
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
-			os.RemoveAll(dir)
-			perM := cpu / (float64(res.Records) / 1e6)
 			if c.name == "flowmetrics" {
-				base = perM
+				baseCPU, baseRate = cpuPerM, best
 			}
-			fmt.Printf("%-6s %-12s %12d %8.0f %14.2f %7.1fx\n", p, c.name, res.Records, drops, perM, perM/base)
+			fmt.Printf("%-6s %-12s %12.2f %7.2fx %16.0f %7.2fx\n", p, c.name, cpuPerM, cpuPerM/baseCPU, best, best/baseRate)
 		}
 	}
 	return nil
+}
+
+// compareStep runs one collector for one offered rate and returns its CPU
+// seconds per million records sent, the kernel's drops on its socket and
+// the rate the sender achieved.
+func compareStep(c collector, p flowgen.Protocol, rate float64, records, exporters int, deadline time.Time) (cpuPerM, drops, sentRate float64, err error) {
+	addr := freePort("udp")
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	if p == flowgen.SFlow && c.name == "goflow2" {
+		// goflow2's second listener is sFlow: swap the roles.
+		c.args = func(port, _ string) []string {
+			return []string{"-listen", "sflow://127.0.0.1:" + port, "-format", "bin", "-transport.file", "/dev/null",
+				"-addr", "127.0.0.1:0", "-loglevel", "warn"}
+		}
+	}
+	dir, err := os.MkdirTemp("", "loadtest-"+c.name)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(c.bin, c.args(port, dir)...)
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	time.Sleep(time.Second)
+	cpu0 := cpuSeconds(cmd.Process.Pid)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	res, err := flowgen.Send(ctx, flowgen.SendConfig{
+		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
+		Target: netip.MustParseAddrPort(addr), Exporters: exporters, Records: records, Rate: rate,
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// Let it drain, then read CPU and drops before stopping it.
+	var cpu float64
+	for last := -1.0; ; last = cpu {
+		time.Sleep(300 * time.Millisecond)
+		if cpu = cpuSeconds(cmd.Process.Pid) - cpu0; cpu == last {
+			break
+		}
+	}
+	pn, _ := strconv.Atoi(port)
+	return cpu / (float64(res.Records) / 1e6), udpDrops(pn), float64(res.Records) / res.Elapsed.Seconds(), nil
 }

@@ -2,9 +2,14 @@
 // load: for each protocol and offered rate it sends a fixed number of records
 // from flowgen over 127.0.0.1 and reports the records the exporter counted,
 // the kernel's socket drops, the CPU seconds the exporter spent per million
-// records and its peak RSS. Every step is bounded in records and time.
+// records and its peak RSS, then per protocol the highest rate at which
+// nothing was lost (records sent minus records counted, and kernel socket
+// drops, both zero). Every step is bounded in records, the whole run by
+// --timeout.
 //
 //	go run ./internal/loadtest --binary bin/flowmetrics
+//	go run ./internal/loadtest --binary bin/flowmetrics --gomaxprocs 1 --sockets 1
+//	go run ./internal/loadtest --binary bin/flowmetrics --compare --goflow2 $(go env GOPATH)/bin/goflow2
 package main
 
 import (
@@ -30,27 +35,53 @@ func main() {
 	rates := flag.String("rates", "200000,400000,0", "offered records/s per step; 0 = as fast as the sender can")
 	records := flag.Int("records", 1_000_000, "records per step")
 	sockets := flag.Int("sockets", 0, "flowmetrics sockets per address (0: one per CPU)")
+	procs := flag.Int("gomaxprocs", 0, "GOMAXPROCS of the flowmetrics process (0: the Go default, one per CPU)")
+	timeout := flag.Duration("timeout", 3*time.Minute, "upper bound on the whole run")
 	exporters := flag.Int("exporters", 4, "simulated exporters")
 	compare := flag.Bool("compare", false, "instead, run the same stream through flowmetrics, goflow2 (-goflow2) and nfcapd and compare")
 	goflow2 := flag.String("goflow2", "", "goflow2 v2.2.6 binary for --compare (go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6)")
 	flag.Parse()
+	deadline := time.Now().Add(*timeout)
+	var rateList []float64
+	for _, r := range strings.Split(*rates, ",") {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest: --rates:", err)
+			os.Exit(2)
+		}
+		rateList = append(rateList, v)
+	}
 	if *compare {
-		if err := compareCollectors(*binary, *goflow2, strings.Split(*protos, ","), *records, *exporters); err != nil {
+		if err := compareCollectors(*binary, *goflow2, strings.Split(*protos, ","), rateList, *records, *exporters, deadline); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	fmt.Printf("%-6s %10s %12s %12s %8s %14s %10s\n", "proto", "offered/s", "counted/s", "counted", "drops", "cpu_s/Mrec", "peak_rss")
+	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "peak_rss")
 	for _, p := range strings.Split(*protos, ",") {
-		for _, r := range strings.Split(*rates, ",") {
-			rate, _ := strconv.ParseFloat(r, 64)
-			if err := step(*binary, flowgen.Protocol(p), rate, *records, *sockets, *exporters); err != nil {
+		best := 0.0
+		for _, rate := range rateList {
+			if time.Now().After(deadline) {
+				fmt.Fprintln(os.Stderr, "loadtest: --timeout reached")
+				os.Exit(1)
+			}
+			res, err := step(*binary, flowgen.Protocol(p), rate, *records, *sockets, *procs, *exporters, deadline)
+			if err != nil {
 				fmt.Fprintln(os.Stderr, "loadtest:", err)
 				os.Exit(1)
 			}
+			if res.lost == 0 && res.drops == 0 && res.rate > best {
+				best = res.rate
+			}
 		}
+		fmt.Printf("%-6s zero-loss: %.0f records/s (highest processed rate of a step that lost nothing)\n", p, best)
 	}
+}
+
+// stepResult is what one step measured.
+type stepResult struct {
+	rate, lost, drops float64
 }
 
 func freePort(network string) string {
@@ -86,16 +117,24 @@ func peakRSS(pid int) string {
 	return "?"
 }
 
-func step(binary string, p flowgen.Protocol, rate float64, records, sockets, exporters int) error {
+func step(binary string, p flowgen.Protocol, rate float64, records, sockets, procs, exporters int, deadline time.Time) (stepResult, error) {
 	flows, web := freePort("udp"), freePort("tcp")
-	cfg := filepath.Join(os.TempDir(), "loadtest-flowmetrics.yml")
+	dir, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		return stepResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "flowmetrics.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("sockets: %d\nreceive_buffer_bytes: 33554432\n", sockets)), 0o600); err != nil {
-		return err
+		return stepResult{}, err
 	}
 	cmd := exec.Command(binary, "--config.file="+cfg, "--flow.listen-address="+flows, "--web.listen-address="+web, "--log.level=warn")
 	cmd.Stderr = os.Stderr
+	if procs > 0 {
+		cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs))
+	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return stepResult{}, err
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	url := "http://" + web + "/metrics"
@@ -103,42 +142,46 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, exp
 		if _, err := testkit.Scrape(url); err == nil {
 			break
 		} else if i > 100 {
-			return fmt.Errorf("flowmetrics not up: %w", err)
+			return stepResult{}, fmt.Errorf("flowmetrics not up: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	pid := cmd.Process.Pid
 	cpu0 := cpuSeconds(pid)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	start := time.Now()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
 		Target: netip.MustParseAddrPort(flows), Exporters: exporters, Records: records, Rate: rate,
 	})
 	if err != nil {
-		return err
+		return stepResult{}, err
 	}
-	// Wait for the exporter to finish what is queued.
+	// Wait for the exporter to finish what is queued (the socket buffers
+	// absorb a burst): the step lasts until the count stops moving.
 	var counted, drops float64
-	last := -1.0
-	for i := 0; i < 100; i++ {
-		time.Sleep(100 * time.Millisecond)
+	last, done := -1.0, time.Now()
+	for i := 0; i < 200; i++ {
 		m, err := testkit.Scrape(url)
 		if err != nil {
-			return err
+			return stepResult{}, err
 		}
 		counted, drops = m.Sum("flowmetrics_records_total", nil), m.Sum("flowmetrics_socket_drops_total", nil)
 		if counted == last {
 			break
 		}
-		last = counted
+		last, done = counted, time.Now()
+		time.Sleep(50 * time.Millisecond)
 	}
 	cpu := cpuSeconds(pid) - cpu0
 	offered := "max"
 	if rate > 0 {
 		offered = fmt.Sprintf("%.0f", rate)
 	}
-	fmt.Printf("%-6s %10s %12.0f %12.0f %8.0f %14.2f %10s\n", p, offered, counted/res.Elapsed.Seconds(), counted, drops,
+	lost := float64(res.Records) - counted // sFlow: one record per sample
+	r := stepResult{rate: counted / done.Sub(start).Seconds(), lost: lost, drops: drops}
+	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
 		cpu/(counted/1e6), peakRSS(pid))
-	return nil
+	return r, nil
 }

@@ -60,6 +60,9 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 		fail(health.ReasonMalformed, fmt.Errorf("sflow: %w", err))
 		return
 	}
+	if !d.noFastPath && d.fastSFlow(b, addr, st, ex) {
+		return
+	}
 	p := &d.sf
 	*p = sflow.Packet{}
 	if err := sflow.DecodeMessageVersion(d.reader(b), p); err != nil {
@@ -79,43 +82,68 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 }
 
 func (d *Decoder) sflowSample(addr netip.Addr, subAgent, rate, in, out uint32, records []sflow.FlowRecord) {
-	r := flow.Record{
-		Exporter: addr, Domain: subAgent, Protocol: flow.SFlowV5,
-		InIf: in, OutIf: out, Packets: 1,
-		SamplingRate: rate, RateSource: flow.RateHeader,
-	}
-	if rate == 0 {
-		r.RateSource = flow.RateUnknown
-	}
-	have := false
+	sb := newSampleBuilder(addr, subAgent, rate, in, out)
 	for _, rec := range records {
 		switch v := rec.Data.(type) {
 		case sflow.SampledHeader:
-			if parseHeader(&r, v.Protocol, v.HeaderData) {
-				have = true
-			} else if r.Bytes == 0 {
-				r.Bytes = uint64(v.FrameLength)
-			}
+			sb.header(v.Protocol, v.FrameLength, v.HeaderData)
 		case sflow.SampledIPv4:
-			if !have {
-				sampledIP(&r, v.SampledIPBase, 4)
-				have = true
-			}
+			sb.sampledIP(v.SampledIPBase, 4)
 		case sflow.SampledIPv6:
-			if !have {
-				sampledIP(&r, v.SampledIPBase, 6)
-				have = true
-			}
+			sb.sampledIP(v.SampledIPBase, 6)
 		case sflow.ExtendedGateway:
-			r.SrcAS = v.SrcAS
+			dst := v.AS
 			if n := len(v.ASPath); n > 0 {
-				r.DstAS = v.ASPath[n-1]
-			} else {
-				r.DstAS = v.AS
+				dst = v.ASPath[n-1]
 			}
+			sb.gateway(v.SrcAS, dst)
 		}
 	}
-	d.recs = append(d.recs, r)
+	d.recs = append(d.recs, sb.r)
+}
+
+// sampleBuilder accumulates one sFlow flow sample's records. Both decode
+// paths (goflow2's samples and the sFlow fast path) feed it the same values
+// in the same order, so they produce the same records by construction.
+type sampleBuilder struct {
+	r    flow.Record
+	have bool // addresses came from a header or sampled IP record
+}
+
+func newSampleBuilder(addr netip.Addr, subAgent, rate, in, out uint32) sampleBuilder {
+	sb := sampleBuilder{r: flow.Record{
+		Exporter: addr, Domain: subAgent, Protocol: flow.SFlowV5,
+		InIf: in, OutIf: out, Packets: 1,
+		SamplingRate: rate, RateSource: flow.RateHeader,
+	}}
+	if rate == 0 {
+		sb.r.RateSource = flow.RateUnknown
+	}
+	return sb
+}
+
+// header applies a sampled packet header record (sFlow flow type 1).
+func (sb *sampleBuilder) header(proto, frameLength uint32, data []byte) {
+	if parseHeader(&sb.r, proto, data) {
+		sb.have = true
+	} else if sb.r.Bytes == 0 {
+		sb.r.Bytes = uint64(frameLength)
+	}
+}
+
+// sampledIP applies a sampled IPv4 or IPv6 record (flow types 3 and 4)
+// unless a header already gave the addresses.
+func (sb *sampleBuilder) sampledIP(v sflow.SampledIPBase, ipv uint8) {
+	if !sb.have {
+		sampledIP(&sb.r, v, ipv)
+		sb.have = true
+	}
+}
+
+// gateway applies an extended gateway record (flow type 1003): the source
+// AS and the last AS of the path (the gateway's own AS without a path).
+func (sb *sampleBuilder) gateway(srcAS, dstAS uint32) {
+	sb.r.SrcAS, sb.r.DstAS = srcAS, dstAS
 }
 
 func sampledIP(r *flow.Record, v sflow.SampledIPBase, ipv uint8) {
