@@ -283,6 +283,10 @@ func (f *Family) Add(recs []flow.Record, now time.Time) {
 func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	ns := now.UnixNano()
 	var k Key
+	// The batch's overflow series, looked up once per exporter (a batch is
+	// usually one datagram, so one exporter).
+	var oth *series
+	var othExp [16]byte
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range recs {
@@ -293,7 +297,10 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 			s = f.admit(k, now, s != nil)
 			if s == nil {
 				f.sketch.add(k, r.ScaledBytes+1)
-				s = f.other(k.Exporter, now)
+				if oth == nil || othExp != k.Exporter {
+					oth, othExp = f.other(k.Exporter, now), k.Exporter
+				}
+				s = oth
 				f.stats.Folded++
 			}
 		}
