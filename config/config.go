@@ -55,6 +55,9 @@ type Config struct {
 	// AddressHashKey is the secret for families with hash_addresses; keep
 	// it stable, or the hashed label values change.
 	AddressHashKey string `yaml:"address_hash_key" mapstructure:"address_hash_key"`
+	// Enrich adds interface names, network, tenant, AS, country and service
+	// labels.
+	Enrich EnrichConfig `yaml:"enrich" mapstructure:"enrich"`
 }
 
 // SeriesConfig tunes series expiry and admission.
@@ -97,7 +100,8 @@ type FamilyConfig struct {
 	Name string `yaml:"name" mapstructure:"name"`
 	// Labels is the label set, from: exporter, in_if, out_if, direction,
 	// proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as,
-	// ip_version.
+	// ip_version, src_net, dst_net, tenant, src_country, dst_country,
+	// service.
 	Labels []string `yaml:"labels" mapstructure:"labels"`
 	// Limit is the most series the family holds besides "other".
 	Limit int `yaml:"limit" mapstructure:"limit"`
@@ -120,6 +124,7 @@ var DefaultFamilies = []FamilyConfig{
 	{Name: "src_host", Labels: []string{"exporter", "src_addr"}, Limit: 1000},
 	{Name: "dst_host", Labels: []string{"exporter", "dst_addr"}, Limit: 1000},
 	{Name: "as_pair", Labels: []string{"exporter", "src_as", "dst_as"}, Limit: 1000},
+	{Name: "service", Labels: []string{"exporter", "proto", "service"}, Limit: 500},
 }
 
 // Default returns the configuration used for every key left out.
@@ -142,6 +147,7 @@ func Default() Config {
 			Tombstones:      aggregate.DefaultOptions.Tombstones,
 		},
 		Families: fams,
+		Enrich:   defaultEnrich(),
 	}
 }
 
@@ -212,6 +218,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sampling.overrides[%d].exporter: %w", i, err)
 		}
 	}
+	if err := c.Enrich.validate(); err != nil {
+		return err
+	}
 	cc, err := c.coreConfig()
 	if err != nil {
 		return err
@@ -264,7 +273,9 @@ func (c *Config) coreConfig() (core.Config, error) {
 		}
 		cc.Families = append(cc.Families, spec)
 	}
-	return cc, nil
+	var err error
+	cc.Enrich, err = c.Enrich.core()
+	return cc, err
 }
 
 // Core returns the core's configuration; c must be valid.

@@ -52,22 +52,35 @@ func TestEmptyFileKeepsDefaults(t *testing.T) {
 // produce; a new fixture without an entry fails the test.
 func TestInvalid(t *testing.T) {
 	want := map[string]string{
-		"invalid-label.yml":             `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version)`,
-		"invalid-limit.yml":             "families[0] (x): limit: must be at least 1, got 0",
-		"invalid-duplicate-family.yml":  `families[1].name: "x" is used twice or reserved`,
-		"invalid-reserved-family.yml":   `families[0].name: "exporter" is used twice or reserved`,
-		"invalid-family-name.yml":       `families[0] (Bad-Name): name "Bad-Name": only lower-case letters, digits and _ are allowed`,
-		"invalid-prefix.yml":            "families[0] (x): ipv4_prefix_length: must be 0..32, got 33",
-		"invalid-listen.yml":            `listen[0]: "2055" is not host:port`,
-		"invalid-listen-empty.yml":      "listen: at least one address is required",
-		"invalid-unknown-key.yml":       "yaml: unmarshal errors:\n  line 1: field listne not found in type config.Config",
-		"invalid-override-exporter.yml": `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
-		"invalid-override-rate.yml":     "sampling.overrides[0].rate: must be at least 1",
-		"invalid-allowed.yml":           `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
-		"invalid-ttl.yml":               "series.idle_timeout: must be positive, got -1s",
-		"invalid-max-exporters.yml":     "max_exporters: must be at least 1, got 0",
-		"invalid-sockets.yml":           "sockets: must be 0..256, got 1000",
-		"invalid-hash-key.yml":          "families[0] (x).hash_addresses: needs address_hash_key of at least 16 characters",
+		"invalid-label.yml":                        `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version, src_net, dst_net, tenant, src_country, dst_country, service)`,
+		"invalid-limit.yml":                        "families[0] (x): limit: must be at least 1, got 0",
+		"invalid-duplicate-family.yml":             `families[1].name: "x" is used twice or reserved`,
+		"invalid-reserved-family.yml":              `families[0].name: "exporter" is used twice or reserved`,
+		"invalid-family-name.yml":                  `families[0] (Bad-Name): name "Bad-Name": only lower-case letters, digits and _ are allowed`,
+		"invalid-prefix.yml":                       "families[0] (x): ipv4_prefix_length: must be 0..32, got 33",
+		"invalid-listen.yml":                       `listen[0]: "2055" is not host:port`,
+		"invalid-listen-empty.yml":                 "listen: at least one address is required",
+		"invalid-unknown-key.yml":                  "yaml: unmarshal errors:\n  line 1: field listne not found in type config.Config",
+		"invalid-override-exporter.yml":            `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
+		"invalid-override-rate.yml":                "sampling.overrides[0].rate: must be at least 1",
+		"invalid-allowed.yml":                      `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
+		"invalid-ttl.yml":                          "series.idle_timeout: must be positive, got -1s",
+		"invalid-max-exporters.yml":                "max_exporters: must be at least 1, got 0",
+		"invalid-sockets.yml":                      "sockets: must be 0..256, got 1000",
+		"invalid-hash-key.yml":                     "families[0] (x).hash_addresses: needs address_hash_key of at least 16 characters",
+		"invalid-enrich-network-prefix.yml":        `enrich.networks[0].prefix: "10.0.0.0/33" is not a CIDR`,
+		"invalid-enrich-network-role.yml":          `enrich.networks[0].role: must be "internal" or "external", got "dmz"`,
+		"invalid-enrich-networks-file.yml":         `enrich.networks_file: line 3: prefix "10.2.0.0/40" is not a CIDR`,
+		"invalid-enrich-networks-file-missing.yml": "enrich.networks_file: open testdata/nope.csv: no such file or directory",
+		"invalid-enrich-interface-exporter.yml":    `enrich.interfaces[0].exporter: "router1" is not an address`,
+		"invalid-enrich-interface-empty.yml":       "enrich.interfaces[0].name: one of name, alias or speed_bps must be set",
+		"invalid-enrich-service-port.yml":          "enrich.services[0].port: must be 1..65535, got 70000",
+		"invalid-enrich-service-proto.yml":         `enrich.services[0].proto: must be tcp, udp or empty (both), got "icmp"`,
+		"invalid-enrich-geoip-missing.yml":         "enrich.geoip.asn_database: open testdata/missing.mmdb: no such file or directory",
+		"invalid-enrich-geoip-format.yml":          "enrich.geoip.country_database: error opening database: invalid MaxMind DB file",
+		"invalid-enrich-snmp-version.yml":          `enrich.snmp.version: must be "1" or "2c", got "3"`,
+		"invalid-enrich-snmp-exporter.yml":         `enrich.snmp.exporters[0]: "router" is neither an address nor a CIDR`,
+		"invalid-enrich-ephemeral.yml":             "enrich.ephemeral_port_min: must be 0..65535, got 70000",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(want) {
@@ -117,5 +130,37 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	if len(c.Families) != 8 || c.Core().Families[7].HashKey == nil {
 		t.Fatalf("example families = %+v", c.Families)
+	}
+}
+
+func TestLoadGoodEnrich(t *testing.T) {
+	c, err := Load("testdata/good-enrich.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Core().Enrich
+	var nets []string
+	for _, n := range e.Networks {
+		nets = append(nets, n.Prefix.String()+"="+n.Name+"/"+n.Tenant+"/"+n.Role)
+	}
+	want := []string{
+		"10.0.0.0/8=corp//internal", "10.1.0.0/24=office/acme/internal", "198.51.100.0/24=partner//external",
+		"10.1.0.0/24=office-lan/acme/", "2001:db8:1::/48=office-v6/acme/",
+	}
+	if strings.Join(nets, " ") != strings.Join(want, " ") {
+		t.Errorf("networks (file first, inline after) = %v, want %v", nets, want)
+	}
+	if e.ClassifyDirection || e.EphemeralPortMin != 49152 || len(e.Services) != 1 || e.Services[0].Name != "admin" {
+		t.Errorf("enrich = %+v", e)
+	}
+	if len(e.Interfaces) != 1 || e.Interfaces[0].Speed != 10_000_000_000 || e.Interfaces[0].Alias != "uplink" {
+		t.Errorf("interfaces = %+v", e.Interfaces)
+	}
+	s := c.SNMP()
+	if !s.Enabled() || s.Community != "s3cret" || s.Interval != time.Minute || s.Port != 161 || s.Version != "2c" {
+		t.Errorf("snmp = %+v", s)
+	}
+	if d := Default(); !d.Enrich.ClassifyDirection || d.SNMP().Enabled() || d.Enrich.GeoIP.ReloadInterval != time.Minute {
+		t.Errorf("default enrich = %+v", d.Enrich)
 	}
 }

@@ -77,18 +77,24 @@ func Traffic() *Dashboard {
 
 	b.row("Interfaces")
 	b.add(12, 9,
-		ts("Inbound by interface", "Bits per second entering each interface (flows by input interface, in_if). Click a series to drill down.", "bps",
-			bits(ifs.sumRate("exporter, in_if", "flow_interface_bytes_total")), "{{exporter}} if {{in_if}} in", drillLink("in_if")),
-		ts("Outbound by interface", "Bits per second leaving each interface (flows by output interface, out_if). Click a series to drill down.", "bps",
-			bits(ifs.sumRate("exporter, out_if", "flow_interface_bytes_total")), "{{exporter}} if {{out_if}} out", drillLink("out_if")),
+		ts("Inbound by interface", "Bits per second entering each interface (flows by input interface, in_if), named from flowmetrics_interface_info (static config or SNMP) where known. Click a series to drill down.", "bps",
+			bits("("+ifNames(jobInstance, "in_if", ifs.sumRate("exporter, in_if", "flow_interface_bytes_total"))+")"), "{{exporter}} {{if_name}} (if {{in_if}}) in", drillLink("in_if")),
+		ts("Outbound by interface", "Bits per second leaving each interface (flows by output interface, out_if), named where known. Click a series to drill down.", "bps",
+			bits("("+ifNames(jobInstance, "out_if", ifs.sumRate("exporter, out_if", "flow_interface_bytes_total"))+")"), "{{exporter}} {{if_name}} (if {{out_if}}) out", drillLink("out_if")),
+	)
+	b.add(12, 8,
+		ts("Inbound utilisation", "Inbound bit rate over the interface speed (flowmetrics_interface_speed_bits_per_second, from static config or SNMP ifSpeed/ifHighSpeed); interfaces without a known speed are not shown. Sampling-corrected estimate.", "percentunit",
+			ifNames(jobInstance, "in_if", ifUtilisation(jobInstance, "in_if", bits(ifs.sumRate("exporter, in_if", "flow_interface_bytes_total")))), "{{exporter}} {{if_name}} (if {{in_if}}) in"),
+		ts("Outbound utilisation", "Outbound bit rate over the interface speed; interfaces without a known speed are not shown.", "percentunit",
+			ifNames(jobInstance, "out_if", ifUtilisation(jobInstance, "out_if", bits(ifs.sumRate("exporter, out_if", "flow_interface_bytes_total")))), "{{exporter}} {{if_name}} (if {{out_if}}) out"),
 	)
 
 	b.row("Protocols and applications")
 	b.add(12, 9,
 		ts("By IP protocol", "Bits per second per IP protocol and IP version.", "bps",
 			bits(s.sumRate("proto, ip_version", "flow_protocol_bytes_total")), "{{proto}} IPv{{ip_version}}", stacked),
-		ts("Top applications", fmt.Sprintf("The %d busiest applications (protocol / service port) in bits per second.", TopN), "bps",
-			bits(topk(s.sumRate("proto, port", "flow_application_bytes_total"))), "{{proto}}/{{port}}"),
+		ts("Top services", fmt.Sprintf("The %d busiest services in bits per second: well-known port names (https, dns...), ephemeral-to-ephemeral traffic as \"ephemeral\", other ports by number, \"none\" for protocols without ports.", TopN), "bps",
+			bits(topk(s.with(`service!="other"`).sumRate("proto, service", "flow_service_bytes_total"))), "{{proto}}/{{service}}"),
 	)
 
 	b.row("Top talkers")
@@ -105,7 +111,7 @@ func Traffic() *Dashboard {
 			bits(topk(s.with(`src_as!="other"`).sumRate("src_as, dst_as", "flow_as_pair_bytes_total"))), "AS{{src_as}} → AS{{dst_as}}"),
 		timeseries("Share of bytes in other, by family", "Share of each family's bytes that went to its other (overflow) series because the family was at its series limit. The family totals stay exact; only the breakdown is lost.", "percentunit",
 			[]*Target{
-				otherShare(s, "interface", "in_if"), otherShare(s, "protocol", "proto"), otherShare(s, "application", "port"),
+				otherShare(s, "interface", "in_if"), otherShare(s, "protocol", "proto"), otherShare(s, "application", "port"), otherShare(s, "service", "service"),
 				otherShare(s, "src_host", "src_addr"), otherShare(s, "dst_host", "dst_addr"), otherShare(s, "as_pair", "src_as"),
 			}, maxOf(1)),
 	)
@@ -237,8 +243,8 @@ func Drilldown() *Dashboard {
 			bits(s.sumRate("proto, ip_version", "flow_protocol_bytes_total")), "{{proto}} IPv{{ip_version}}", stacked),
 	)
 	b.add(12, 8,
-		ts("Top applications", fmt.Sprintf("The %d busiest applications (protocol / service port) on the exporter.", TopN), "bps",
-			bits(topk(s.sumRate("proto, port", "flow_application_bytes_total"))), "{{proto}}/{{port}}"),
+		ts("Top services", fmt.Sprintf("The %d busiest services (well-known port names, ephemeral grouped) on the exporter.", TopN), "bps",
+			bits(topk(s.with(`service!="other"`).sumRate("proto, service", "flow_service_bytes_total"))), "{{proto}}/{{service}}"),
 		ts("Sampling rate in force", "The 1:N sampling rate applied to the exporter's latest records: the traffic figures are estimates scaled by it.", "short",
 			"max by (source) ("+s.sel("flowmetrics_sampling_rate")+")", "1:N ({{source}})"),
 	)

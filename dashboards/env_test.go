@@ -186,7 +186,16 @@ func startFlowmetrics(t *testing.T) *exporterRun {
 		flowAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
 		webAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
 	}
-	p := startProcess(t, bin, "--flow.listen-address="+r.flowAddr, "--web.listen-address="+r.webAddr)
+	// Static interface names and speeds for softflowd's exporter (127.0.0.1,
+	// interface 0), so the name and utilisation joins have data.
+	cfg := filepath.Join(t.TempDir(), "flowmetrics.yml")
+	if err := os.WriteFile(cfg, []byte(`enrich:
+  interfaces:
+    - {exporter: 127.0.0.1, if_index: 0, name: pcap0, alias: replayed pcap, speed_bps: 1000000000}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, bin, "--config.file="+cfg, "--flow.listen-address="+r.flowAddr, "--web.listen-address="+r.webAddr)
 	waitHTTP(t, "http://"+r.webAddr+"/metrics", p)
 	return r
 }

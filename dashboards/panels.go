@@ -91,6 +91,25 @@ func sumBy(by, expr string) string {
 // bits turns a byte rate into a bit rate.
 func bits(expr string) string { return expr + " * 8" }
 
+// ifNames adds if_name and if_alias from flowmetrics_interface_info to a
+// per-interface expression grouped by (exporter, <ifLabel>), keeping the
+// series of interfaces without a name (the "or" arm). ifLabel is in_if or
+// out_if; the info metric's if_index is renamed to match it.
+func ifNames(s scope, ifLabel, expr string) string {
+	info := fmt.Sprintf(`label_replace(max by (exporter, if_index, if_name, if_alias) (%s), "%s", "$1", "if_index", "(.*)")`,
+		s.sel("flowmetrics_interface_info"), ifLabel)
+	return fmt.Sprintf("(%s) * on (exporter, %s) group_left (if_name, if_alias) %s or on (exporter, %s) (%s)", expr, ifLabel, info, ifLabel, expr)
+}
+
+// ifUtilisation divides a per-interface bit rate grouped by (exporter,
+// <ifLabel>) by the interface's speed (flowmetrics_interface_speed_bits_per_second),
+// for interfaces whose speed is known.
+func ifUtilisation(s scope, ifLabel, bitRate string) string {
+	speed := fmt.Sprintf(`label_replace(max by (exporter, if_index) (%s), "%s", "$1", "if_index", "(.*)")`,
+		s.sel("flowmetrics_interface_speed_bits_per_second"), ifLabel)
+	return fmt.Sprintf("(%s) / on (exporter, %s) %s", bitRate, ifLabel, speed)
+}
+
 // topk keeps the n largest series.
 func topk(expr string) string { return fmt.Sprintf("topk(%d, %s)", TopN, expr) }
 

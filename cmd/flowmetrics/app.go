@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,7 @@ import (
 	"github.com/flowmetrics/flowmetrics/processor/core"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/receiver/intake"
+	"github.com/flowmetrics/flowmetrics/receiver/snmp"
 )
 
 // app is the running exporter: the configuration in force, the core and the
@@ -29,6 +32,12 @@ type app struct {
 	cfg    config.Config
 	core   *core.Core
 	intake *intake.Intake
+	snmp   *snmp.Poller
+
+	// geoipEvery is the mmdb reload check interval (nanoseconds), read by
+	// the maintenance loop.
+	geoipEvery  atomic.Int64
+	lastRefresh time.Time // maintenance loop only
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -74,10 +83,16 @@ func (a *app) start() error {
 	}
 	a.cfg = cfg
 	a.core = core.New(cfg.Core())
+	if err := a.core.RefreshEnrichment(); err != nil {
+		a.logger.Error("enrichment database not loaded; retrying every geoip.reload_interval", "err", err)
+	}
+	a.geoipEvery.Store(int64(cfg.Enrich.GeoIP.ReloadInterval))
 	a.intake = intake.New(cfg.Intake(), a.core, a.logger)
 	if err := a.intake.Start(); err != nil {
 		return err
 	}
+	a.snmp = snmp.New(cfg.SNMP(), a.core.Interfaces(), exporterAddrs(a.core), a.logger)
+	a.snmp.Start()
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
 	return nil
@@ -101,6 +116,11 @@ func (a *app) reload() error {
 		cfg.MaxExporters = a.cfg.MaxExporters
 	}
 	created := a.core.Reconfigure(cfg.Core())
+	if err := a.core.RefreshEnrichment(); err != nil {
+		a.logger.Error("enrichment database not loaded; retrying every geoip.reload_interval", "err", err)
+	}
+	a.geoipEvery.Store(int64(cfg.Enrich.GeoIP.ReloadInterval))
+	a.snmp.SetConfig(cfg.SNMP())
 	oldIn, newIn := a.intake.Config(), cfg.Intake()
 	a.intake.SetAllowed(newIn.AllowedExporters)
 	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
@@ -129,6 +149,18 @@ func (a *app) stop() {
 	if a.intake != nil {
 		a.intake.Stop()
 	}
+	if a.snmp != nil {
+		a.snmp.Stop()
+	}
+}
+
+// exporterAddrs lists the exporters the core tracks, for the SNMP poller.
+func exporterAddrs(c *core.Core) snmp.ExporterSource {
+	return func() []netip.Addr {
+		var out []netip.Addr
+		c.Exporters().Each(func(e *health.Exporter) { out = append(out, e.Addr) })
+		return out
+	}
 }
 
 // Stats and Latency let the collector read whichever sockets are current.
@@ -147,7 +179,8 @@ func (a *app) Latency() *health.Histogram {
 	return in.Latency()
 }
 
-// maintain runs series expiry and admission until stop is closed.
+// maintain runs series expiry and admission, and reopens changed enrichment
+// databases, until stop is closed.
 func (a *app) maintain(stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -157,6 +190,12 @@ func (a *app) maintain(stop <-chan struct{}, every time.Duration) {
 			return
 		case now := <-t.C:
 			a.core.Maintain(now)
+			if now.Sub(a.lastRefresh) >= time.Duration(a.geoipEvery.Load()) {
+				a.lastRefresh = now
+				if err := a.core.RefreshEnrichment(); err != nil {
+					a.logger.Warn("enrichment database reload failed; the previous version stays in use", "err", err)
+				}
+			}
 		}
 	}
 }

@@ -149,6 +149,7 @@ func GatherHealth(c *core.Core, in IntakeStats) []Metric {
 	}
 	out = append(out, famSeries, famOther, famLimit, famFolded, famEvicted, famResumed)
 	out = append(out, gatherExporters(c.Exporters())...)
+	out = append(out, gatherEnrichment(c)...)
 	if in != nil {
 		out = append(out, gatherIntake(in)...)
 	}
@@ -255,4 +256,45 @@ func gatherIntake(in IntakeStats) []Metric {
 	}
 	lat.Points = []Point{{Hist: h}}
 	return []Metric{drops, buf, lat}
+}
+
+// gatherEnrichment reads interface names and speeds, SNMP poll results and
+// the state of the mmdb databases. Each metric has points only when its
+// source is configured.
+func gatherEnrichment(c *core.Core) []Metric {
+	info := newMetric("interface_info", "", "Interface names and descriptions (static or from SNMP IF-MIB ifName/ifAlias), always 1; join on exporter and if_index (= in_if/out_if).", Gauge, "exporter", "if_index", "if_name", "if_alias")
+	info.OTelName = Namespace + ".interface_info"
+	speed := newMetric("interface_speed_bits_per_second", "bit/s", "Interface speed (static, or SNMP ifSpeed/ifHighSpeed).", Gauge, "exporter", "if_index")
+	speed.OTelName = Namespace + ".interface_speed"
+	for _, i := range c.Interfaces().Snapshot() {
+		ex, idx := i.Exporter.String(), strconv.FormatUint(uint64(i.Index), 10)
+		info.add(1, ex, idx, i.Name, i.Alias)
+		if i.Speed > 0 {
+			speed.add(float64(i.Speed), ex, idx)
+		}
+	}
+	polls := newMetric("snmp_polls_total", "{poll}", "SNMP IF-MIB polls of the exporter, by result (success, failure).", Counter, "exporter", "result")
+	lastPoll := newMetric("snmp_last_success_timestamp_seconds", "s", "Unix time of the exporter's last successful SNMP poll.", Gauge, "exporter")
+	polled := newMetric("snmp_interfaces", "{interface}", "Interfaces the exporter's last successful SNMP poll returned.", Gauge, "exporter")
+	for _, p := range c.Interfaces().PollStatuses() {
+		ex := p.Exporter.String()
+		polls.add(float64(p.Successes), ex, "success")
+		polls.add(float64(p.Failures), ex, "failure")
+		if !p.LastSuccess.IsZero() {
+			lastPoll.add(float64(p.LastSuccess.UnixNano())/1e9, ex)
+		}
+		polled.add(float64(p.Interfaces), ex)
+	}
+	loads := newMetric("geoip_database_loads_total", "{load}", "Loads of an mmdb database (at start and when its file changed), by result (success, failure).", Counter, "database", "result")
+	build := newMetric("geoip_database_build_timestamp_seconds", "s", "Build time of the mmdb database in use.", Gauge, "database")
+	for _, g := range c.Enricher().Databases() {
+		st := g.Status()
+		db := st.Kind.String()
+		loads.add(float64(st.Loads), db, "success")
+		loads.add(float64(st.Failures), db, "failure")
+		if st.Loaded {
+			build.add(float64(st.Build.Unix()), db)
+		}
+	}
+	return []Metric{info, speed, polls, lastPoll, polled, loads, build}
 }

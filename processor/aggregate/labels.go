@@ -32,23 +32,36 @@ const (
 	LabelSrcAS
 	LabelDstAS
 	LabelIPVersion
+	// Enrichment labels (processor/enrich).
+	LabelSrcNet
+	LabelDstNet
+	LabelTenant
+	LabelSrcCountry
+	LabelDstCountry
+	LabelService
 	labelCount
 )
 
 var labelNames = [labelCount]string{
-	LabelExporter:  "exporter",
-	LabelInIf:      "in_if",
-	LabelOutIf:     "out_if",
-	LabelDirection: "direction",
-	LabelProto:     "proto",
-	LabelSrcPort:   "src_port",
-	LabelDstPort:   "dst_port",
-	LabelPort:      "port",
-	LabelSrcAddr:   "src_addr",
-	LabelDstAddr:   "dst_addr",
-	LabelSrcAS:     "src_as",
-	LabelDstAS:     "dst_as",
-	LabelIPVersion: "ip_version",
+	LabelExporter:   "exporter",
+	LabelInIf:       "in_if",
+	LabelOutIf:      "out_if",
+	LabelDirection:  "direction",
+	LabelProto:      "proto",
+	LabelSrcPort:    "src_port",
+	LabelDstPort:    "dst_port",
+	LabelPort:       "port",
+	LabelSrcAddr:    "src_addr",
+	LabelDstAddr:    "dst_addr",
+	LabelSrcAS:      "src_as",
+	LabelDstAS:      "dst_as",
+	LabelIPVersion:  "ip_version",
+	LabelSrcNet:     "src_net",
+	LabelDstNet:     "dst_net",
+	LabelTenant:     "tenant",
+	LabelSrcCountry: "src_country",
+	LabelDstCountry: "dst_country",
+	LabelService:    "service",
 }
 
 // String returns the Prometheus label name.
@@ -76,6 +89,14 @@ func LabelNames() []string { return append([]string(nil), labelNames[:]...) }
 // overflow series.
 const OtherValue = "other"
 
+// UnknownValue is the value of an enrichment label (src_net, dst_net,
+// tenant, src_country, dst_country) when the record matched nothing, and of
+// service for a record without ports.
+const UnknownValue = "unknown"
+
+// NoServiceValue is the service of a record without ports (ICMP, GRE...).
+const NoServiceValue = "none"
+
 // Key identifies one series of a family. Dimensions the family does not use
 // stay zero. It has no pointers so that maps keyed by it are cheap for the
 // garbage collector.
@@ -84,14 +105,19 @@ type Key struct {
 	Src, Dst         [16]byte
 	InIf, OutIf      uint32
 	SrcAS, DstAS     uint32
+	SrcNet, DstNet   flow.Symbol
+	Tenant           flow.Symbol
+	Service          flow.Service
 	SrcPort, DstPort uint16
 	Port             uint16
 	Proto            uint8
 	IPVersion        uint8
 	Direction        uint8
+	// SrcCountry and DstCountry are ISO 3166-1 alpha-2 codes.
+	SrcCountry, DstCountry [2]byte
 	// Other marks the family's overflow series for the exporter.
 	Other bool
-	_     [4]byte // a whole number of 64-bit words, for Family.key
+	_     [2]byte // a whole number of 64-bit words, for Family.key
 }
 
 // ServicePort picks the port that names the application of a flow: the
@@ -188,11 +214,13 @@ func BaseKey(r *flow.Record) Key {
 		Proto:     r.Proto,
 		IPVersion: r.IPVersion,
 		Direction: uint8(r.Direction),
+		SrcNet:    r.SrcNet, DstNet: r.DstNet, Tenant: r.Tenant, Service: r.Service,
+		SrcCountry: r.SrcCountry, DstCountry: r.DstCountry,
 	}
 }
 
 // keyWords is Key's size in 64-bit words; Family.key is unrolled for it.
-const keyWords = 10
+const keyWords = 12
 
 // Key must be exactly keyWords words.
 var _ [unsafe.Sizeof(Key{})]struct{} = [keyWords * 8]struct{}{}
@@ -245,6 +273,16 @@ func keyMask(m uint32, v4 bool, v4bits, v6bits int) Key {
 	set8(LabelProto, &k.Proto)
 	set8(LabelIPVersion, &k.IPVersion)
 	set8(LabelDirection, &k.Direction)
+	set32(LabelSrcNet, (*uint32)(&k.SrcNet))
+	set32(LabelDstNet, (*uint32)(&k.DstNet))
+	set32(LabelTenant, (*uint32)(&k.Tenant))
+	set32(LabelService, (*uint32)(&k.Service))
+	if m&(1<<LabelSrcCountry) != 0 {
+		k.SrcCountry = [2]byte{0xff, 0xff}
+	}
+	if m&(1<<LabelDstCountry) != 0 {
+		k.DstCountry = [2]byte{0xff, 0xff}
+	}
 	return k
 }
 
@@ -260,6 +298,7 @@ func (f *Family) key(k, base *Key) {
 	mw := (*[keyWords]uint64)(unsafe.Pointer(m))
 	kw[0], kw[1], kw[2], kw[3], kw[4] = bw[0]&mw[0], bw[1]&mw[1], bw[2]&mw[2], bw[3]&mw[3], bw[4]&mw[4]
 	kw[5], kw[6], kw[7], kw[8], kw[9] = bw[5]&mw[5], bw[6]&mw[6], bw[7]&mw[7], bw[8]&mw[8], bw[9]&mw[9]
+	kw[10], kw[11] = bw[10]&mw[10], bw[11]&mw[11]
 }
 
 // render returns the label values of a key in the family's label order.
@@ -301,6 +340,21 @@ func (f *Family) render(k *Key) []string {
 			vals[i] = strconv.FormatUint(uint64(k.DstAS), 10)
 		case LabelIPVersion:
 			vals[i] = strconv.Itoa(int(k.IPVersion))
+		case LabelSrcNet:
+			vals[i] = symbolValue(k.SrcNet)
+		case LabelDstNet:
+			vals[i] = symbolValue(k.DstNet)
+		case LabelTenant:
+			vals[i] = symbolValue(k.Tenant)
+		case LabelSrcCountry:
+			vals[i] = countryValue(k.SrcCountry)
+		case LabelDstCountry:
+			vals[i] = countryValue(k.DstCountry)
+		case LabelService:
+			vals[i] = k.Service.String()
+			if k.Service == 0 {
+				vals[i] = NoServiceValue
+			}
 		}
 	}
 	return vals
@@ -316,4 +370,18 @@ func (f *Family) renderKeyAddr(a [16]byte) string {
 		return renderAddr(a, f.spec.IPv4Mask, true)
 	}
 	return renderAddr(a, f.spec.IPv6Mask, false)
+}
+
+func symbolValue(s flow.Symbol) string {
+	if v := s.String(); v != "" {
+		return v
+	}
+	return UnknownValue
+}
+
+func countryValue(c [2]byte) string {
+	if c == ([2]byte{}) {
+		return UnknownValue
+	}
+	return string(c[:])
 }

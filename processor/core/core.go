@@ -1,6 +1,7 @@
 // Package core is the flow-to-metrics pipeline both packagings share: it
-// takes batches of decoded records, corrects them for sampling and folds
-// them into the per-exporter totals and every configured family.
+// takes batches of decoded records, corrects them for sampling, enriches
+// them (processor/enrich) and folds them into the per-exporter totals and
+// every configured family.
 //
 // It has no sockets and no exposition; receivers feed it, exporters read it.
 package core
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/processor/sampling"
@@ -36,6 +38,9 @@ type Config struct {
 	Sampling sampling.Config
 	// MaxExporters bounds the exporters tracked.
 	MaxExporters int
+	// Enrich configures enrichment (networks, databases, services,
+	// interface names).
+	Enrich enrich.Config
 }
 
 // Validate reports the first problem in c.
@@ -56,16 +61,20 @@ func (c Config) Validate() error {
 	if c.MaxExporters < 1 {
 		return fmt.Errorf("max_exporters: must be at least 1, got %d", c.MaxExporters)
 	}
+	if err := c.Enrich.Validate(); err != nil {
+		return fmt.Errorf("enrich.%w", err)
+	}
 	return nil
 }
 
 // Core is the running pipeline. It is safe for concurrent use; Reconfigure
 // may run while records are processed.
 type Core struct {
-	exporters *health.Table
-	totals    *aggregate.Family
-	state     atomic.Pointer[state]
-	keyPool   sync.Pool // *[]aggregate.Key scratch for Process
+	exporters  *health.Table
+	interfaces *enrich.Interfaces
+	totals     *aggregate.Family
+	state      atomic.Pointer[state]
+	keyPool    sync.Pool // *[]aggregate.Key scratch for Process
 }
 
 // keys returns a scratch slice of at least n keys from the pool; put the
@@ -86,18 +95,24 @@ func (c *Core) keys(n int) *[]aggregate.Key {
 // hot path reads it with one load per batch and no lock.
 type state struct {
 	corrector *sampling.Corrector
+	enricher  *enrich.Enricher
 	families  []*aggregate.Family
 	options   aggregate.Options
 }
 
-// New builds a Core; cfg must be valid.
+// New builds a Core; cfg must be valid. A database of cfg.Enrich that cannot
+// be opened does not stop it: lookups in that database find nothing until
+// RefreshEnrichment (which reports the error) succeeds. Owners call
+// RefreshEnrichment once after New to learn of such errors.
 func New(cfg Config) *Core {
-	c := &Core{exporters: health.NewTable(cfg.MaxExporters)}
+	c := &Core{exporters: health.NewTable(cfg.MaxExporters), interfaces: enrich.NewInterfaces()}
 	cfg.Options.MaxOthers = cfg.MaxExporters
 	c.totals = aggregate.NewFamily(aggregate.Spec{
 		Name: TotalsFamily, Labels: []aggregate.Label{aggregate.LabelExporter}, Limit: cfg.MaxExporters,
 	}, cfg.Options)
-	st := &state{corrector: sampling.New(cfg.Sampling), options: cfg.Options}
+	en, _ := enrich.New(cfg.Enrich, nil)
+	c.interfaces.SetStatic(cfg.Enrich.Interfaces)
+	st := &state{corrector: sampling.New(cfg.Sampling), enricher: en, options: cfg.Options}
 	for _, s := range cfg.Families {
 		st.families = append(st.families, aggregate.NewFamily(s, cfg.Options))
 	}
@@ -109,8 +124,10 @@ func New(cfg Config) *Core {
 // whose spec did not change keep their series and counters (and take the new
 // series options); changed or new families start empty; removed ones are
 // dropped. The sampling settings are replaced. MaxExporters is fixed at New;
-// changing it needs a restart. It reports the names of families that were
-// (re)created.
+// changing it needs a restart. Enrichment is rebuilt from cfg.Enrich
+// (databases whose path did not change stay open; RefreshEnrichment reports
+// new ones that could not be opened). It reports the names of families
+// that were (re)created.
 func (c *Core) Reconfigure(cfg Config) (created []string) {
 	cfg.Options.MaxOthers = c.totals.Options().MaxOthers
 	old := c.state.Load()
@@ -118,7 +135,9 @@ func (c *Core) Reconfigure(cfg Config) (created []string) {
 	for _, f := range old.families {
 		byName[f.Spec().Name] = f
 	}
-	st := &state{corrector: sampling.New(cfg.Sampling), options: cfg.Options}
+	en, _ := enrich.New(cfg.Enrich, old.enricher)
+	c.interfaces.SetStatic(cfg.Enrich.Interfaces)
+	st := &state{corrector: sampling.New(cfg.Sampling), enricher: en, options: cfg.Options}
 	for _, s := range cfg.Families {
 		if f := byName[s.Name]; f != nil && f.SameSpec(s) {
 			f.SetOptions(cfg.Options)
@@ -135,6 +154,17 @@ func (c *Core) Reconfigure(cfg Config) (created []string) {
 
 // Exporters returns the health table that decoders update.
 func (c *Core) Exporters() *health.Table { return c.exporters }
+
+// Interfaces returns the interface names, aliases and speeds (static, and
+// what an SNMP poller stores).
+func (c *Core) Interfaces() *enrich.Interfaces { return c.interfaces }
+
+// Enricher returns the enrichment in force (a reload may replace it).
+func (c *Core) Enricher() *enrich.Enricher { return c.state.Load().enricher }
+
+// RefreshEnrichment reopens the enrichment databases whose files changed;
+// the owner of the lifecycle calls it periodically.
+func (c *Core) RefreshEnrichment() error { return c.state.Load().enricher.Refresh() }
 
 // Totals returns the per-exporter totals family.
 func (c *Core) Totals() *aggregate.Family { return c.totals }
@@ -171,6 +201,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	last := &kept[len(kept)-1]
 	ex.SamplingRate.Store(last.SamplingRate)
 	ex.RateSource.Store(uint32(last.RateSource))
+	st.enricher.Apply(kept)
 	scratch := c.keys(len(kept))
 	base := *scratch
 	for i := range kept {

@@ -46,6 +46,9 @@ const (
 	DirectionUnknown Direction = iota
 	DirectionIngress
 	DirectionEgress
+	// DirectionInternal is traffic between two internal networks; only
+	// enrichment sets it.
+	DirectionInternal
 )
 
 // String returns the label value used in metrics for the direction.
@@ -55,6 +58,8 @@ func (d Direction) String() string {
 		return "ingress"
 	case DirectionEgress:
 		return "egress"
+	case DirectionInternal:
+		return "internal"
 	}
 	return "unknown"
 }
@@ -133,4 +138,19 @@ type Record struct {
 	// Start and End are the flow's first and last packet times in Unix
 	// milliseconds, 0 when unknown.
 	Start, End int64
+
+	// Enrichment (processor/enrich), zero when unknown or not configured.
+
+	// SrcNet and DstNet name the most specific configured network of each
+	// address.
+	SrcNet, DstNet Symbol
+	// Tenant is the tenant of the source network, else of the destination
+	// network.
+	Tenant Symbol
+	// Service names the flow's application (well-known port name, a port
+	// group such as "ephemeral", or the bare service port).
+	Service Service
+	// SrcCountry and DstCountry are ISO 3166-1 alpha-2 codes from the
+	// country database.
+	SrcCountry, DstCountry [2]byte
 }

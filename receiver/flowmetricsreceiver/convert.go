@@ -46,6 +46,18 @@ var semconvAttrs = map[string]attr{
 	"source":     {name: "flow.sampling.source"},
 	"address":    {name: "flow.listener.address"},
 	"socket":     {name: "flow.listener.socket", integer: true},
+	// Enrichment.
+	"src_net":     {name: "flow.source.network"},
+	"dst_net":     {name: "flow.destination.network"},
+	"tenant":      {name: "flow.tenant"},
+	"src_country": {name: "flow.source.country"},
+	"dst_country": {name: "flow.destination.country"},
+	"service":     {name: "flow.service"},
+	"if_index":    {name: "flow.interface.index", integer: true},
+	"if_name":     {name: "flow.interface.name"},
+	"if_alias":    {name: "flow.interface.alias"},
+	"result":      {name: "flow.result"},
+	"database":    {name: "flow.enrich.database"},
 }
 
 // converter turns a metricset into pmetric.Metrics.

@@ -3,6 +3,7 @@ package flowmetricsreceiver
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 
 	"github.com/flowmetrics/flowmetrics/exporter/metricset"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/receiver/intake"
+	"github.com/flowmetrics/flowmetrics/receiver/snmp"
 )
 
 // maintainEvery is how often series expiry and admission run between
@@ -31,6 +34,7 @@ type flowReceiver struct {
 	convert  *converter
 	core     *core.Core
 	intake   *intake.Intake
+	snmp     *snmp.Poller
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	started  time.Time
@@ -55,30 +59,46 @@ func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 	logger := slog.New(zapslog.NewHandler(r.set.Logger.Core()))
 	fc := r.cfg.flow()
 	r.core = core.New(fc.Core())
+	if err := r.core.RefreshEnrichment(); err != nil {
+		logger.Error("enrichment database not loaded; retrying every geoip.reload_interval", "err", err)
+	}
 	r.intake = intake.New(fc.Intake(), r.core, logger)
 	if err := r.intake.Start(); err != nil {
 		return err
 	}
+	r.snmp = snmp.New(fc.SNMP(), r.core.Interfaces(), func() []netip.Addr {
+		var out []netip.Addr
+		r.core.Exporters().Each(func(e *health.Exporter) { out = append(out, e.Addr) })
+		return out
+	}, logger)
+	r.snmp.Start()
 	r.started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Add(1)
-	go r.loop(ctx)
+	go r.loop(ctx, logger)
 	return nil
 }
 
-func (r *flowReceiver) loop(ctx context.Context) {
+func (r *flowReceiver) loop(ctx context.Context, logger *slog.Logger) {
 	defer r.wg.Done()
 	maintain := time.NewTicker(maintainEvery)
 	defer maintain.Stop()
 	collect := time.NewTicker(r.cfg.CollectionInterval)
 	defer collect.Stop()
+	lastRefresh := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-maintain.C:
 			r.core.Maintain(now)
+			if now.Sub(lastRefresh) >= r.cfg.Enrich.GeoIP.ReloadInterval {
+				lastRefresh = now
+				if err := r.core.RefreshEnrichment(); err != nil {
+					logger.Warn("enrichment database reload failed; the previous version stays in use", "err", err)
+				}
+			}
 		case <-collect.C:
 			r.emit(ctx)
 		}
@@ -105,6 +125,7 @@ func (r *flowReceiver) Shutdown(ctx context.Context) error {
 			return // never started
 		}
 		r.intake.Stop()
+		r.snmp.Stop()
 		r.cancel()
 		r.wg.Wait()
 		r.emit(ctx)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/internal/testkit"
+	"github.com/flowmetrics/flowmetrics/processor/enrich/enrichtest"
+	"github.com/flowmetrics/flowmetrics/receiver/snmp/snmptest"
+)
+
+// enrichNetworks is the networks file of the end-to-end test: the pcap's
+// IPv4 sources split in two tenants' networks, its IPv6 sources in a third
+// network, its IPv4 servers named but external.
+const enrichNetworks = `# the test pcap's hosts
+prefix,name,tenant,role
+10.1.0.0/24,office,acme,internal
+10.1.0.4/30,lab,globex,internal
+2001:db8:1::/48,office-v6,acme,internal
+198.51.100.0/24,servers,,external
+`
+
+// enrichExpect maps a pcap frame to the label values the test expects,
+// computed independently of the product: prefix containment, the databases'
+// contents and the service table as the test wrote them.
+func enrichExpect(k testkit.FlowKey, direction string) (network, geo, service string) {
+	srcNet, tenant := "unknown", "unknown"
+	switch {
+	case netip.MustParsePrefix("10.1.0.4/30").Contains(k.Src):
+		srcNet, tenant = "lab", "globex"
+	case netip.MustParsePrefix("10.1.0.0/24").Contains(k.Src):
+		srcNet, tenant = "office", "acme"
+	case netip.MustParsePrefix("2001:db8:1::/48").Contains(k.Src):
+		srcNet, tenant = "office-v6", "acme"
+	}
+	dstNet, dstAS, dstCountry := "unknown", "0", "unknown"
+	switch {
+	case netip.MustParsePrefix("198.51.100.0/29").Contains(k.Dst):
+		dstNet, dstAS, dstCountry = "servers", "64500", "FR"
+	case netip.MustParsePrefix("198.51.100.8/29").Contains(k.Dst):
+		dstNet, dstAS, dstCountry = "servers", "64501", "JP"
+	case netip.MustParsePrefix("2001:db8:ffff::/48").Contains(k.Dst):
+		dstAS, dstCountry = "64502", "DE"
+	}
+	srcAS := "0"
+	if k.Src.Is4() {
+		srcAS = "65001"
+	}
+	network = strings.Join([]string{srcNet, dstNet, tenant, direction}, "|")
+	geo = strings.Join([]string{srcAS, dstAS, dstCountry}, "|")
+	names := map[string]string{"6/443": "https", "6/80": "http", "17/53": "dns", "6/22": "ssh", "17/443": "quic", "17/123": "ntp"}
+	service = "none"
+	if k.Proto == 6 || k.Proto == 17 {
+		service = names[fmt.Sprintf("%d/%d", k.Proto, k.DstPort)]
+	}
+	return network, geo, service
+}
+
+// writeEnrichFiles writes the networks file and the two databases and
+// returns the configuration file using them.
+func writeEnrichFiles(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	nets, asn, country := filepath.Join(dir, "networks.csv"), filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "country.mmdb")
+	if err := os.WriteFile(nets, []byte(enrichNetworks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	if err := enrichtest.WriteASN(asn, build,
+		enrichtest.ASN{Prefix: "198.51.100.0/29", Number: 64500, Org: "Transit A"},
+		enrichtest.ASN{Prefix: "198.51.100.8/29", Number: 64501, Org: "Transit B"},
+		enrichtest.ASN{Prefix: "2001:db8:ffff::/48", Number: 64502, Org: "V6 Net"},
+		enrichtest.ASN{Prefix: "10.1.0.0/24", Number: 65001, Org: "Us"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := enrichtest.WriteCountry(country, build,
+		enrichtest.Country{Prefix: "198.51.100.0/29", ISO: "FR"},
+		enrichtest.Country{Prefix: "198.51.100.8/29", ISO: "JP"},
+		enrichtest.Country{Prefix: "2001:db8:ffff::/48", ISO: "DE"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`enrich:
+  networks_file: %q
+  geoip:
+    asn_database: %q
+    country_database: %q
+%s
+families:
+  - {name: network, labels: [exporter, src_net, dst_net, tenant, direction], limit: 100}
+  - {name: geo, labels: [exporter, src_as, dst_as, dst_country], limit: 100}
+  - {name: service, labels: [exporter, proto, service], limit: 100}
+`, nets, asn, country, extra)
+	path := filepath.Join(dir, "flowmetrics.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEnrichmentEndToEnd replays a pcap through softflowd into flowmetrics
+// configured with a networks file and generated ASN and country databases,
+// and checks every series of the network, geo and service families to the
+// byte against the pcap's truth; static interface names appear as info and
+// speed metrics. NetFlow v5 states no direction, so the networks classify
+// it (every source is internal, no destination is: egress); softflowd's v9
+// states ingress, which is kept. v9 adds the IPv6 flows.
+func TestEnrichmentEndToEnd(t *testing.T) {
+	testkit.SkipIfMissing(t, "softflowd")
+	for _, tc := range []struct {
+		version   int
+		direction string
+	}{{5, "egress"}, {9, "ingress"}} {
+		t.Run(fmt.Sprintf("v%d", tc.version), func(t *testing.T) {
+			testEnrichment(t, tc.version, tc.direction)
+		})
+	}
+}
+
+func testEnrichment(t *testing.T, version int, direction string) {
+	cfg := writeEnrichFiles(t, `  interfaces:
+    - {exporter: 127.0.0.1, if_index: 0, name: pcap0, alias: "replayed pcap", speed_bps: 1000000000}`)
+	pcap, truth := writePcap(t, testkit.Spec{Seed: 3, IPv6: version != 5})
+	in := start(t, "--config.file="+cfg)
+	if err := testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, version, 0); err != nil {
+		t.Fatal(err)
+	}
+	mfs := in.settle(t, 1)
+	assertHealthy(t, mfs)
+
+	want := map[string]map[string]float64{"network": {}, "geo": {}, "service": {}}
+	for _, f := range truth.Frames {
+		n, g, s := enrichExpect(f.FlowKey, direction)
+		want["network"][n] += float64(f.IPBytes)
+		want["geo"][g] += float64(f.IPBytes)
+		protoName := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp"}[f.Proto]
+		want["service"][protoName+"|"+s] += float64(f.IPBytes)
+	}
+	labels := map[string][]string{
+		"network": {"src_net", "dst_net", "tenant", "direction"},
+		"geo":     {"src_as", "dst_as", "dst_country"},
+		"service": {"proto", "service"},
+	}
+	for fam, ls := range labels {
+		got := map[string]float64{}
+		for _, m := range mfs["flow_"+fam+"_bytes_total"].GetMetric() {
+			l := testkit.Labels(m)
+			var vals []string
+			for _, n := range ls {
+				vals = append(vals, l[n])
+			}
+			got[strings.Join(vals, "|")] += testkit.Value(m)
+		}
+		for k, w := range want[fam] {
+			if got[k] != w {
+				t.Errorf("flow_%s_bytes_total{%s=%s} = %v, want %v", fam, strings.Join(ls, ","), k, got[k], w)
+			}
+		}
+		if len(got) != len(want[fam]) {
+			t.Errorf("flow_%s_bytes_total has %d series, want %d:\ngot  %v\nwant %v", fam, len(got), len(want[fam]), got, want[fam])
+		}
+		if s := sum(mfs, "flow_"+fam+"_bytes_total", nil); s != float64(truth.Total.Bytes) {
+			t.Errorf("flow_%s_bytes_total sums to %v, want %v", fam, s, truth.Total.Bytes)
+		}
+	}
+	info := mfs["flowmetrics_interface_info"].GetMetric()
+	if len(info) != 1 || testkit.Labels(info[0])["if_name"] != "pcap0" || testkit.Labels(info[0])["if_alias"] != "replayed pcap" ||
+		testkit.Labels(info[0])["exporter"] != "127.0.0.1" || testkit.Labels(info[0])["if_index"] != "0" {
+		t.Errorf("flowmetrics_interface_info = %v", info)
+	}
+	if got := sum(mfs, "flowmetrics_interface_speed_bits_per_second", map[string]string{"exporter": "127.0.0.1", "if_index": "0"}); got != 1e9 {
+		t.Errorf("interface speed = %v", got)
+	}
+	for _, db := range []string{"asn", "country"} {
+		if got := sum(mfs, "flowmetrics_geoip_database_loads_total", map[string]string{"database": db, "result": "success"}); got != 1 {
+			t.Errorf("%s database loads = %v, want 1", db, got)
+		}
+	}
+}
+
+// TestSNMPInterfaceNames polls a real snmpd on 127.0.0.1 (the exporter
+// softflowd sends from) and checks that the agent's interface names and
+// speeds appear on /metrics, merged with a static alias.
+func TestSNMPInterfaceNames(t *testing.T) {
+	testkit.SkipIfMissing(t, "softflowd")
+	agent := snmptest.Start(t)
+	cfg := filepath.Join(t.TempDir(), "flowmetrics.yml")
+	body := fmt.Sprintf(`enrich:
+  interfaces:
+    - {exporter: 127.0.0.1, if_index: 1, alias: "loopback (static)"}
+  snmp:
+    exporters: [127.0.0.0/8]
+    port: %d
+    community: %s
+    timeout: 1s
+`, agent.Port, snmptest.Community)
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pcap, _ := writePcap(t, testkit.Spec{Seed: 4, Flows: 10, Packets: 100})
+	in := start(t, "--config.file="+cfg)
+	if err := testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, 9, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mfs := in.scrape(t)
+		var lo map[string]string
+		for _, m := range mfs["flowmetrics_interface_info"].GetMetric() {
+			if l := testkit.Labels(m); l["exporter"] == "127.0.0.1" && l["if_index"] == "1" && l["if_name"] == "lo" {
+				lo = l
+			}
+		}
+		if lo != nil {
+			if lo["if_alias"] != "loopback (static)" {
+				t.Errorf("if_alias = %q", lo["if_alias"])
+			}
+			if got := sum(mfs, "flowmetrics_interface_speed_bits_per_second", map[string]string{"exporter": "127.0.0.1", "if_index": "1"}); got <= 0 {
+				t.Errorf("lo speed = %v", got)
+			}
+			if got := sum(mfs, "flowmetrics_snmp_polls_total", map[string]string{"exporter": "127.0.0.1", "result": "success"}); got < 1 {
+				t.Errorf("successful polls = %v", got)
+			}
+			if got := sum(mfs, "flowmetrics_snmp_interfaces", map[string]string{"exporter": "127.0.0.1"}); got < 1 {
+				t.Errorf("polled interfaces = %v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interface names from SNMP; info = %v", mfs["flowmetrics_interface_info"].GetMetric())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,197 @@
+package enrich
+
+import (
+	"cmp"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Interface is what is known of one interface of an exporter.
+type Interface struct {
+	// Exporter is the device's address, as flows arrive from it.
+	Exporter netip.Addr
+	// Index is the SNMP ifIndex, as flow records name interfaces.
+	Index uint32
+	// Name is ifName (or the configured name); Alias is ifAlias, the
+	// operator's description.
+	Name, Alias string
+	// Speed is the interface speed in bits per second; 0 when unknown.
+	Speed uint64
+}
+
+// Validate reports the first problem in a static interface entry.
+func (i Interface) Validate() error {
+	if !i.Exporter.IsValid() {
+		return errors.New("exporter: must be an address")
+	}
+	if i.Name == "" && i.Alias == "" && i.Speed == 0 {
+		return errors.New("name: one of name, alias or speed_bps must be set")
+	}
+	return nil
+}
+
+// MaxPolledInterfaces bounds the interfaces kept per polled exporter.
+const MaxPolledInterfaces = 16384
+
+type ifKey struct {
+	exporter netip.Addr
+	index    uint32
+}
+
+// PollStatus is the SNMP state of one exporter.
+type PollStatus struct {
+	Exporter netip.Addr
+	// Successes and Failures count polls.
+	Successes, Failures uint64
+	// LastSuccess is the time of the last successful poll.
+	LastSuccess time.Time
+	// Interfaces is the number of interfaces the last successful poll
+	// returned.
+	Interfaces int
+}
+
+// Interfaces holds interface names, aliases and speeds per exporter, from
+// static configuration and from SNMP polls. Static fields win over polled
+// ones field by field. It is safe for concurrent use; it is read at
+// exposition time, never per record.
+type Interfaces struct {
+	mu     sync.RWMutex
+	static map[ifKey]Interface
+	polled map[netip.Addr]map[uint32]Interface
+	status map[netip.Addr]*PollStatus
+}
+
+// NewInterfaces returns an empty store.
+func NewInterfaces() *Interfaces {
+	return &Interfaces{static: map[ifKey]Interface{}, polled: map[netip.Addr]map[uint32]Interface{}, status: map[netip.Addr]*PollStatus{}}
+}
+
+// SetStatic replaces the configured interfaces.
+func (t *Interfaces) SetStatic(ifs []Interface) {
+	m := make(map[ifKey]Interface, len(ifs))
+	for _, i := range ifs {
+		i.Exporter = i.Exporter.Unmap()
+		m[ifKey{i.Exporter, i.Index}] = i
+	}
+	t.mu.Lock()
+	t.static = m
+	t.mu.Unlock()
+}
+
+// SetPolled replaces what an SNMP poll of exporter returned (at most
+// MaxPolledInterfaces are kept) and counts a successful poll.
+func (t *Interfaces) SetPolled(exporter netip.Addr, ifs []Interface, now time.Time) {
+	exporter = exporter.Unmap()
+	m := make(map[uint32]Interface, min(len(ifs), MaxPolledInterfaces))
+	for _, i := range ifs {
+		if len(m) >= MaxPolledInterfaces {
+			break
+		}
+		i.Exporter = exporter
+		m[i.Index] = i
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.polled[exporter] = m
+	st := t.statusOf(exporter)
+	st.Successes++
+	st.LastSuccess = now
+	st.Interfaces = len(m)
+}
+
+// PollFailed counts a failed SNMP poll of exporter; what an earlier poll
+// returned is kept.
+func (t *Interfaces) PollFailed(exporter netip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.statusOf(exporter.Unmap()).Failures++
+}
+
+// Forget drops what was polled from exporter (for example when it is no
+// longer polled).
+func (t *Interfaces) Forget(exporter netip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.polled, exporter.Unmap())
+	delete(t.status, exporter.Unmap())
+}
+
+func (t *Interfaces) statusOf(a netip.Addr) *PollStatus {
+	st := t.status[a]
+	if st == nil {
+		st = &PollStatus{Exporter: a}
+		t.status[a] = st
+	}
+	return st
+}
+
+// Lookup returns what is known of one interface.
+func (t *Interfaces) Lookup(exporter netip.Addr, index uint32) (Interface, bool) {
+	exporter = exporter.Unmap()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p, okp := t.polled[exporter][index]
+	s, oks := t.static[ifKey{exporter, index}]
+	return merge(p, s, okp, oks), okp || oks
+}
+
+func merge(polled, static Interface, okp, oks bool) Interface {
+	switch {
+	case !oks:
+		return polled
+	case !okp:
+		return static
+	}
+	out := polled
+	if static.Name != "" {
+		out.Name = static.Name
+	}
+	if static.Alias != "" {
+		out.Alias = static.Alias
+	}
+	if static.Speed != 0 {
+		out.Speed = static.Speed
+	}
+	return out
+}
+
+// Snapshot returns every known interface, sorted by exporter and index.
+func (t *Interfaces) Snapshot() []Interface {
+	t.mu.RLock()
+	out := make([]Interface, 0, len(t.static))
+	for k, s := range t.static {
+		p, okp := t.polled[k.exporter][k.index]
+		out = append(out, merge(p, s, okp, true))
+	}
+	for ex, m := range t.polled {
+		for idx, p := range m {
+			if _, ok := t.static[ifKey{ex, idx}]; !ok {
+				out = append(out, p)
+			}
+		}
+	}
+	t.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Interface) int {
+		if c := a.Exporter.Compare(b.Exporter); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
+	return out
+}
+
+// PollStatuses returns the SNMP state of every polled exporter, sorted by
+// address.
+func (t *Interfaces) PollStatuses() []PollStatus {
+	t.mu.RLock()
+	out := make([]PollStatus, 0, len(t.status))
+	for _, s := range t.status {
+		out = append(out, *s)
+	}
+	t.mu.RUnlock()
+	slices.SortFunc(out, func(a, b PollStatus) int { return a.Exporter.Compare(b.Exporter) })
+	return out
+}

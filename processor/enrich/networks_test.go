@@ -1,0 +1,178 @@
+package enrich
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func nets(specs ...string) []Network {
+	var out []Network
+	for _, s := range specs {
+		f := strings.Split(s, " ")
+		n := Network{Prefix: netip.MustParsePrefix(f[0])}
+		if len(f) > 1 {
+			n.Name = f[1]
+		}
+		if len(f) > 2 && f[2] != "-" {
+			n.Tenant = f[2]
+		}
+		if len(f) > 3 {
+			n.Role = f[3]
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestNetworkLookup(t *testing.T) {
+	table := newNetworkTable(nets(
+		"10.0.0.0/8 corp",
+		"10.1.0.0/16 site1 acme",
+		"10.1.2.0/24 lab acme",
+		"10.1.2.128/25 lab-dmz",
+		"10.200.0.0/16 site2",
+		"192.0.2.0/24",
+		"0.0.0.0/0 internet - external",
+		"2001:db8:1::/48 v6office acme",
+		"2001:db8:1:5::/64 v6lab",
+		"255.255.255.255/32 broadcast",
+	))
+	tests := []struct {
+		addr, want string
+	}{
+		{"10.0.0.1", "corp"},
+		{"10.1.0.1", "site1"},
+		{"10.1.1.255", "site1"},
+		{"10.1.2.0", "lab"},
+		{"10.1.2.127", "lab"},
+		{"10.1.2.128", "lab-dmz"},
+		{"10.1.2.255", "lab-dmz"},
+		{"10.1.3.0", "site1"},
+		{"10.1.255.255", "site1"},
+		{"10.2.0.0", "corp"},
+		{"10.200.5.5", "site2"},
+		{"10.255.255.255", "corp"},
+		{"11.0.0.0", "internet"},
+		{"9.255.255.255", "internet"},
+		{"192.0.2.9", "192.0.2.0/24"}, // no name: the prefix
+		{"255.255.255.255", "broadcast"},
+		{"255.255.255.254", "internet"},
+		{"::ffff:10.1.2.200", "lab-dmz"}, // IPv4-mapped
+		{"2001:db8:1::1", "v6office"},
+		{"2001:db8:1:5::9", "v6lab"},
+		{"2001:db8:1:6::9", "v6office"},
+		{"2001:db8:2::1", ""}, // 0.0.0.0/0 does not cover IPv6
+		{"::1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			got := ""
+			if n := table.lookup(netip.MustParseAddr(tt.addr)); n != nil {
+				got = n.name.String()
+			}
+			if got != tt.want {
+				t.Errorf("lookup(%s) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
+	}
+	if n := table.lookup(netip.MustParseAddr("10.1.2.3")); n.tenant.String() != "acme" || !n.internal {
+		t.Errorf("lab = %+v", n)
+	}
+	if n := table.lookup(netip.MustParseAddr("8.8.8.8")); n.internal {
+		t.Errorf("internet is internal")
+	}
+	if (*networkTable)(nil).lookup(netip.MustParseAddr("10.0.0.1")) != nil || table.lookup(netip.Addr{}) != nil {
+		t.Error("nil table or invalid address matched")
+	}
+}
+
+func TestNetworkDuplicateLastWins(t *testing.T) {
+	table := newNetworkTable(nets("10.0.0.0/8 first", "10.0.0.0/8 second"))
+	if got := table.lookup(netip.MustParseAddr("10.9.9.9")).name.String(); got != "second" {
+		t.Errorf("got %q, want second", got)
+	}
+}
+
+// TestNetworkLookupRandom checks the flattened table against a brute-force
+// longest-prefix match over random nested prefixes.
+func TestNetworkLookupRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for round := range 50 {
+		var ns []Network
+		seen := map[netip.Prefix]bool{}
+		for i := range 40 {
+			var a netip.Addr
+			var bits int
+			if rng.IntN(3) == 0 {
+				var b [16]byte
+				b[0], b[1], b[2] = 0x20, 0x01, byte(rng.IntN(4))
+				b[3] = byte(rng.IntN(256))
+				a, bits = netip.AddrFrom16(b), 16+rng.IntN(25)
+			} else {
+				a, bits = netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))}), 8+rng.IntN(25)
+			}
+			p := netip.PrefixFrom(a, bits).Masked()
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			ns = append(ns, Network{Prefix: p, Name: p.String() + "#" + string(rune('a'+i%26))})
+		}
+		table := newNetworkTable(ns)
+		for range 2000 {
+			var a netip.Addr
+			if rng.IntN(3) == 0 {
+				var b [16]byte
+				b[0], b[1], b[2], b[3] = 0x20, 0x01, byte(rng.IntN(4)), byte(rng.IntN(256))
+				b[4], b[15] = byte(rng.IntN(256)), byte(rng.IntN(256))
+				a = netip.AddrFrom16(b)
+			} else {
+				a = netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+			}
+			want, best := "", -1
+			for _, n := range ns {
+				if n.Prefix.Contains(a) && n.Prefix.Bits() > best {
+					want, best = n.Name, n.Prefix.Bits()
+				}
+			}
+			got := ""
+			if n := table.lookup(a); n != nil {
+				got = n.name.String()
+			}
+			if got != want {
+				t.Fatalf("round %d: lookup(%s) = %q, want %q", round, a, got, want)
+			}
+		}
+	}
+}
+
+func TestParseNetworks(t *testing.T) {
+	good := "# comment\n\nprefix, name ,tenant,role\n10.0.0.0/8,corp,,\n 10.1.0.0/16 , site1, acme, internal\n198.51.100.7/24,partner,,external\n"
+	ns, err := ParseNetworks(strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 3 || ns[1].Name != "site1" || ns[1].Tenant != "acme" || ns[2].Prefix.String() != "198.51.100.0/24" || ns[2].Role != RoleExternal {
+		t.Errorf("ParseNetworks = %+v", ns)
+	}
+	bad := []struct{ name, in, want string }{
+		{"empty", "# nothing\n", "line 1: missing header (e.g. prefix,name,tenant,role)"},
+		{"unknown column", "prefix,colour\n", `line 1: unknown column "colour" (known: prefix, name, tenant, role)`},
+		{"twice", "prefix,name,name\n", `line 1: column "name" listed twice`},
+		{"no prefix", "name,tenant\n", "line 1: the header must name a prefix column"},
+		{"fields", "prefix,name\n10.0.0.0/8\n", "line 2: 1 fields, the header has 2"},
+		{"cidr", "prefix\n10.0.0.0\n", `line 2: prefix "10.0.0.0" is not a CIDR`},
+		{"role", "prefix,role\n10.0.0.0/8,dmz\n", `line 2: role: must be "internal" or "external", got "dmz"`},
+		{"duplicate", "prefix\n10.0.0.0/8\n#\n10.0.0.1/8\n", "line 4: prefix 10.0.0.0/8 already listed on line 2"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseNetworks(strings.NewReader(tt.in))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error = %v, want %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,33 @@
+package flow
+
+import "testing"
+
+func TestInternAndService(t *testing.T) {
+	a, b := Intern("office"), Intern("office")
+	if a != b || a == 0 || a.String() != "office" {
+		t.Errorf("Intern: %d %d %q", a, b, a.String())
+	}
+	if Intern("") != 0 || Symbol(0).String() != "" || Symbol(MaxSymbols+1).String() != "" {
+		t.Error("zero or unknown symbol")
+	}
+	tests := []struct {
+		s    Service
+		want string
+	}{
+		{0, ""},
+		{ServiceFromPort(8081), "8081"},
+		{ServiceFromPort(0), "0"},
+		{ServiceFromSymbol(Intern("https")), "https"},
+	}
+	for _, tt := range tests {
+		if got := tt.s.String(); got != tt.want {
+			t.Errorf("Service(%#x) = %q, want %q", uint32(tt.s), got, tt.want)
+		}
+	}
+	if p, ok := ServiceFromPort(443).Port(); !ok || p != 443 {
+		t.Errorf("Port() = %d, %v", p, ok)
+	}
+	if _, ok := ServiceFromSymbol(a).Port(); ok {
+		t.Error("a named service has a port")
+	}
+}

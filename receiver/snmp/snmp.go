@@ -1,0 +1,284 @@
+// Package snmp polls exporters' IF-MIB over SNMP v1/v2c for interface names
+// (ifName, falling back to ifDescr), descriptions (ifAlias) and speeds
+// (ifHighSpeed, else ifSpeed), and stores them in the core's
+// enrich.Interfaces, from which both packagings publish
+// flowmetrics_interface_info and flowmetrics_interface_speed_bits_per_second.
+//
+// The Poller is owned by whoever owns the lifecycle (the standalone app, the
+// Collector receiver's Start/Shutdown): Start runs one goroutine, Stop ends
+// it and waits. Only exporters that have sent flows and match the
+// configured prefixes are polled, one at a time, each every Interval;
+// a failed poll keeps what the last good one returned and is retried after
+// a minute (or Interval, if shorter).
+package snmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
+)
+
+// IF-MIB columns.
+const (
+	oidIfDescr     = ".1.3.6.1.2.1.2.2.1.2"
+	oidIfSpeed     = ".1.3.6.1.2.1.2.2.1.5"
+	oidIfName      = ".1.3.6.1.2.1.31.1.1.1.1"
+	oidIfHighSpeed = ".1.3.6.1.2.1.31.1.1.1.15"
+	oidIfAlias     = ".1.3.6.1.2.1.31.1.1.1.18"
+)
+
+// Config configures the poller.
+type Config struct {
+	// Exporters are the prefixes of exporters to poll; empty disables.
+	Exporters []netip.Prefix
+	// Port is the agents' UDP port.
+	Port int
+	// Community is the v1/v2c community.
+	Community string
+	// Version is "1" or "2c".
+	Version string
+	// Interval is how often each exporter is polled.
+	Interval time.Duration
+	// Timeout bounds one request; Retries is the number of retries.
+	Timeout time.Duration
+	Retries int
+}
+
+// Validate reports the first problem, naming the key as the configuration
+// file does (without the "enrich.snmp." prefix).
+func (c Config) Validate() error {
+	switch {
+	case c.Port < 1 || c.Port > 65535:
+		return fmt.Errorf("port: must be 1..65535, got %d", c.Port)
+	case c.Version != "1" && c.Version != "2c":
+		return fmt.Errorf("version: must be \"1\" or \"2c\", got %q", c.Version)
+	case c.Community == "":
+		return errors.New("community: must not be empty")
+	case c.Interval <= 0:
+		return fmt.Errorf("interval: must be positive, got %s", c.Interval)
+	case c.Timeout <= 0:
+		return fmt.Errorf("timeout: must be positive, got %s", c.Timeout)
+	case c.Retries < 0:
+		return fmt.Errorf("retries: must not be negative, got %d", c.Retries)
+	}
+	return nil
+}
+
+// Enabled tells whether any exporter is to be polled.
+func (c Config) Enabled() bool { return len(c.Exporters) > 0 }
+
+func (c Config) wants(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range c.Exporters {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExporterSource lists the exporters that have sent flows;
+// *health.Table's addresses, typically.
+type ExporterSource func() []netip.Addr
+
+// Poller polls exporters and stores what they return.
+type Poller struct {
+	logger    *slog.Logger
+	store     *enrich.Interfaces
+	exporters ExporterSource
+
+	mu   sync.Mutex
+	cfg  Config
+	next map[netip.Addr]time.Time // next poll per exporter
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a poller writing into store; cfg must be valid.
+func New(cfg Config, store *enrich.Interfaces, exporters ExporterSource, logger *slog.Logger) *Poller {
+	return &Poller{cfg: cfg, store: store, exporters: exporters, logger: logger, next: map[netip.Addr]time.Time{}}
+}
+
+// SetConfig replaces the configuration (on reload); exporters no longer
+// matched are forgotten, the others are polled again soon.
+func (p *Poller) SetConfig(cfg Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a := range p.next {
+		if !cfg.wants(a) {
+			p.store.Forget(a)
+		}
+	}
+	p.cfg = cfg
+	p.next = map[netip.Addr]time.Time{}
+}
+
+// checkEvery is how often the poller looks for exporters due.
+const checkEvery = time.Second
+
+// Start runs the polling goroutine until Stop.
+func (p *Poller) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(checkEvery)
+		defer t.Stop()
+		for {
+			p.pollDue(ctx, time.Now())
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Stop ends the polling goroutine and waits for it.
+func (p *Poller) Stop() {
+	if p.cancel != nil {
+		p.cancel()
+		<-p.done
+	}
+}
+
+// pollDue polls every wanted exporter whose time has come.
+func (p *Poller) pollDue(ctx context.Context, now time.Time) {
+	p.mu.Lock()
+	cfg := p.cfg
+	var due []netip.Addr
+	if cfg.Enabled() {
+		for _, a := range p.exporters() {
+			a = a.Unmap()
+			if cfg.wants(a) && !now.Before(p.next[a]) {
+				due = append(due, a)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, a := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		ifs, err := Poll(ctx, cfg, a)
+		next := time.Now().Add(cfg.Interval)
+		if err != nil {
+			p.store.PollFailed(a)
+			p.logger.Warn("SNMP poll failed", "exporter", a, "err", err)
+			next = time.Now().Add(min(cfg.Interval, time.Minute))
+		} else {
+			p.store.SetPolled(a, ifs, time.Now())
+			p.logger.Debug("SNMP poll", "exporter", a, "interfaces", len(ifs))
+		}
+		p.mu.Lock()
+		p.next[a] = next
+		p.mu.Unlock()
+	}
+}
+
+// Poll walks the IF-MIB of the agent at addr (port from cfg) once.
+func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface, error) {
+	g := &gosnmp.GoSNMP{
+		Target: addr.Unmap().String(), Port: uint16(cfg.Port), Community: cfg.Community,
+		Version: gosnmp.Version2c, Timeout: cfg.Timeout, Retries: cfg.Retries,
+		MaxOids: gosnmp.MaxOids, MaxRepetitions: 20, Context: ctx,
+	}
+	if cfg.Version == "1" {
+		g.Version = gosnmp.Version1
+	}
+	if err := g.Connect(); err != nil {
+		return nil, err
+	}
+	defer g.Conn.Close()
+	byIndex := map[uint32]*enrich.Interface{}
+	get := func(idx uint32) *enrich.Interface {
+		i := byIndex[idx]
+		if i == nil {
+			if len(byIndex) >= enrich.MaxPolledInterfaces {
+				return &enrich.Interface{}
+			}
+			i = &enrich.Interface{Exporter: addr.Unmap(), Index: idx}
+			byIndex[idx] = i
+		}
+		return i
+	}
+	highSpeed := map[uint32]uint64{}
+	walk := func(oid string, each func(idx uint32, pdu gosnmp.SnmpPDU)) error {
+		fn := func(pdu gosnmp.SnmpPDU) error {
+			idx, ok := indexOf(pdu.Name, oid)
+			if ok {
+				each(idx, pdu)
+			}
+			return nil
+		}
+		if g.Version == gosnmp.Version1 {
+			return g.Walk(oid, fn)
+		}
+		return g.BulkWalk(oid, fn)
+	}
+	// ifDescr first: it names interfaces of agents without IF-MIB's
+	// ifXTable, and ifName overrides it where present.
+	if err := walk(oidIfDescr, func(idx uint32, pdu gosnmp.SnmpPDU) { get(idx).Name = str(pdu) }); err != nil {
+		return nil, fmt.Errorf("walking ifDescr: %w", err)
+	}
+	steps := []struct {
+		oid  string
+		each func(uint32, gosnmp.SnmpPDU)
+	}{
+		{oidIfSpeed, func(idx uint32, pdu gosnmp.SnmpPDU) { get(idx).Speed = gosnmp.ToBigInt(pdu.Value).Uint64() }},
+		{oidIfName, func(idx uint32, pdu gosnmp.SnmpPDU) {
+			if s := str(pdu); s != "" {
+				get(idx).Name = s
+			}
+		}},
+		{oidIfAlias, func(idx uint32, pdu gosnmp.SnmpPDU) { get(idx).Alias = str(pdu) }},
+		{oidIfHighSpeed, func(idx uint32, pdu gosnmp.SnmpPDU) { highSpeed[idx] = gosnmp.ToBigInt(pdu.Value).Uint64() }},
+	}
+	for _, s := range steps {
+		if err := walk(s.oid, s.each); err != nil {
+			return nil, fmt.Errorf("walking %s: %w", s.oid, err)
+		}
+	}
+	out := make([]enrich.Interface, 0, len(byIndex))
+	for idx, i := range byIndex {
+		// ifSpeed is exact up to its ceiling of 2^32-1; ifHighSpeed (Mb/s)
+		// takes over from there, or when ifSpeed is missing.
+		if hs := highSpeed[idx]; hs > 0 && (i.Speed == 0 || i.Speed >= 1<<32-1) {
+			i.Speed = hs * 1_000_000
+		}
+		out = append(out, *i)
+	}
+	return out, nil
+}
+
+// indexOf returns the ifIndex of a column's instance OID.
+func indexOf(name, column string) (uint32, bool) {
+	rest, ok := strings.CutPrefix(name, column+".")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 32)
+	return uint32(n), err == nil
+}
+
+func str(pdu gosnmp.SnmpPDU) string {
+	if b, ok := pdu.Value.([]byte); ok {
+		return strings.TrimRight(string(b), "\x00")
+	}
+	if s, ok := pdu.Value.(string); ok {
+		return s
+	}
+	return ""
+}
