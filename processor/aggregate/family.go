@@ -25,10 +25,12 @@ package aggregate
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -150,16 +152,23 @@ func (c *Counts) add(r *flow.Record) {
 	c.Flows++
 }
 
-// series is one series' state; its key is the map key. Kept small: the
-// core's memory per series is dominated by it.
+// series is one series' state; its key is in the family's keyTable under the
+// same id. Kept small: the core's memory per series is dominated by it.
 type series struct {
-	labels []string
+	labels string // label values joined by labelSep (see joinLabels)
 	Counts
 	start    int64 // unix nanos
 	lastSeen int64 // unix nanos
 	window   uint64
 	frozenAt int64 // unix nanos; 0 while live
+	used     bool  // false while the id is free
+	other    bool  // the overflow series of an exporter
 }
+
+// seriesChunk is how many series an arena chunk holds. Chunks never move, so
+// a *series stays valid while the family grows, and a family wastes at most
+// one partly used chunk.
+const seriesChunk = 256
 
 type tombstone struct {
 	Counts
@@ -189,11 +198,12 @@ type Family struct {
 	spec           Spec
 	opts           Options
 	mask           uint32
-	maskV4, maskV6 Key // see key
+	cmask4, cmask6 ckey // compact masks for IPv4 and other records, see AddKeyed
 
 	mu         sync.Mutex
-	series     map[Key]*series
-	nLimited   int // series counted against the limit
+	tab        keyTable   // compact key -> series id
+	arena      [][]series // series by id, in chunks of seriesChunk
+	nLimited   int        // series counted against the limit
 	pending    []Key
 	sketch     *spaceSaving
 	tombs      *simplelru.LRU[Key, tombstone]
@@ -210,13 +220,24 @@ func NewFamily(spec Spec, opts Options) *Family {
 	if spec.IPv6Mask == 0 {
 		spec.IPv6Mask = 128
 	}
-	f := &Family{spec: spec, opts: opts, series: make(map[Key]*series)}
+	f := &Family{spec: spec, opts: opts}
 	for _, l := range spec.Labels {
 		f.mask |= 1 << l
 	}
-	f.maskV4 = keyMask(f.mask, true, spec.IPv4Mask, spec.IPv6Mask)
-	f.maskV6 = keyMask(f.mask, false, spec.IPv4Mask, spec.IPv6Mask)
-	f.sketch = newSpaceSaving(opts.SketchSize)
+	maskV4 := keyMask(f.mask, true, spec.IPv4Mask, spec.IPv6Mask)
+	maskV6 := keyMask(f.mask, false, spec.IPv4Mask, spec.IPv6Mask)
+	// The family's words: those either mask keeps, and the one holding Other.
+	w4 := (*[keyWords]uint64)(unsafe.Pointer(&maskV4))
+	w6 := (*[keyWords]uint64)(unsafe.Pointer(&maskV6))
+	var words []uint8
+	for i := range keyWords {
+		if w4[i]|w6[i] != 0 || i == otherWord {
+			f.cmask4[len(words)], f.cmask6[len(words)] = w4[i], w6[i]
+			words = append(words, uint8(i))
+		}
+	}
+	f.tab = newKeyTable(words, min(spec.Limit, 1024))
+	f.sketch = newSpaceSaving(opts.SketchSize, &f.tab)
 	f.tombs, _ = simplelru.NewLRU[Key, tombstone](opts.Tombstones, nil)
 	return f
 }
@@ -249,7 +270,7 @@ func (f *Family) SetOptions(o Options) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if o.SketchSize != f.opts.SketchSize {
-		f.sketch = newSpaceSaving(o.SketchSize)
+		f.sketch = newSpaceSaving(o.SketchSize, &f.tab)
 	}
 	if o.Tombstones != f.opts.Tombstones {
 		f.tombs.Resize(o.Tombstones)
@@ -282,26 +303,53 @@ func (f *Family) Add(recs []flow.Record, now time.Time) {
 // every family.
 func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	ns := now.UnixNano()
-	var k Key
 	// The batch's overflow series, looked up once per exporter (a batch is
 	// usually one datagram, so one exporter).
 	var oth *series
 	var othExp [16]byte
+	// The previous record's series: consecutive records often share a key in
+	// families with few labels (protocol, interface). keys[i&1] is record
+	// i's compact key, keys[(i+1)&1] the previous one's.
+	var keys [2]ckey
+	var prevS *series
+	words := f.tab.words
+	words = words[:min(len(words), keyWords)]
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
-		f.key(&k, &base[i])
-		s := f.series[k]
-		if s == nil || s.frozenAt != 0 {
-			s = f.admit(k, now, s != nil)
-			if s == nil {
-				f.sketch.add(k, r.ScaledBytes+1)
-				if oth == nil || othExp != k.Exporter {
-					oth, othExp = f.other(k.Exporter, now), k.Exporter
+		m := &f.cmask6
+		if base[i].IPVersion == 4 {
+			m = &f.cmask4
+		}
+		bw := (*[keyWords]uint64)(unsafe.Pointer(&base[i]))
+		ck, prev := &keys[i&1], &keys[(i+1)&1]
+		diff := uint64(0)
+		for j, w := range words {
+			x := bw[w%keyWords] & m[j]
+			ck[j] = x
+			diff |= x ^ prev[j]
+		}
+		s := prevS
+		if diff != 0 || s == nil {
+			h := f.tab.hash(ck)
+			id := f.tab.find(ck, h)
+			if id >= 0 && f.at(id).frozenAt == 0 {
+				s = f.at(id)
+			} else if id = f.admit(ck, h, now, id >= 0); id >= 0 {
+				s = f.at(id)
+			} else {
+				s = nil
+				f.sketch.add(ck, h, r.ScaledBytes+1)
+				if oth == nil || othExp != base[i].Exporter {
+					othExp = base[i].Exporter
+					oth = f.at(f.other(othExp, now))
 				}
-				s = oth
 				f.stats.Folded++
+			}
+			prevS = s
+			if s == nil {
+				s = oth
 			}
 		}
 		s.add(r)
@@ -310,51 +358,82 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	}
 }
 
-// admit creates a series for k if there is room and no pending heavier key
-// waits for it; it returns nil otherwise. frozen reports that k's previous
-// series is still frozen (it must be dropped before k can come back).
-func (f *Family) admit(k Key, now time.Time, frozen bool) *series {
-	if frozen || f.nLimited >= f.spec.Limit || len(f.pending) > 0 {
-		return nil
-	}
-	return f.create(k, now)
+// at returns the series of id.
+func (f *Family) at(id int32) *series {
+	return &f.arena[id/seriesChunk][id%seriesChunk]
 }
 
-func (f *Family) create(k Key, now time.Time) *series {
-	s := &series{start: now.UnixNano(), lastSeen: now.UnixNano()}
+// admit creates a series for ck if there is room and no pending heavier key
+// waits for it; it returns -1 otherwise. frozen reports that the key's
+// previous series is still frozen (it must be dropped before the key can
+// come back).
+func (f *Family) admit(ck *ckey, h uint64, now time.Time, frozen bool) int32 {
+	if frozen || f.nLimited >= f.spec.Limit || len(f.pending) > 0 {
+		return -1
+	}
+	return f.create(ck, h, now)
+}
+
+// create adds a series for ck, which must not be in the table, resuming it
+// from its tombstone if there is one.
+func (f *Family) create(ck *ckey, h uint64, now time.Time) int32 {
+	id := f.tab.insert(ck, h)
+	for int(id) >= len(f.arena)*seriesChunk {
+		f.arena = append(f.arena, make([]series, seriesChunk))
+	}
+	k := f.tab.key(id)
+	s := f.at(id)
+	*s = series{start: now.UnixNano(), lastSeen: now.UnixNano(), used: true, other: k.Other}
 	if t, ok := f.tombs.Get(k); ok {
 		s.Counts, s.start = t.Counts, t.start
 		f.tombs.Remove(k)
 		f.stats.Resumed++
 	}
-	s.labels = f.render(&k)
-	f.series[k] = s
+	s.labels = joinLabels(f.render(&k))
 	if !k.Other {
 		f.nLimited++
 	}
 	f.stats.Admitted++
-	return s
+	return id
 }
 
-func (f *Family) other(exporter [16]byte, now time.Time) *series {
+// lookup returns the id of a full (already masked) key, or -1, with the
+// key's compact form and hash.
+func (f *Family) lookup(k *Key) (int32, ckey, uint64) {
+	ck := f.tab.compact(k)
+	h := f.tab.hash(&ck)
+	return f.tab.find(&ck, h), ck, h
+}
+
+// other returns the overflow series of an exporter, creating it if needed.
+func (f *Family) other(exporter [16]byte, now time.Time) int32 {
 	k := Key{Exporter: exporter, Other: true}
 	if f.mask&(1<<LabelExporter) == 0 {
 		k.Exporter = [16]byte{}
 	}
-	if s := f.series[k]; s != nil {
-		if s.frozenAt != 0 { // an idle "other" comes back to life in place
-			s.frozenAt = 0
-		}
-		return s
+	id, ck, h := f.lookup(&k)
+	if id >= 0 {
+		f.at(id).frozenAt = 0 // an idle "other" comes back to life in place
+		return id
 	}
-	if len(f.series)-f.nLimited >= f.opts.MaxOthers {
+	if f.tab.n-f.nLimited >= f.opts.MaxOthers {
 		k.Exporter = [16]byte{}
-		if s := f.series[k]; s != nil {
-			s.frozenAt = 0
-			return s
+		if id, ck, h = f.lookup(&k); id >= 0 {
+			f.at(id).frozenAt = 0
+			return id
 		}
 	}
-	return f.create(k, now)
+	return f.create(&ck, h, now)
+}
+
+// each calls fn for every series with its id.
+func (f *Family) each(fn func(id int32, s *series)) {
+	n := int32(f.tab.ids())
+	for id := int32(0); id < n; id++ {
+		if s := f.at(id); s.used {
+			fn(id, s)
+		}
+	}
 }
 
 // Maintain freezes idle series, drops series whose hold has passed and, at
@@ -365,26 +444,27 @@ func (f *Family) Maintain(now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ttl, hold := f.opts.TTL.Nanoseconds(), f.opts.Hold.Nanoseconds()
-	for k, s := range f.series {
+	f.each(func(id int32, s *series) {
 		switch {
 		case s.frozenAt == 0 && ns-s.lastSeen >= ttl:
 			s.frozenAt = ns
 			f.stats.EvictedIdle++
 		case s.frozenAt != 0 && ns-s.frozenAt >= hold:
-			f.tombs.Add(k, tombstone{Counts: s.Counts, start: s.start})
-			delete(f.series, k)
-			if !k.Other {
+			f.tombs.Add(f.tab.key(id), tombstone{Counts: s.Counts, start: s.start})
+			f.tab.remove(id)
+			if !s.other {
 				f.nLimited--
 			}
+			*s = series{}
 			f.stats.Dropped++
 		}
-	}
+	})
 	// Slots freed: pending heavy keys first.
 	for len(f.pending) > 0 && f.nLimited < f.spec.Limit {
 		k := f.pending[0]
 		f.pending = f.pending[1:]
-		if s := f.series[k]; s == nil {
-			f.create(k, now)
+		if id, ck, h := f.lookup(&k); id < 0 {
+			f.create(&ck, h, now)
 		}
 	}
 	if f.lastRotate == 0 {
@@ -401,9 +481,7 @@ func (f *Family) Maintain(now time.Time) {
 func (f *Family) rotate(ns int64) {
 	defer func() {
 		f.sketch.reset()
-		for _, s := range f.series {
-			s.window = 0
-		}
+		f.each(func(_ int32, s *series) { s.window = 0 })
 	}()
 	if f.nLimited < f.spec.Limit || len(f.pending) > 0 {
 		return // room left (or replacements still in flight): nothing to displace
@@ -413,18 +491,18 @@ func (f *Family) rotate(ns int64) {
 		return
 	}
 	var live []*series
-	for k, s := range f.series {
-		if s.frozenAt == 0 && !k.Other {
+	f.each(func(_ int32, s *series) {
+		if s.frozenAt == 0 && !s.other {
 			live = append(live, s)
 		}
-	}
-	sortSeriesByWindow(live)
+	})
+	slices.SortFunc(live, func(a, b *series) int { return cmp.Compare(a.window, b.window) })
 	n := 0
 	for _, c := range cands {
 		if n >= len(live) {
 			break
 		}
-		if _, exists := f.series[c.key]; exists {
+		if id, _, _ := f.lookup(&c.key); id >= 0 {
 			continue // frozen: it will come back through the normal path
 		}
 		victim := live[n]
@@ -444,7 +522,7 @@ func (f *Family) Stats() Stats {
 	defer f.mu.Unlock()
 	st := f.stats
 	st.Series = f.nLimited
-	st.OtherSeries = len(f.series) - f.nLimited
+	st.OtherSeries = f.tab.n - f.nLimited
 	return st
 }
 
@@ -463,12 +541,18 @@ type Point struct {
 }
 
 // Collect appends every series (live, frozen and "other") to dst and returns
-// it. It holds the family's lock only while copying.
+// it. It holds the family's lock only while copying. The points' label
+// slices share one allocation and the label strings share the series' own.
 func (f *Family) Collect(dst []Point) []Point {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for k, s := range f.series {
-		dst = append(dst, Point{Labels: s.labels, Counts: s.Counts, Start: time.Unix(0, s.start), Other: k.Other, Frozen: s.frozenAt != 0})
-	}
+	nl := len(f.spec.Labels)
+	vals := make([]string, f.tab.n*nl)
+	f.each(func(_ int32, s *series) {
+		v := vals[:nl:nl]
+		vals = vals[nl:]
+		splitLabels(v, s.labels)
+		dst = append(dst, Point{Labels: v, Counts: s.Counts, Start: time.Unix(0, s.start), Other: s.other, Frozen: s.frozenAt != 0})
+	})
 	return dst
 }

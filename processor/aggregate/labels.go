@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
@@ -219,8 +220,11 @@ func BaseKey(r *flow.Record) Key {
 	}
 }
 
-// keyWords is Key's size in 64-bit words; Family.key is unrolled for it.
+// keyWords is Key's size in 64-bit words.
 const keyWords = 12
+
+// otherWord is the word of Key that holds Other; every family keeps it.
+const otherWord = int(unsafe.Offsetof(Key{}.Other) / 8)
 
 // Key must be exactly keyWords words.
 var _ [unsafe.Sizeof(Key{})]struct{} = [keyWords * 8]struct{}{}
@@ -286,19 +290,30 @@ func keyMask(m uint32, v4 bool, v4bits, v6bits int) Key {
 	return k
 }
 
-// key writes into k the family's dimensions of a base key: a field-wise AND
-// with the family's mask for the record's IP version.
-func (f *Family) key(k, base *Key) {
-	m := &f.maskV6
-	if base.IPVersion == 4 {
-		m = &f.maskV4
+// labelSep separates label values in a series' joined labels. It never
+// occurs in valid UTF-8, and joinLabels makes every value valid UTF-8 (which
+// exposition needs anyway).
+const labelSep = "\xff"
+
+// joinLabels joins label values into one string: a series keeps one string
+// header and one allocation instead of a slice of strings.
+func joinLabels(vals []string) string {
+	for i, v := range vals {
+		if !utf8.ValidString(v) {
+			vals[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
 	}
-	kw := (*[keyWords]uint64)(unsafe.Pointer(k))
-	bw := (*[keyWords]uint64)(unsafe.Pointer(base))
-	mw := (*[keyWords]uint64)(unsafe.Pointer(m))
-	kw[0], kw[1], kw[2], kw[3], kw[4] = bw[0]&mw[0], bw[1]&mw[1], bw[2]&mw[2], bw[3]&mw[3], bw[4]&mw[4]
-	kw[5], kw[6], kw[7], kw[8], kw[9] = bw[5]&mw[5], bw[6]&mw[6], bw[7]&mw[7], bw[8]&mw[8], bw[9]&mw[9]
-	kw[10], kw[11] = bw[10]&mw[10], bw[11]&mw[11]
+	return strings.Join(vals, labelSep)
+}
+
+// splitLabels splits joined labels into dst, which has one element per
+// value; the values share joined's memory.
+func splitLabels(dst []string, joined string) {
+	for i := range len(dst) - 1 {
+		j := strings.IndexByte(joined, labelSep[0])
+		dst[i], joined = joined[:j], joined[j+1:]
+	}
+	dst[len(dst)-1] = joined
 }
 
 // render returns the label values of a key in the family's label order.

@@ -10,43 +10,62 @@ import (
 // and inherits its count as error. count-err is a lower bound on the key's
 // true weight in the window, which is what admission compares.
 //
-// It is a hand-written min-heap over a flat slice with a map index: no
-// allocation once full, O(log n) per update.
+// It is a hand-written min-heap of counter ids over a keyTable that shares
+// the family's compact keys and hash: no allocation once full, O(log n) per
+// update, and an update moves only int32 ids.
 type spaceSaving struct {
 	cap   int
-	heap  []ssEntry
-	index map[Key]int
+	tab   keyTable
+	heap  []int32  // counter ids, min-heap by count
+	pos   []int32  // heap position of each id
+	count []uint64 // by id
+	err   []uint64 // by id
 }
 
+// ssEntry is one counter as reported by top.
 type ssEntry struct {
 	key   Key
 	count uint64
 	err   uint64
 }
 
-func newSpaceSaving(capacity int) *spaceSaving {
-	return &spaceSaving{cap: capacity, heap: make([]ssEntry, 0, capacity), index: make(map[Key]int, capacity)}
+// newSpaceSaving returns a sketch of capacity counters over the family
+// table fam's words and hash.
+func newSpaceSaving(capacity int, fam *keyTable) *spaceSaving {
+	tab := newKeyTable(fam.words, capacity)
+	tab.seed = fam.seed
+	return &spaceSaving{
+		cap: capacity, tab: tab, heap: make([]int32, 0, capacity),
+		pos: make([]int32, 0, capacity), count: make([]uint64, 0, capacity), err: make([]uint64, 0, capacity),
+	}
 }
 
-// add counts w for k.
-func (s *spaceSaving) add(k Key, w uint64) {
-	if i, ok := s.index[k]; ok {
-		s.heap[i].count += w
-		s.down(i)
+// add counts w for the compact key ck whose hash (by the family's table, the
+// same words and seed) is h.
+func (s *spaceSaving) add(ck *ckey, h uint64, w uint64) {
+	if id := s.tab.find(ck, h); id >= 0 {
+		s.count[id] += w
+		s.down(int(s.pos[id]))
 		return
 	}
 	if len(s.heap) < s.cap {
-		s.heap = append(s.heap, ssEntry{key: k, count: w})
-		i := len(s.heap) - 1
-		s.index[k] = i
-		s.up(i)
+		id := s.tab.insert(ck, h)
+		for int(id) >= len(s.count) {
+			s.count, s.err, s.pos = append(s.count, 0), append(s.err, 0), append(s.pos, 0)
+		}
+		s.count[id], s.err[id] = w, 0
+		s.heap = append(s.heap, id)
+		s.pos[id] = int32(len(s.heap) - 1)
+		s.up(len(s.heap) - 1)
 		return
 	}
-	// Replace the minimum.
-	min := &s.heap[0]
-	delete(s.index, min.key)
-	min.key, min.err, min.count = k, min.count, min.count+w
-	s.index[k] = 0
+	// Replace the minimum: its id is freed and handed straight back.
+	min := s.heap[0]
+	c := s.count[min]
+	s.tab.remove(min)
+	id := s.tab.insert(ck, h)
+	s.count[id], s.err[id] = c+w, c
+	s.heap[0], s.pos[id] = id, 0
 	s.down(0)
 }
 
@@ -54,9 +73,9 @@ func (s *spaceSaving) add(k Key, w uint64) {
 // heaviest first.
 func (s *spaceSaving) top() []ssEntry {
 	out := make([]ssEntry, 0, len(s.heap))
-	for _, e := range s.heap {
-		if e.count > e.err {
-			out = append(out, e)
+	for _, id := range s.heap {
+		if s.count[id] > s.err[id] {
+			out = append(out, ssEntry{key: s.tab.key(id), count: s.count[id], err: s.err[id]})
 		}
 	}
 	sortEntries(out)
@@ -65,15 +84,15 @@ func (s *spaceSaving) top() []ssEntry {
 
 func (s *spaceSaving) reset() {
 	s.heap = s.heap[:0]
-	clear(s.index)
+	s.tab.clear()
 }
 
-func (s *spaceSaving) less(i, j int) bool { return s.heap[i].count < s.heap[j].count }
+func (s *spaceSaving) less(i, j int) bool { return s.count[s.heap[i]] < s.count[s.heap[j]] }
 
 func (s *spaceSaving) swap(i, j int) {
 	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.index[s.heap[i].key] = i
-	s.index[s.heap[j].key] = j
+	s.pos[s.heap[i]] = int32(i)
+	s.pos[s.heap[j]] = int32(j)
 }
 
 func (s *spaceSaving) up(i int) {
@@ -108,8 +127,4 @@ func (s *spaceSaving) down(i int) {
 
 func sortEntries(e []ssEntry) {
 	slices.SortFunc(e, func(a, b ssEntry) int { return cmp.Compare(b.count-b.err, a.count-a.err) })
-}
-
-func sortSeriesByWindow(s []*series) {
-	slices.SortFunc(s, func(a, b *series) int { return cmp.Compare(a.window, b.window) })
 }

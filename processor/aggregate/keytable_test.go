@@ -1,0 +1,112 @@
+package aggregate
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestKeyTableMatchesMap runs random inserts, lookups and removals against a
+// Go map as the reference, with few words and small values so that keys
+// collide in their home slots, runs wrap around the table's end, and
+// backward-shift deletion is exercised on every path.
+func TestKeyTableMatchesMap(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		words  []uint8
+		values int // distinct values per word
+		ops    int
+	}{
+		{"one word", []uint8{uint8(otherWord)}, 5000, 200_000},
+		{"three words", []uint8{0, 1, uint8(otherWord)}, 40, 200_000},
+		{"all words", []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 100_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 9))
+			tab := newKeyTable(tc.words, 1)
+			ref := map[ckey]int32{}
+			random := func() ckey {
+				var ck ckey
+				for i := range tc.words {
+					ck[i] = uint64(rng.IntN(tc.values)) << (8 * uint(i%8))
+				}
+				return ck
+			}
+			for op := 0; op < tc.ops; op++ {
+				ck := random()
+				h := tab.hash(&ck)
+				got := tab.find(&ck, h)
+				want, ok := ref[ck]
+				if !ok {
+					want = -1
+				}
+				if got != want {
+					t.Fatalf("op %d: find = %d, want %d", op, got, want)
+				}
+				switch {
+				case got < 0 && rng.IntN(3) > 0:
+					id := tab.insert(&ck, h)
+					ref[ck] = id
+					if tab.compactOf(id) != ck {
+						t.Fatalf("op %d: id %d holds another key", op, id)
+					}
+				case got >= 0 && rng.IntN(2) == 0:
+					tab.remove(got)
+					delete(ref, ck)
+				}
+				if tab.n != len(ref) {
+					t.Fatalf("op %d: %d keys, want %d", op, tab.n, len(ref))
+				}
+			}
+			// Every remaining key is found under its id, ids are distinct
+			// and below ids(), and the table is at most half full.
+			seen := map[int32]bool{}
+			for ck, id := range ref {
+				h := tab.hash(&ck)
+				if got := tab.find(&ck, h); got != id || seen[id] || int(id) >= tab.ids() {
+					t.Fatalf("key %v: id %d, want %d (seen %v)", ck, got, id, seen[id])
+				}
+				seen[id] = true
+			}
+			if 2*tab.n > len(tab.slots) {
+				t.Fatalf("%d keys in %d slots", tab.n, len(tab.slots))
+			}
+			tab.clear()
+			for ck := range ref {
+				if tab.find(&ck, tab.hash(&ck)) >= 0 {
+					t.Fatal("clear left a key")
+				}
+			}
+		})
+	}
+}
+
+// TestKeyTableSeeds shows two tables hash the same key differently (the
+// seed is random), so colliding keys cannot be chosen in advance.
+func TestKeyTableSeeds(t *testing.T) {
+	ck := ckey{1, 2, 3}
+	a, b := newKeyTable([]uint8{0, 1, 2}, 1), newKeyTable([]uint8{0, 1, 2}, 1)
+	if a.seed == b.seed || a.hash(&ck) == b.hash(&ck) {
+		t.Fatalf("seeds %x %x give the same hash", a.seed, b.seed)
+	}
+}
+
+func TestJoinSplitLabels(t *testing.T) {
+	for _, tc := range []struct {
+		in, want []string
+	}{
+		{[]string{"192.0.2.1"}, []string{"192.0.2.1"}},
+		{[]string{"192.0.2.1", "10.0.0.1", "tcp"}, []string{"192.0.2.1", "10.0.0.1", "tcp"}},
+		{[]string{"", "x", ""}, []string{"", "x", ""}},
+		{[]string{"bad\xffname", "ok"}, []string{"bad\uFFFDname", "ok"}},
+		{[]string{"\xc3", "é"}, []string{"\uFFFD", "é"}},
+	} {
+		got := make([]string, len(tc.in))
+		splitLabels(got, joinLabels(append([]string(nil), tc.in...)))
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+				break
+			}
+		}
+	}
+}
