@@ -334,8 +334,11 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 		if diff != 0 || s == nil {
 			h := f.tab.hash(ck)
 			id := f.tab.find(ck, h)
-			if id >= 0 && f.at(id).frozenAt == 0 {
+			if s = nil; id >= 0 {
 				s = f.at(id)
+			}
+			if s != nil && s.frozenAt == 0 {
+				// found, live
 			} else if id = f.admit(ck, h, now, id >= 0); id >= 0 {
 				s = f.at(id)
 			} else {
@@ -360,7 +363,7 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 
 // at returns the series of id.
 func (f *Family) at(id int32) *series {
-	return &f.arena[id/seriesChunk][id%seriesChunk]
+	return &f.arena[uint32(id)/seriesChunk][uint32(id)%seriesChunk]
 }
 
 // admit creates a series for ck if there is room and no pending heavier key

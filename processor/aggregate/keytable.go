@@ -37,8 +37,8 @@ const keyChunk = 256
 // stored returns the words of id's key.
 func (t *keyTable) stored(id int32) []uint64 {
 	w := len(t.words)
-	o := int(id%keyChunk) * w
-	return t.keys[id/keyChunk][o : o+w : o+w]
+	o := int(uint32(id)%keyChunk) * w
+	return t.keys[uint32(id)/keyChunk][o : o+w : o+w]
 }
 
 // slot is one table entry; id is the key's id+1, 0 when the slot is empty.

@@ -193,7 +193,10 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 			continue
 		}
 		ex.Records[r.Protocol].Add(1)
-		kept = append(kept, *r)
+		if n := len(kept); &recs[n] != r {
+			recs[n] = *r
+		}
+		kept = kept[:len(kept)+1]
 	}
 	if len(kept) == 0 {
 		return
