@@ -103,9 +103,9 @@ func TestHandlerGzip(t *testing.T) {
 }
 
 func TestLabelEscaping(t *testing.T) {
-	got := labelBlock([]string{"a", "b"}, []string{`x"y`, "p\\q\nr"})
+	got := string(appendLabelBlock(nil, []string{"a", "b"}, []string{`x"y`, "p\\q\nr"}))
 	if want := `{a="x\"y",b="p\\q\nr"}`; got != want {
-		t.Fatalf("labelBlock = %s, want %s", got, want)
+		t.Fatalf("appendLabelBlock = %s, want %s", got, want)
 	}
 }
 

@@ -57,14 +57,18 @@ func NewHandler(reg prometheus.Gatherer, c *core.Core, errorLog func(error)) htt
 // the text exposition format.
 func WriteTraffic(w *bufio.Writer, c *core.Core) error {
 	var pts []aggregate.Point
-	var blocks []string
+	// Every series' {labels} block, rendered once for its three samples,
+	// back to back in one buffer: blocks[ends[i-1]:ends[i]].
+	var blocks []byte
+	var ends []int
 	var num []byte
 	for _, f := range metricset.Families(c) {
 		pts = f.Collect(pts[:0])
 		names := f.LabelNames()
-		blocks = blocks[:0]
+		blocks, ends = blocks[:0], ends[:0]
 		for i := range pts {
-			blocks = append(blocks, labelBlock(names, pts[i].Labels))
+			blocks = appendLabelBlock(blocks, names, pts[i].Labels)
+			ends = append(ends, len(blocks))
 		}
 		bytes, packets, flows := metricset.TrafficMetrics(f)
 		for k, m := range []metricset.Metric{bytes, packets, flows} {
@@ -78,7 +82,11 @@ func WriteTraffic(w *bufio.Writer, c *core.Core) error {
 					v = pts[i].Flows
 				}
 				w.WriteString(m.Name)
-				w.WriteString(blocks[i])
+				start := 0
+				if i > 0 {
+					start = ends[i-1]
+				}
+				w.Write(blocks[start:ends[i]])
 				w.WriteByte(' ')
 				num = strconv.AppendUint(num[:0], v, 10)
 				w.Write(num)
@@ -89,24 +97,24 @@ func WriteTraffic(w *bufio.Writer, c *core.Core) error {
 	return w.Flush()
 }
 
-// labelBlock renders {name="value",...} with the text format's escaping.
-func labelBlock(names, values []string) string {
-	var b strings.Builder
-	b.Grow(16 * len(names))
-	b.WriteByte('{')
+// appendLabelBlock appends {name="value",...} with the text format's
+// escaping.
+func appendLabelBlock(b []byte, names, values []string) []byte {
+	b = append(b, '{')
 	for i, n := range names {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(n)
-		b.WriteString(`="`)
+		b = append(b, n...)
+		b = append(b, `="`...)
 		v := values[i]
 		if strings.ContainsAny(v, "\\\"\n") {
-			v = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+			v = labelEscaper.Replace(v)
 		}
-		b.WriteString(v)
-		b.WriteByte('"')
+		b = append(b, v...)
+		b = append(b, '"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

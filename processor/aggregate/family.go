@@ -551,6 +551,7 @@ func (f *Family) Collect(dst []Point) []Point {
 	defer f.mu.Unlock()
 	nl := len(f.spec.Labels)
 	vals := make([]string, f.tab.n*nl)
+	dst = slices.Grow(dst, f.tab.n)
 	f.each(func(_ int32, s *series) {
 		v := vals[:nl:nl]
 		vals = vals[nl:]
