@@ -326,7 +326,7 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 		ck, prev := &keys[i&1], &keys[(i+1)&1]
 		diff := uint64(0)
 		for j, w := range words {
-			x := bw[w%keyWords] & m[j]
+			x := bw[w] & m[j]
 			ck[j] = x
 			diff |= x ^ prev[j]
 		}
