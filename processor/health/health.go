@@ -31,6 +31,7 @@ const (
 	ReasonTemplateLimit
 	ReasonImplausible
 	ReasonNotAllowed
+	ReasonSamplerLimit
 	reasonCount
 )
 
@@ -43,6 +44,7 @@ var reasonNames = [reasonCount]string{
 	ReasonTemplateLimit:   "template_limit",
 	ReasonImplausible:     "implausible_value",
 	ReasonNotAllowed:      "not_allowed",
+	ReasonSamplerLimit:    "sampler_limit",
 }
 
 // String returns the reason label value.

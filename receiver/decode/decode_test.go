@@ -191,6 +191,36 @@ func TestTemplateLimit(t *testing.T) {
 	}
 }
 
+// TestSamplerLimit: past MaxSamplers, new sampler ids' rates are refused and
+// counted (once per datagram), known ones still update, and records of a
+// refused sampler have no rate.
+func TestSamplerLimit(t *testing.T) {
+	d, ex := New(Limits{MaxSamplers: 2}), &health.Exporter{}
+	opts := optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{48, 1}, {49, 1}, {50, 4}})
+	data := append(append([]field(nil), flowFields...), field{48, 1})
+	rate := func(id byte, r uint32) []byte { return cat(u32(0), []byte{id, 2}, u32(r)) }
+	rec := func(id byte) []byte {
+		return cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), []byte{id})
+	}
+	decodeAll(t, d, ex, datagram(9, 0, 1, opts, templateSet(9, 256, data...), dataSet(257, rate(1, 10), rate(2, 20), rate(3, 30), rate(4, 40))))
+	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 1 {
+		t.Fatalf("sampler_limit = %d after one datagram refusing two rates, want 1", got)
+	}
+	decodeAll(t, d, ex, datagram(9, 1, 1, dataSet(257, rate(2, 25))))
+	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 1 {
+		t.Fatalf("sampler_limit = %d after updating a known sampler, want 1", got)
+	}
+	recs := decodeAll(t, d, ex, datagram(9, 2, 1, dataSet(256, rec(1), rec(2), rec(3))))
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for i, want := range []uint32{10, 25, 0} {
+		if recs[i].SamplingRate != want {
+			t.Errorf("record of sampler %d: rate %d, want %d", i+1, recs[i].SamplingRate, want)
+		}
+	}
+}
+
 func TestV5(t *testing.T) {
 	d, ex := New(Limits{}), &health.Exporter{}
 	recs := decodeAll(t, d, ex, v5Datagram(0, 0x4000|100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))

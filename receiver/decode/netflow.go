@@ -232,12 +232,14 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 	// Options first, so a rate sent in the same datagram as (even after)
 	// the data applies to it. IPFIX sequence numbers count options records
 	// too (RFC 7011 10.3.1).
-	var optRecords uint32
+	var optRecords, refused uint32
 	for _, s := range sets {
 		switch s := s.(type) {
 		case netflow.OptionsDataFlowSet:
 			for i := range s.Records {
-				d.options(st, domain, &s.Records[i])
+				if !d.options(st, domain, &s.Records[i]) {
+					refused++
+				}
 				optRecords++
 			}
 		case netflow.RawFlowSet:
@@ -246,6 +248,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 				ex.CountError(health.ReasonTemplateMissing)
 			}
 		}
+	}
+	if refused > 0 {
+		fail(health.ReasonSamplerLimit, fmt.Errorf("%s: %d sampling rates refused: the exporter already has %d samplers", name, refused, d.limits.MaxSamplers))
 	}
 	start := len(d.recs)
 	for _, s := range sets {
@@ -293,7 +298,10 @@ func unjoin(err error) []error {
 
 // options reads an options data record: a sampling rate for a sampler id or
 // for the whole observation domain.
-func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.OptionsDataRecord) {
+//
+// It reports false when the rate was refused because the exporter already
+// has MaxSamplers entries.
+func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.OptionsDataRecord) bool {
 	var sf samplingFields
 	for i := range rec.ScopesValues {
 		sf.set(&rec.ScopesValues[i])
@@ -302,22 +310,27 @@ func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.Options
 		sf.set(&rec.OptionsValues[i])
 	}
 	if !sf.any {
-		return
+		return true
 	}
 	r := sf.rate()
 	if r == 0 {
-		return
+		return true
 	}
 	if sf.hasSampler {
 		k := samplerKey{domain, uint32(sf.samplerID)}
 		if _, ok := st.samplers[k]; ok || len(st.samplers) < d.limits.MaxSamplers {
 			st.samplers[k] = r
+		} else {
+			return false
 		}
-		return
+		return true
 	}
 	if _, ok := st.domains[domain]; ok || len(st.domains) < d.limits.MaxSamplers {
 		st.domains[domain] = r
+	} else {
+		return false
 	}
+	return true
 }
 
 // recordBuilder accumulates one data record's fields. Both decode paths
