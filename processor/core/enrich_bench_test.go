@@ -2,14 +2,11 @@ package core
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/enrich"
-	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 // BenchmarkProcessEnriched is BenchmarkProcess with enrichment (1,000
@@ -37,24 +34,7 @@ func BenchmarkProcessEnriched(b *testing.B) {
 		{"plus_service_network_families", specs, ecfg},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := New(Config{MaxExporters: 16, Families: tc.specs, Enrich: tc.en})
-			ex := c.Exporters().Get(netip.MustParseAddr("192.0.2.1"))
-			rng := rand.New(rand.NewPCG(1, 1))
-			recs := make([]flow.Record, 30)
-			batch := make([]flow.Record, 30)
-			for i := range recs {
-				recs[i] = flow.Record{Exporter: ex.Addr, SrcAddr: netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(4)), byte(rng.IntN(200))}),
-					DstAddr: netip.AddrFrom4([4]byte{10, 1, byte(rng.IntN(4)), byte(rng.IntN(200))}), IPVersion: 4, Proto: 6,
-					SrcPort: uint16(rng.IntN(65536)), DstPort: 443, Bytes: 1000, Packets: 2, SamplingRate: 10, RateSource: flow.RateHeader, Protocol: flow.NetFlowV9,
-					InIf: uint32(rng.IntN(8)), OutIf: uint32(rng.IntN(8))}
-			}
-			now := time.Now()
-			b.ReportAllocs()
-			for b.Loop() {
-				copy(batch, recs)
-				c.Process(ex, batch, now)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*30), "ns/record")
+			benchmarkProcess(b, Config{MaxExporters: 16, Families: tc.specs, Enrich: tc.en})
 		})
 	}
 }
