@@ -23,7 +23,7 @@ type ckey [keyWords]uint64
 type keyTable struct {
 	words []uint8 // Key word indices in use
 	seed  uint64
-	slots []slot   // power-of-two length
+	slots []slot     // power-of-two length
 	keys  [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words)
 	next  int32      // ids handed out so far
 	free  []int32
