@@ -121,7 +121,10 @@ func (a *app) reload() error {
 	}
 	a.geoipEvery.Store(int64(cfg.Enrich.GeoIP.ReloadInterval))
 	a.snmp.SetConfig(cfg.SNMP())
-	oldIn, newIn := a.intake.Config(), cfg.Intake()
+	// Compare configuration with configuration: the running intake's
+	// Config() has sockets: 0 resolved to the CPU count, which would make
+	// every reload rebind the sockets (and forget the templates).
+	oldIn, newIn := a.cfg.Intake(), cfg.Intake()
 	a.intake.SetAllowed(newIn.AllowedExporters)
 	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
 	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {

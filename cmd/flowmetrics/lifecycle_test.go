@@ -104,6 +104,49 @@ families:
 
 type metricFamilies = testkit.Metrics
 
+// TestReloadKeepsTemplates sends softflowd's first NetFlow v9 datagram (its
+// template and some data), reloads an unchanged configuration (with the
+// default sockets: 0), then sends the rest of the stream, whose data sets
+// rely on that template. The reload must not rebind the sockets, which
+// would forget the template and skip those data sets: every record is
+// counted and no data set waits on a template.
+func TestReloadKeepsTemplates(t *testing.T) {
+	testkit.SkipIfMissing(t, "softflowd")
+	pcap, truth := writePcap(t, testkit.Spec{Seed: 8, Flows: 400, Packets: 2000})
+	dgs := captureSoftflowd(t, pcap, 9, 0)
+	if len(dgs) < 3 {
+		t.Fatalf("only %d datagrams captured", len(dgs))
+	}
+	cfgPath := filepath.Join(t.TempDir(), "flowmetrics.yml")
+	writeFile(t, cfgPath, "sockets: 0\n")
+	in := start(t, "--config.file="+cfgPath)
+	if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[:1], time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	mfs := in.settle(t, 1)
+	loaded := sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil)
+	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, in, "the reload", func(mfs metricFamilies) bool {
+		return sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil) > loaded
+	})
+	if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[1:], time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	mfs = in.settle(t, 1)
+	assertHealthy(t, mfs)
+	if got := sum(mfs, "flowmetrics_records_total", nil); got != float64(len(truth.ByFlow)) {
+		t.Errorf("records = %v, want %d", got, len(truth.ByFlow))
+	}
+	if got := sum(mfs, "flow_exporter_bytes_total", nil); got != float64(truth.Total.Bytes) {
+		t.Errorf("bytes = %v, want %d", got, truth.Total.Bytes)
+	}
+	if strings.Contains(in.log.String(), "sockets rebound") {
+		t.Errorf("an unchanged configuration rebound the sockets:\n%s", in.log)
+	}
+}
+
 func waitMetric(t *testing.T, in *instance, name string, cond func(metricFamilies) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -145,6 +188,21 @@ func TestInvalidConfigExitsNonZero(t *testing.T) {
 	out, err = exec.Command(binary, "--config.check", "--config.file="+p).CombinedOutput()
 	if err == nil {
 		t.Fatalf("--config.check accepted an invalid file:\n%s", out)
+	}
+}
+
+// TestExampleConfigChecks runs the documented check of the shipped example,
+// `flowmetrics --config.check --config.file=examples/flowmetrics.yml` from
+// the repository's root (the example's networks_file is relative to it).
+func TestExampleConfigChecks(t *testing.T) {
+	cmd := exec.Command(binary, "--config.check", "--config.file=examples/flowmetrics.yml")
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("--config.check of examples/flowmetrics.yml: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "configuration is valid") {
+		t.Errorf("unexpected output:\n%s", out)
 	}
 }
 
