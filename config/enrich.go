@@ -66,6 +66,9 @@ type SNMPConfig struct {
 	// Timeout bounds each request; Retries is the number of retries.
 	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout"`
 	Retries int           `yaml:"retries" mapstructure:"retries"`
+	// Concurrency is how many exporters are polled at once, so agents
+	// that do not answer delay the others by at most one slot each.
+	Concurrency int `yaml:"concurrency" mapstructure:"concurrency"`
 }
 
 // NetworkConfig maps one prefix to labels.
@@ -109,6 +112,7 @@ func defaultEnrich() EnrichConfig {
 		SNMP: SNMPConfig{
 			Port: 161, Community: "public", Version: "2c",
 			Interval: 5 * time.Minute, Timeout: 2 * time.Second, Retries: 1,
+			Concurrency: snmp.DefaultConcurrency,
 		},
 		GeoIP: GeoIPConfig{ReloadInterval: time.Minute},
 	}
@@ -203,6 +207,7 @@ func (e *EnrichConfig) snmpConfig() snmp.Config {
 	sc := snmp.Config{
 		Port: e.SNMP.Port, Community: e.SNMP.Community, Version: e.SNMP.Version,
 		Interval: e.SNMP.Interval, Timeout: e.SNMP.Timeout, Retries: e.SNMP.Retries,
+		Concurrency: e.SNMP.Concurrency,
 	}
 	for _, s := range e.SNMP.Exporters {
 		if p, err := parsePrefix(s); err == nil {

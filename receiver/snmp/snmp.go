@@ -6,10 +6,12 @@
 //
 // The Poller is owned by whoever owns the lifecycle (the standalone app, the
 // Collector receiver's Start/Shutdown): Start runs one goroutine, Stop ends
-// it and waits. Only exporters that have sent flows and match the
-// configured prefixes are polled, one at a time, each every Interval;
-// a failed poll keeps what the last good one returned and is retried after
-// a minute (or Interval, if shorter).
+// it and waits for it and the polls in flight. Only exporters that have sent
+// flows and match the configured prefixes are polled, each every Interval,
+// up to Concurrency of them at once, so an agent that does not answer holds
+// one slot for its timeout instead of delaying every other exporter; the
+// longest overdue exporters go first. A failed poll keeps what the last good
+// one returned and is retried after a minute (or Interval, if shorter).
 package snmp
 
 import (
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,7 +55,16 @@ type Config struct {
 	// Timeout bounds one request; Retries is the number of retries.
 	Timeout time.Duration
 	Retries int
+	// Concurrency is how many exporters are polled at once.
+	Concurrency int
 }
+
+// DefaultConcurrency is the number of exporters polled at once unless
+// configured otherwise.
+const DefaultConcurrency = 8
+
+// MaxConcurrency bounds Concurrency.
+const MaxConcurrency = 256
 
 // Validate reports the first problem, naming the key as the configuration
 // file does (without the "enrich.snmp." prefix).
@@ -70,6 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("timeout: must be positive, got %s", c.Timeout)
 	case c.Retries < 0:
 		return fmt.Errorf("retries: must not be negative, got %d", c.Retries)
+	case c.Concurrency < 1 || c.Concurrency > MaxConcurrency:
+		return fmt.Errorf("concurrency: must be 1..%d, got %d", MaxConcurrency, c.Concurrency)
 	}
 	return nil
 }
@@ -97,21 +111,26 @@ type Poller struct {
 	store     *enrich.Interfaces
 	exporters ExporterSource
 
-	mu   sync.Mutex
-	cfg  Config
-	next map[netip.Addr]time.Time // next poll per exporter
+	mu       sync.Mutex
+	cfg      Config
+	gen      uint64                   // bumped by SetConfig; results of older polls are dropped
+	next     map[netip.Addr]time.Time // next poll per exporter
+	inflight map[netip.Addr]bool      // exporters being polled now
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	polls  sync.WaitGroup // polls in flight
 }
 
 // New returns a poller writing into store; cfg must be valid.
 func New(cfg Config, store *enrich.Interfaces, exporters ExporterSource, logger *slog.Logger) *Poller {
-	return &Poller{cfg: cfg, store: store, exporters: exporters, logger: logger, next: map[netip.Addr]time.Time{}}
+	return &Poller{cfg: cfg, store: store, exporters: exporters, logger: logger,
+		next: map[netip.Addr]time.Time{}, inflight: map[netip.Addr]bool{}}
 }
 
 // SetConfig replaces the configuration (on reload); exporters no longer
-// matched are forgotten, the others are polled again soon.
+// matched are forgotten, the others are polled again soon. Polls in flight
+// finish, but their results are dropped.
 func (p *Poller) SetConfig(cfg Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -121,6 +140,7 @@ func (p *Poller) SetConfig(cfg Config) {
 		}
 	}
 	p.cfg = cfg
+	p.gen++
 	p.next = map[netip.Addr]time.Time{}
 }
 
@@ -136,7 +156,7 @@ func (p *Poller) Start() {
 		t := time.NewTicker(checkEvery)
 		defer t.Stop()
 		for {
-			p.pollDue(ctx, time.Now())
+			p.startDue(ctx, time.Now())
 			select {
 			case <-ctx.Done():
 				return
@@ -146,45 +166,78 @@ func (p *Poller) Start() {
 	}()
 }
 
-// Stop ends the polling goroutine and waits for it.
+// Stop ends the polling goroutine, cancels the polls in flight and waits
+// for them.
 func (p *Poller) Stop() {
 	if p.cancel != nil {
 		p.cancel()
 		<-p.done
+		p.polls.Wait()
 	}
 }
 
-// pollDue polls every wanted exporter whose time has come.
-func (p *Poller) pollDue(ctx context.Context, now time.Time) {
+// startDue starts a poll of every wanted exporter whose time has come and
+// that is not being polled already, the longest overdue first, as long as
+// fewer than cfg.Concurrency polls are in flight. It does not wait for them.
+func (p *Poller) startDue(ctx context.Context, now time.Time) {
 	p.mu.Lock()
-	cfg := p.cfg
+	defer p.mu.Unlock()
+	cfg, gen := p.cfg, p.gen
+	if !cfg.Enabled() || ctx.Err() != nil {
+		return
+	}
+	limit := cfg.Concurrency
+	if limit < 1 {
+		limit = DefaultConcurrency
+	}
 	var due []netip.Addr
-	if cfg.Enabled() {
-		for _, a := range p.exporters() {
-			a = a.Unmap()
-			if cfg.wants(a) && !now.Before(p.next[a]) {
-				due = append(due, a)
-			}
+	seen := map[netip.Addr]bool{} // an address can be several exporters (observation domains)
+	for _, a := range p.exporters() {
+		a = a.Unmap()
+		if !seen[a] && cfg.wants(a) && !p.inflight[a] && !now.Before(p.next[a]) {
+			seen[a] = true
+			due = append(due, a)
+		}
+	}
+	// Never polled (zero time) first, then by how long overdue; exporters
+	// equally due keep the source's order.
+	slices.SortStableFunc(due, func(x, y netip.Addr) int { return p.next[x].Compare(p.next[y]) })
+	for _, a := range due {
+		if len(p.inflight) >= limit {
+			return
+		}
+		p.inflight[a] = true
+		p.polls.Add(1)
+		go p.poll(ctx, cfg, gen, a)
+	}
+}
+
+// poll polls one exporter and stores the outcome, unless the configuration
+// changed meanwhile.
+func (p *Poller) poll(ctx context.Context, cfg Config, gen uint64, a netip.Addr) {
+	defer p.polls.Done()
+	ifs, err := Poll(ctx, cfg, a)
+	now := time.Now()
+	p.mu.Lock()
+	delete(p.inflight, a)
+	current := gen == p.gen && ctx.Err() == nil
+	if current {
+		if err != nil {
+			p.store.PollFailed(a)
+			p.next[a] = now.Add(min(cfg.Interval, time.Minute))
+		} else {
+			p.store.SetPolled(a, ifs, now)
+			p.next[a] = now.Add(cfg.Interval)
 		}
 	}
 	p.mu.Unlock()
-	for _, a := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		ifs, err := Poll(ctx, cfg, a)
-		next := time.Now().Add(cfg.Interval)
-		if err != nil {
-			p.store.PollFailed(a)
-			p.logger.Warn("SNMP poll failed", "exporter", a, "err", err)
-			next = time.Now().Add(min(cfg.Interval, time.Minute))
-		} else {
-			p.store.SetPolled(a, ifs, time.Now())
-			p.logger.Debug("SNMP poll", "exporter", a, "interfaces", len(ifs))
-		}
-		p.mu.Lock()
-		p.next[a] = next
-		p.mu.Unlock()
+	switch {
+	case !current:
+		// Reconfigured or stopping: the result was stale and is dropped.
+	case err != nil:
+		p.logger.Warn("SNMP poll failed", "exporter", a, "err", err)
+	default:
+		p.logger.Debug("SNMP poll", "exporter", a, "interfaces", len(ifs))
 	}
 }
 
