@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/enrich/enrichtest"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -80,6 +82,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-enrich-geoip-format.yml":          "enrich.geoip.country_database: error opening database: invalid MaxMind DB file",
 		"invalid-enrich-snmp-version.yml":          `enrich.snmp.version: must be "1" or "2c", got "3"`,
 		"invalid-enrich-snmp-exporter.yml":         `enrich.snmp.exporters[0]: "router" is neither an address nor a CIDR`,
+		"invalid-enrich-snmp-concurrency.yml":      "enrich.snmp.concurrency: must be 1..256, got 0",
 		"invalid-enrich-ephemeral.yml":             "enrich.ephemeral_port_min: must be 0..65535, got 70000",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
@@ -123,13 +126,88 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// TestExampleConfigIsValid loads examples/flowmetrics.yml from the
+// repository's root (its networks_file is relative to it, as for
+// `flowmetrics --config.check --config.file=examples/flowmetrics.yml`) and
+// checks what it configures, then uncomments its geoip block, points it at
+// generated databases and checks that it parses too.
 func TestExampleConfigIsValid(t *testing.T) {
-	c, err := Load("../examples/flowmetrics.yml")
+	t.Chdir("..")
+	const example = "examples/flowmetrics.yml"
+	c, err := Load(example)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Families) != 8 || c.Core().Families[7].HashKey == nil {
+	if len(c.Families) != 11 || c.Core().Families[8].HashKey == nil {
 		t.Fatalf("example families = %+v", c.Families)
+	}
+	for i, f := range DefaultFamilies {
+		if c.Families[i].Name != f.Name || strings.Join(c.Families[i].Labels, ",") != strings.Join(f.Labels, ",") || c.Families[i].Limit != f.Limit {
+			t.Errorf("example family %d = %+v, want the default %+v", i, c.Families[i], f)
+		}
+	}
+	e := c.Core().Enrich
+	var nets []string
+	for _, n := range e.Networks {
+		nets = append(nets, n.Prefix.String()+"="+n.Name+"/"+n.Tenant+"/"+n.Role)
+	}
+	wantNets := []string{ // networks_file first, inline after (they win)
+		"10.0.0.0/8=corp//internal", "10.3.0.0/16=lab/initech/internal", "192.168.0.0/16=branches//internal", "198.51.100.0/24=cdn//external",
+		"10.1.0.0/24=office/acme/", "10.2.0.0/16=datacenter/globex/", "2001:db8:1::/48=office-v6/acme/", "203.0.113.0/24=partner//external",
+	}
+	if strings.Join(nets, " ") != strings.Join(wantNets, " ") {
+		t.Errorf("networks = %v, want %v", nets, wantNets)
+	}
+	if !e.ClassifyDirection || e.EphemeralPortMin != 32768 || len(e.Services) != 3 || e.Services[2].Name != "flowmetrics" || e.Services[2].Proto != "" {
+		t.Errorf("enrich = %+v", e)
+	}
+	if e.ASNDatabase != "" || e.CountryDatabase != "" {
+		t.Errorf("databases configured: %q %q; the example keeps geoip commented out", e.ASNDatabase, e.CountryDatabase)
+	}
+	if len(e.Interfaces) != 2 || e.Interfaces[0].Name != "xe-0/0/0" || e.Interfaces[0].Speed != 10_000_000_000 || e.Interfaces[1].Alias != "core uplink" {
+		t.Errorf("interfaces = %+v", e.Interfaces)
+	}
+	s := c.SNMP()
+	if !s.Enabled() || s.Exporters[0].String() != "192.0.2.0/24" || s.Community != "public" || s.Version != "2c" ||
+		s.Interval != 5*time.Minute || s.Timeout != 2*time.Second || s.Retries != 1 || s.Concurrency != 8 {
+		t.Errorf("snmp = %+v", s)
+	}
+
+	// The commented-out geoip block is correct once uncommented.
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	asn, country := filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "country.mmdb")
+	build := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	if err := enrichtest.WriteASN(asn, build, enrichtest.ASN{Prefix: "198.51.100.0/24", Number: 64500, Org: "CDN"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enrichtest.WriteCountry(country, build, enrichtest.Country{Prefix: "198.51.100.0/24", ISO: "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	uncommented := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "  # "); ok && (strings.HasPrefix(rest, "geoip:") || strings.HasPrefix(rest, "  ")) {
+			l = "  " + rest
+			uncommented++
+		}
+		lines = append(lines, l)
+	}
+	text := strings.Join(lines, "\n")
+	text = strings.Replace(text, "/var/lib/GeoIP/GeoLite2-ASN.mmdb", asn, 1)
+	text = strings.Replace(text, "/var/lib/GeoIP/GeoLite2-Country.mmdb", country, 1)
+	if uncommented != 4 {
+		t.Fatalf("uncommented %d lines of the geoip block, want 4", uncommented)
+	}
+	c, err = Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("the example with geoip uncommented: %v", err)
+	}
+	if e := c.Core().Enrich; e.ASNDatabase != asn || e.CountryDatabase != country || c.Enrich.GeoIP.ReloadInterval != time.Minute {
+		t.Errorf("geoip = %+v", c.Enrich.GeoIP)
 	}
 }
 
@@ -157,7 +235,7 @@ func TestLoadGoodEnrich(t *testing.T) {
 		t.Errorf("interfaces = %+v", e.Interfaces)
 	}
 	s := c.SNMP()
-	if !s.Enabled() || s.Community != "s3cret" || s.Interval != time.Minute || s.Port != 161 || s.Version != "2c" {
+	if !s.Enabled() || s.Community != "s3cret" || s.Interval != time.Minute || s.Port != 161 || s.Version != "2c" || s.Concurrency != 8 {
 		t.Errorf("snmp = %+v", s)
 	}
 	if d := Default(); !d.Enrich.ClassifyDirection || d.SNMP().Enabled() || d.Enrich.GeoIP.ReloadInterval != time.Minute {
