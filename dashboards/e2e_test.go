@@ -100,9 +100,10 @@ func (c promClient) labelValues(label, selector string) ([]string, error) {
 	return r.Data, nil
 }
 
-// startPrometheus runs the Prometheus server on a free port, scraping
-// target every second and evaluating the rules file every second.
-func startPrometheus(t *testing.T, target string) promClient {
+// startPrometheus runs the Prometheus server on a free port, scraping the
+// targets (job flowmetrics) every second and evaluating the rules file
+// every second.
+func startPrometheus(t *testing.T, targets ...string) promClient {
 	t.Helper()
 	dir := t.TempDir()
 	rules, err := filepath.Abs(rulesFile)
@@ -118,8 +119,8 @@ rule_files:
 scrape_configs:
   - job_name: flowmetrics
     static_configs:
-      - targets: [%q]
-`, rules, target)
+      - targets: [%s]
+`, rules, quoteAll(targets))
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,6 +134,14 @@ scrape_configs:
 	)
 	waitHTTP(t, "http://"+addr+"/-/ready", p)
 	return promClient{base: "http://" + addr}
+}
+
+func quoteAll(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = strconv.Quote(x)
+	}
+	return strings.Join(q, ", ")
 }
 
 // replayLoop replays the pcap through softflowd until ctx is done, so the
@@ -302,5 +311,93 @@ func TestEndToEndPrometheus(t *testing.T) {
 			t.Errorf("softflowd: %v", err)
 		}
 	default:
+	}
+}
+
+// TestInterfaceNamesTwoNamesPrometheus runs two flowmetrics instances that
+// name softflowd's interface 0 differently (as two shards with different
+// static names, or an old name lingering beside a new one would) under one
+// real Prometheus. Every panel that joins flowmetrics_interface_info, with
+// all instances selected, must answer without a "many-to-many" error and
+// with one series per interface, named with one of the two names; the
+// plain max by (..., if_name, if_alias) join the panels used before fails
+// on the same data, which shows the case is really exercised.
+func TestInterfaceNamesTwoNamesPrometheus(t *testing.T) {
+	needBinaries(t, "softflowd", "prometheus")
+	names := []string{"pcap0", "pcap0-renamed"}
+	fmA, fmB := startFlowmetricsNamed(t, names[0]), startFlowmetricsNamed(t, names[1])
+	pcap, _ := writeTrafficPcap(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := replayLoop(ctx, pcap, fmA.flowAddr)
+	t.Cleanup(func() { cancel(); <-errc })
+	prom := startPrometheus(t, fmA.webAddr, fmB.webAddr)
+	deadline := time.Now().Add(60 * time.Second)
+	err := eventually(deadline, func() error {
+		res, err := prom.query(`count by (exporter, if_index) (flowmetrics_interface_info{job="flowmetrics"})`)
+		if err == nil && (len(res) != 1 || res[0].float() != 2) {
+			err = fmt.Errorf("want two names for one interface, got %v", res)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]string{"job": "flowmetrics", "instance": ".+", "exporter": ".*", "direction": ".+"}
+	naive := substitute(`sum by (exporter, in_if) (rate(flow_interface_bytes_total{job=~"$job"}[$__rate_interval])) * on (exporter, in_if) group_left (if_name, if_alias) label_replace(max by (exporter, if_index, if_name, if_alias) (flowmetrics_interface_info{job=~"$job"}), "in_if", "$1", "if_index", "(.*)")`, e2eRateInterval, vals)
+	err = eventually(deadline, func() error {
+		_, err := prom.query(naive)
+		switch {
+		case err == nil:
+			return fmt.Errorf("the plain join did not fail")
+		case !strings.Contains(err.Error(), "many-to-many"):
+			return fmt.Errorf("the plain join failed otherwise: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("this data should break the plain join: %v", err)
+	}
+	joins := 0
+	for _, pe := range Traffic().Exprs() {
+		if !strings.Contains(pe.Target.Expr, "flowmetrics_interface_info") {
+			continue
+		}
+		joins++
+		ifLabel := "in_if"
+		if strings.Contains(pe.Target.Expr, "out_if") {
+			ifLabel = "out_if"
+		}
+		expr := substitute(pe.Target.Expr, e2eRateInterval, vals)
+		var res []vecSample
+		err := eventually(deadline, func() error {
+			var err error
+			res, err = prom.query(expr)
+			if err == nil && len(res) == 0 {
+				err = fmt.Errorf("no data")
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("panel %q: %v", pe.Panel.Title, err)
+			continue
+		}
+		seen := map[string]int{}
+		for _, s := range res {
+			seen[s.Metric["exporter"]+"/"+s.Metric[ifLabel]]++
+			if s.Metric["exporter"] == "127.0.0.1" && s.Metric[ifLabel] == "0" && !contains(names, s.Metric["if_name"]) {
+				t.Errorf("panel %q: interface 0 named %q, want one of %v", pe.Panel.Title, s.Metric["if_name"], names)
+			}
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Errorf("panel %q: %d series for interface %s, want 1: %v", pe.Panel.Title, n, k, res)
+			}
+		}
+		if seen["127.0.0.1/0"] != 1 {
+			t.Errorf("panel %q: no series for interface 0: %v", pe.Panel.Title, res)
+		}
+	}
+	if joins < 4 {
+		t.Errorf("only %d panels join flowmetrics_interface_info", joins)
 	}
 }

@@ -181,6 +181,13 @@ type exporterRun struct {
 // startFlowmetrics runs the freshly built binary on free 127.0.0.1 ports.
 func startFlowmetrics(t *testing.T) *exporterRun {
 	t.Helper()
+	return startFlowmetricsNamed(t, "pcap0")
+}
+
+// startFlowmetricsNamed is startFlowmetrics with softflowd's interface 0
+// named ifName.
+func startFlowmetricsNamed(t *testing.T, ifName string) *exporterRun {
+	t.Helper()
 	bin := flowmetricsBinary(t)
 	r := &exporterRun{
 		flowAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
@@ -189,10 +196,10 @@ func startFlowmetrics(t *testing.T) *exporterRun {
 	// Static interface names and speeds for softflowd's exporter (127.0.0.1,
 	// interface 0), so the name and utilisation joins have data.
 	cfg := filepath.Join(t.TempDir(), "flowmetrics.yml")
-	if err := os.WriteFile(cfg, []byte(`enrich:
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`enrich:
   interfaces:
-    - {exporter: 127.0.0.1, if_index: 0, name: pcap0, alias: replayed pcap, speed_bps: 1000000000}
-`), 0o644); err != nil {
+    - {exporter: 127.0.0.1, if_index: 0, name: %q, alias: replayed pcap, speed_bps: 1000000000}
+`, ifName)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startProcess(t, bin, "--config.file="+cfg, "--flow.listen-address="+r.flowAddr, "--web.listen-address="+r.webAddr)

@@ -95,8 +95,16 @@ func bits(expr string) string { return expr + " * 8" }
 // per-interface expression grouped by (exporter, <ifLabel>), keeping the
 // series of interfaces without a name (the "or" arm). ifLabel is in_if or
 // out_if; the info metric's if_index is renamed to match it.
+//
+// The info metric may hold two names for one interface at once: two
+// instances that know it differently, or an old name that lingers after an
+// SNMP rename (behind the Collector's Prometheus exporter until
+// metric_expiration, or through federation). The info side is therefore cut
+// to one series per (exporter, if_index) first, the most recently scraped
+// name winning, so group_left never fails with "many-to-many matching not
+// allowed" (a max by (..., if_name, if_alias) would keep both).
 func ifNames(s scope, ifLabel, expr string) string {
-	info := fmt.Sprintf(`label_replace(max by (exporter, if_index, if_name, if_alias) (%s), "%s", "$1", "if_index", "(.*)")`,
+	info := fmt.Sprintf(`label_replace(group by (exporter, if_index, if_name, if_alias) (topk by (exporter, if_index) (1, timestamp(%s))), "%s", "$1", "if_index", "(.*)")`,
 		s.sel("flowmetrics_interface_info"), ifLabel)
 	return fmt.Sprintf("(%s) * on (exporter, %s) group_left (if_name, if_alias) %s or on (exporter, %s) (%s)", expr, ifLabel, info, ifLabel, expr)
 }
