@@ -49,7 +49,26 @@ func (c Config) Validate() error {
 			return fmt.Errorf("services[%d].%w", i, err)
 		}
 	}
+	if ok, added := flow.InternRoom(c.symbolNames()); !ok {
+		return fmt.Errorf("networks: %d new network, tenant and service names would pass the limit of %d distinct names kept since start (names are never forgotten, so that series keep theirs); restart flowmetrics, or give networks shared names instead of one per prefix", added, flow.MaxSymbols)
+	}
 	return nil
+}
+
+// symbolNames lists the strings New interns for c.
+func (c Config) symbolNames() []string {
+	names := []string{EphemeralService}
+	for _, n := range c.Networks {
+		name := n.Name
+		if name == "" {
+			name = n.Prefix.Masked().String()
+		}
+		names = append(names, name, n.Tenant)
+	}
+	for _, s := range c.Services {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 // Equal reports whether c and o configure the same enrichment.
@@ -59,6 +78,11 @@ func (c Config) Equal(o Config) bool {
 		c.CountryDatabase == o.CountryDatabase && slices.Equal(c.Services, o.Services) &&
 		c.EphemeralPortMin == o.EphemeralPortMin
 }
+
+// asTrans is AS_TRANS (RFC 6793): what a 16-bit AS field (NetFlow v5, a
+// v9 template with 2-byte AS fields) carries for a 4-byte AS number. It
+// names no AS, so the database is asked as if the flow had none.
+const asTrans = 23456
 
 // Enricher applies one configuration's enrichment to records. It is
 // immutable apart from the databases it holds, which Refresh may swap; it is
@@ -167,12 +191,12 @@ func (e *Enricher) apply(r *flow.Record) {
 		}
 	}
 	if e.asn != nil {
-		if r.SrcAS == 0 {
+		if r.SrcAS == 0 || r.SrcAS == asTrans {
 			if v, ok := e.asn.lookup(r.SrcAddr); ok {
 				r.SrcAS = v.asn
 			}
 		}
-		if r.DstAS == 0 {
+		if r.DstAS == 0 || r.DstAS == asTrans {
 			if v, ok := e.asn.lookup(r.DstAddr); ok {
 				r.DstAS = v.asn
 			}

@@ -56,6 +56,8 @@ func TestGeoIPLookups(t *testing.T) {
 		{"ipv6", "2001:db8:1::1", "2001:db8:ffff::9", 0, 0, 0, 64502, "", "JP"},
 		{"not found", "192.0.2.1", "203.0.113.1", 0, 0, 0, 0, "", ""},
 		{"mapped", "::ffff:10.1.0.1", "::ffff:198.51.100.7", 0, 0, 65001, 64500, "DE", "FR"},
+		{"AS_TRANS is no AS", "10.1.0.1", "198.51.100.7", 23456, 23456, 65001, 64500, "DE", "FR"},
+		{"AS_TRANS, not found", "192.0.2.1", "198.51.100.7", 23456, 2, 23456, 2, "", "FR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

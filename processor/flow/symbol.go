@@ -12,7 +12,9 @@ import (
 //
 // The symbol table is process-wide and append-only: an id keeps its meaning
 // across configuration reloads, so a series keyed by it never changes name.
-// Its size is bounded by MaxSymbols; past it Intern returns the zero Symbol.
+// Its size is bounded by MaxSymbols; past it Intern returns the zero Symbol,
+// which configuration validation prevents (InternRoom): only configuration
+// adds symbols, and a reload that would pass the bound is refused.
 type Symbol uint32
 
 // MaxSymbols bounds the symbol table. Symbols come from configuration
@@ -46,6 +48,34 @@ func Intern(s string) Symbol {
 	symbols.names = append(symbols.names, s)
 	symbols.ids[s] = id
 	return id
+}
+
+// InternRoom reports whether every string of names could be interned
+// without exceeding MaxSymbols, and how many of them are new. Configuration
+// validation calls it before a load or reload interns the names.
+func InternRoom(names []string) (ok bool, added int) {
+	return internRoom(names, MaxSymbols)
+}
+
+func internRoom(names []string, limit int) (ok bool, added int) {
+	symbols.RLock()
+	defer symbols.RUnlock()
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, known := symbols.ids[n]; !known && !seen[n] {
+			seen[n] = true
+			added++
+		}
+	}
+	return len(symbols.names)+added <= limit, added
+}
+
+// Symbols returns how many symbols have been interned (including the
+// empty one).
+func Symbols() int {
+	symbols.RLock()
+	defer symbols.RUnlock()
+	return len(symbols.names)
 }
 
 // String returns the interned string; "" for the zero Symbol or an id never

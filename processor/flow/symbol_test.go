@@ -31,3 +31,29 @@ func TestInternAndService(t *testing.T) {
 		t.Error("a named service has a port")
 	}
 }
+
+func TestInternRoom(t *testing.T) {
+	Intern("known-a")
+	Intern("known-b")
+	n := Symbols()
+	tests := []struct {
+		name      string
+		names     []string
+		limit     int
+		wantOK    bool
+		wantAdded int
+	}{
+		{"all known", []string{"known-a", "known-b", ""}, n, true, 0},
+		{"new names counted once", []string{"new-x", "new-x", "new-y", "known-a"}, n + 2, true, 2},
+		{"one past the limit", []string{"new-x", "new-y"}, n + 1, false, 2},
+	}
+	for _, tt := range tests {
+		ok, added := internRoom(tt.names, tt.limit)
+		if ok != tt.wantOK || added != tt.wantAdded {
+			t.Errorf("%s: internRoom = %v, %d; want %v, %d", tt.name, ok, added, tt.wantOK, tt.wantAdded)
+		}
+	}
+	if Symbols() != n {
+		t.Errorf("internRoom interned: %d symbols, was %d", Symbols(), n)
+	}
+}

@@ -1,0 +1,46 @@
+package enrich
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/flowmetrics/flowmetrics/processor/enrich/enrichtest"
+)
+
+// TestGeoCacheBounded: with more distinct database records than the cache
+// holds, the cache never exceeds its bound and every lookup still returns
+// its record's value (a full cache is emptied and refilled).
+func TestGeoCacheBounded(t *testing.T) {
+	defer func(n int) { maxCachedRecords = n }(maxCachedRecords)
+	maxCachedRecords = 8 // 40 records below
+	var asns []enrichtest.ASN
+	for i := range 40 {
+		asns = append(asns, enrichtest.ASN{Prefix: fmt.Sprintf("10.0.%d.0/24", i), Number: uint32(64500 + i), Org: fmt.Sprintf("org %d", i)})
+	}
+	path := filepath.Join(t.TempDir(), "asn.mmdb")
+	if err := enrichtest.WriteASN(path, time.Now(), asns...); err != nil {
+		t.Fatal(err)
+	}
+	g, err := OpenGeoDB(path, ASNDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		for i := range 40 {
+			v, ok := g.lookup(netip.AddrFrom4([4]byte{10, 0, byte(i), 1}))
+			if !ok || v.asn != uint32(64500+i) {
+				t.Fatalf("round %d: 10.0.%d.1 -> %d, %v; want %d", round, i, v.asn, ok, 64500+i)
+			}
+			st := g.cur.Load()
+			st.mu.RLock()
+			n := len(st.cache)
+			st.mu.RUnlock()
+			if n > maxCachedRecords {
+				t.Fatalf("cache holds %d records, bound %d", n, maxCachedRecords)
+			}
+		}
+	}
+}
