@@ -44,3 +44,25 @@ func TestGeoCacheBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestGeoAnswerPacking(t *testing.T) {
+	tests := []struct {
+		kind  DatabaseKind
+		v     geoValue
+		found bool
+	}{
+		{ASNDatabase, geoValue{asn: 64500}, true},
+		{ASNDatabase, geoValue{asn: 0}, true},
+		{ASNDatabase, geoValue{asn: 4294967294}, true},
+		{ASNDatabase, geoValue{}, false},
+		{CountryDatabase, geoValue{country: [2]byte{'F', 'R'}}, true},
+		{CountryDatabase, geoValue{}, true}, // a record without a country
+		{CountryDatabase, geoValue{}, false},
+	}
+	for _, tt := range tests {
+		v, found := tt.kind.unpack(tt.kind.pack(tt.v, tt.found))
+		if v != tt.v || found != tt.found {
+			t.Errorf("%s %+v %v: round trip gives %+v %v", tt.kind, tt.v, tt.found, v, found)
+		}
+	}
+}
