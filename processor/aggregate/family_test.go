@@ -241,6 +241,46 @@ func TestHeavyKeyDisplacesLightSeries(t *testing.T) {
 	}
 }
 
+// TestHeavyKeyWinsThroughFullSketch: the sketch's counters are full of
+// one-off keys (and its filter buckets loaded) when a heavy key arrives among
+// them; it still proves heavier than the lightest live series and replaces
+// it, and only it.
+func TestHeavyKeyWinsThroughFullSketch(t *testing.T) {
+	opts := Options{TTL: time.Hour, Hold: time.Second, Window: 10 * time.Second, SketchSize: 16}
+	f := srcFamily(4, opts)
+	light := []flow.Record{rec("192.0.2.1", "10.0.0.1", 50), rec("192.0.2.1", "10.0.0.2", 100), rec("192.0.2.1", "10.0.0.3", 100), rec("192.0.2.1", "10.0.0.4", 100)}
+	f.Add(light, t0)
+	f.Maintain(t0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	oneOff := func() flow.Record {
+		return rec("192.0.2.1", netip.AddrFrom4([4]byte{172, 16, byte(rng.IntN(256)), byte(rng.IntN(256))}).String(), 40)
+	}
+	for i := 0; i < 10; i++ {
+		now := t0.Add(time.Duration(i) * time.Second)
+		batch := append([]flow.Record(nil), light...)
+		for j := 0; j < 200; j++ {
+			batch = append(batch, oneOff())
+			if i > 0 && j%20 == 0 { // from the second second on: the counters are full
+				batch = append(batch, rec("192.0.2.1", "10.0.0.9", 500))
+			}
+		}
+		f.Add(batch, now)
+	}
+	f.Maintain(t0.Add(10 * time.Second))
+	if st := f.Stats(); st.EvictedReplaced != 1 {
+		t.Fatalf("replaced = %d, want 1 (the heavy key for the lightest series)", st.EvictedReplaced)
+	}
+	f.Maintain(t0.Add(12 * time.Second))
+	f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.9", 500)}, t0.Add(12*time.Second))
+	got := byLabels(f)
+	if got["192.0.2.1|10.0.0.9|"].Bytes != 500 {
+		t.Fatalf("heavy key not admitted: %v", got)
+	}
+	if _, ok := got["192.0.2.1|10.0.0.1|"]; ok {
+		t.Fatalf("the lightest series 10.0.0.1 was not the one replaced: %v", got)
+	}
+}
+
 func TestFloodOfOneOffKeysDoesNotChurn(t *testing.T) {
 	opts := Options{TTL: time.Hour, Window: time.Second, SketchSize: 128}
 	f := srcFamily(10, opts)

@@ -161,11 +161,12 @@ func (t *keyTable) grow() {
 	}
 }
 
-// remove deletes id's key; id becomes free for reuse.
-func (t *keyTable) remove(id int32) {
+// remove deletes id's key and returns its hash; id becomes free for reuse.
+func (t *keyTable) remove(id int32) uint64 {
 	ck := t.compactOf(id)
+	h := t.hash(&ck)
 	m := uint32(len(t.slots) - 1)
-	i := uint32(t.hash(&ck)) & m
+	i := uint32(h) & m
 	for t.slots[i].id != id+1 {
 		i = (i + 1) & m
 	}
@@ -181,6 +182,7 @@ func (t *keyTable) remove(id int32) {
 	t.slots[i] = slot{}
 	t.free = append(t.free, id)
 	t.n--
+	return h
 }
 
 func (t *keyTable) compactOf(id int32) ckey {

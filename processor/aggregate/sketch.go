@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 )
 
@@ -13,14 +14,29 @@ import (
 // It is a hand-written min-heap of counter ids over a keyTable that shares
 // the family's compact keys and hash: no allocation once full, O(log n) per
 // update, and an update moves only int32 ids.
+//
+// Once the counters are full, unmonitored keys first go through a filter
+// (Filtered Space-Saving, Homem and Carvalho 2010): an array of buckets,
+// each an upper bound on the weight of the unmonitored keys hashed to it. A
+// key replaces the smallest counter only when its bucket plus its weight
+// reaches that counter; otherwise only the bucket grows. The tail of a
+// heavy-tailed stream (most records folded into "other") then costs one
+// array update instead of a table removal, an insertion and a sift down the
+// heap. A key admitted this way starts with count = bucket + weight and
+// err = bucket, so count-err is still a lower bound on its weight.
 type spaceSaving struct {
-	cap   int
-	tab   keyTable
-	heap  []int32  // counter ids, min-heap by count
-	pos   []int32  // heap position of each id
-	count []uint64 // by id
-	err   []uint64 // by id
+	cap    int
+	tab    keyTable
+	heap   []int32  // counter ids, min-heap by count
+	pos    []int32  // heap position of each id
+	count  []uint64 // by id
+	err    []uint64 // by id
+	filter []uint64 // buckets, a power of two
+	shift  uint     // bucket of hash h: h >> shift
 }
+
+// filterPerCounter is how many filter buckets there are per counter.
+const filterPerCounter = 4
 
 // ssEntry is one counter as reported by top.
 type ssEntry struct {
@@ -34,8 +50,12 @@ type ssEntry struct {
 func newSpaceSaving(capacity int, fam *keyTable) *spaceSaving {
 	tab := newKeyTable(fam.words, capacity)
 	tab.seed = fam.seed
+	buckets := 1
+	for buckets < filterPerCounter*capacity {
+		buckets *= 2
+	}
 	return &spaceSaving{
-		cap: capacity, tab: tab, heap: make([]int32, 0, capacity),
+		cap: capacity, tab: tab, filter: make([]uint64, buckets), shift: uint(64 - bits.Len(uint(buckets-1))), heap: make([]int32, 0, capacity),
 		pos: make([]int32, 0, capacity), count: make([]uint64, 0, capacity), err: make([]uint64, 0, capacity),
 	}
 }
@@ -59,12 +79,22 @@ func (s *spaceSaving) add(ck *ckey, h uint64, w uint64) {
 		s.up(len(s.heap) - 1)
 		return
 	}
-	// Replace the minimum: its id is freed and handed straight back.
 	min := s.heap[0]
 	c := s.count[min]
-	s.tab.remove(min)
+	b := &s.filter[h>>s.shift]
+	if *b+w < c {
+		*b += w // not heavier than the smallest counter: stays filtered
+		return
+	}
+	// Replace the minimum: its bucket remembers its count (an upper bound
+	// on its weight), its id is freed and handed straight back.
+	alpha := *b
+	hm := s.tab.remove(min)
+	if bm := &s.filter[hm>>s.shift]; *bm < c {
+		*bm = c
+	}
 	id := s.tab.insert(ck, h)
-	s.count[id], s.err[id] = c+w, c
+	s.count[id], s.err[id] = alpha+w, alpha
 	s.heap[0], s.pos[id] = id, 0
 	s.down(0)
 }
@@ -85,6 +115,7 @@ func (s *spaceSaving) top() []ssEntry {
 func (s *spaceSaving) reset() {
 	s.heap = s.heap[:0]
 	s.tab.clear()
+	clear(s.filter)
 }
 
 func (s *spaceSaving) less(i, j int) bool { return s.count[s.heap[i]] < s.count[s.heap[j]] }
