@@ -103,12 +103,14 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
 		c := st.templates.compiled[templateKey(version, domain, id)]
 		data := b[o+4 : o+l]
+		dr := st.domainRate(domain)
 		for len(data) >= c.size {
-			rb := recordBuilder{r: flow.Record{Exporter: addr, Domain: domain, Protocol: proto}}
+			d.recs = append(d.recs, flow.Record{Exporter: addr, Domain: domain, Protocol: proto})
+			rb := recordBuilder{r: &d.recs[len(d.recs)-1]}
 			for _, op := range c.ops {
 				rb.field(op.typ, data[op.off:op.off+op.len])
 			}
-			d.recs = append(d.recs, rb.finish(st, domain))
+			rb.finish(st, domain, dr)
 			data = data[c.size:]
 		}
 		o += l

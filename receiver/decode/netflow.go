@@ -56,6 +56,16 @@ const (
 // beUint reads a big-endian unsigned integer of 1 to 8 bytes (reduced-size
 // encoding, RFC 7011 6.2). Longer values keep their last 8 bytes.
 func beUint(b []byte) uint64 {
+	switch len(b) { // the common widths without a loop
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case 8:
+		return binary.BigEndian.Uint64(b)
+	}
 	if len(b) > 8 {
 		b = b[len(b)-8:]
 	}
@@ -337,7 +347,7 @@ func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.Options
 // (goflow2's data sets and the compiled fast path) feed it the same
 // (type, bytes) pairs, so they produce the same records by construction.
 type recordBuilder struct {
-	r                              flow.Record
+	r                              *flow.Record // the record being built, in place in Decoder.recs
 	sf                             samplingFields
 	octTotal, pktTotal, outB, outP uint64
 	initB, respB, initP, respP     uint64
@@ -346,7 +356,7 @@ type recordBuilder struct {
 
 // field applies one non-enterprise field value.
 func (rb *recordBuilder) field(typ uint16, b []byte) {
-	r := &rb.r
+	r := rb.r
 	switch typ {
 	case ieOctetDelta:
 		r.Bytes, rb.haveDelta = beUint(b), true
@@ -416,9 +426,21 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 	}
 }
 
-// finish resolves counters and the sampling rate and returns the record.
-func (rb *recordBuilder) finish(st *exporterState, domain uint32) flow.Record {
-	r := &rb.r
+// domainRate is an observation domain's sampling rate from options data,
+// looked up once per data set rather than once per record.
+type domainRate struct {
+	rate uint32
+	ok   bool
+}
+
+func (st *exporterState) domainRate(domain uint32) domainRate {
+	r, ok := st.domains[domain]
+	return domainRate{r, ok}
+}
+
+// finish resolves counters and the sampling rate of the record in place.
+func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate) {
+	r := rb.r
 	// Byte counters, in order of trust: deltas; totals; NSEL
 	// initiator+responder; OUT_BYTES alone. IN and OUT bytes are never
 	// summed: some firewalls send both with the same value.
@@ -447,17 +469,26 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32) flow.Record {
 	sf := &rb.sf
 	if rate := sf.rate(); sf.any && rate != 0 {
 		r.SamplingRate, r.RateSource = rate, flow.RateRecord
-	} else if rate, ok := st.samplers[samplerKey{domain, uint32(sf.samplerID)}]; sf.hasSampler && ok {
+	} else if rate, ok := rb.samplerRate(st, domain); ok {
 		r.SamplingRate, r.RateSource = rate, flow.RateSampler
-	} else if rate, ok := st.domains[domain]; ok {
-		r.SamplingRate, r.RateSource = rate, flow.RateDomain
+	} else if dr.ok {
+		r.SamplingRate, r.RateSource = dr.rate, flow.RateDomain
 	}
 	r.SamplerID = uint32(sf.samplerID)
-	return *r
+}
+
+// samplerRate is the rate of the record's sampler id from options data.
+func (rb *recordBuilder) samplerRate(st *exporterState, domain uint32) (uint32, bool) {
+	if !rb.sf.hasSampler {
+		return 0, false
+	}
+	rate, ok := st.samplers[samplerKey{domain, uint32(rb.sf.samplerID)}]
+	return rate, ok
 }
 
 func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {
-	rb := recordBuilder{r: flow.Record{Exporter: addr, Domain: domain, Protocol: proto}}
+	d.recs = append(d.recs, flow.Record{Exporter: addr, Domain: domain, Protocol: proto})
+	rb := recordBuilder{r: &d.recs[len(d.recs)-1]}
 	for i := range values {
 		f := &values[i]
 		if f.PenProvided {
@@ -465,5 +496,5 @@ func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, 
 		}
 		rb.field(f.Type, fieldBytes(f))
 	}
-	d.recs = append(d.recs, rb.finish(st, domain))
+	rb.finish(st, domain, st.domainRate(domain))
 }
