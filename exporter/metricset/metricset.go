@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/receiver/intake"
@@ -268,7 +269,10 @@ func gatherEnrichment(c *core.Core) []Metric {
 	speed.OTelName = Namespace + ".interface_speed"
 	for _, i := range c.Interfaces().Snapshot() {
 		ex, idx := i.Exporter.String(), strconv.FormatUint(uint64(i.Index), 10)
-		info.add(1, ex, idx, i.Name, i.Alias)
+		// Names and aliases, polled or configured, become label values,
+		// which must be valid UTF-8: client_golang's MustNewConstMetric
+		// panics on anything else, and OTLP refuses it.
+		info.add(1, ex, idx, enrich.CleanText(i.Name), enrich.CleanText(i.Alias))
 		if i.Speed > 0 {
 			speed.add(float64(i.Speed), ex, idx)
 		}

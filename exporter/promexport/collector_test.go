@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
@@ -112,5 +113,49 @@ func TestLabelEscaping(t *testing.T) {
 func TestCollectorLint(t *testing.T) {
 	if problems, err := testutil.CollectAndLint(New(testCore(t), nil)); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", problems, err)
+	}
+}
+
+// TestInterfaceInfoInvalidUTF8 stores an interface alias in Latin-1 (as an
+// agent returns "Büro" typed on a Latin-1 terminal) and a static name with
+// a stray byte: the registry still gathers without error, the values carry
+// U+FFFD, and the health metrics exposed after flowmetrics_interface_info
+// are all there.
+func TestInterfaceInfoInvalidUTF8(t *testing.T) {
+	c := testCore(t)
+	ex := netip.MustParseAddr("127.0.0.1")
+	c.Interfaces().SetStatic([]enrich.Interface{{Exporter: ex, Index: 4, Name: "x\xe9"}})
+	c.Interfaces().SetPolled(ex, []enrich.Interface{{Index: 3, Name: "ge-0/0/3", Alias: "B\xfcro uplink", Speed: 1e9}}, time.Unix(1700000000, 0))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(New(c, nil))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	got := map[string]map[string]string{} // if_index -> labels
+	byName := map[string]bool{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = true
+		if mf.GetName() != "flowmetrics_interface_info" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			l := map[string]string{}
+			for _, p := range m.Label {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["if_index"]] = l
+		}
+	}
+	if a := got["3"]["if_alias"]; a != "B\uFFFDro uplink" {
+		t.Errorf("if_alias = %q, want %q", a, "B\uFFFDro uplink")
+	}
+	if n := got["4"]["if_name"]; n != "x\uFFFD" {
+		t.Errorf("if_name = %q, want %q", n, "x\uFFFD")
+	}
+	for _, name := range []string{"flowmetrics_interface_speed_bits_per_second", "flowmetrics_snmp_polls_total", "flowmetrics_snmp_interfaces"} {
+		if !byName[name] {
+			t.Errorf("%s missing from the scrape", name)
+		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Interface is what is known of one interface of an exporter.
@@ -31,6 +33,27 @@ func (i Interface) Validate() error {
 		return errors.New("name: one of name, alias or speed_bps must be set")
 	}
 	return nil
+}
+
+// MaxTextBytes bounds an interface name or alias, in bytes.
+const MaxTextBytes = 256
+
+// CleanText returns s as an interface name or alias may be published: valid
+// UTF-8, each invalid byte sequence replaced by U+FFFD (agents send ifAlias
+// in whatever charset the operator typed it, Latin-1 often, and label values
+// must be UTF-8), and at most MaxTextBytes long, cut on a rune boundary.
+func CleanText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > MaxTextBytes {
+		i := MaxTextBytes
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
 
 // MaxPolledInterfaces bounds the interfaces kept per polled exporter.
@@ -117,6 +140,30 @@ func (t *Interfaces) Forget(exporter netip.Addr) {
 	defer t.mu.Unlock()
 	delete(t.polled, exporter.Unmap())
 	delete(t.status, exporter.Unmap())
+}
+
+// Retain forgets what was polled from every exporter for which keep
+// returns false (for example those no longer polled, or no longer sending
+// flows), and returns how many were forgotten. keep is called under the
+// store's lock and must not call it.
+func (t *Interfaces) Retain(keep func(netip.Addr) bool) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for a := range t.status {
+		if !keep(a) {
+			delete(t.status, a)
+			delete(t.polled, a)
+			n++
+		}
+	}
+	for a := range t.polled { // normally every polled exporter has a status
+		if !keep(a) {
+			delete(t.polled, a)
+			n++
+		}
+	}
+	return n
 }
 
 func (t *Interfaces) statusOf(a netip.Addr) *PollStatus {

@@ -2,8 +2,11 @@ package enrich
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestInterfacesMerge(t *testing.T) {
@@ -46,5 +49,55 @@ func TestInterfacesMerge(t *testing.T) {
 	s.Forget(r1)
 	if got := s.Snapshot(); len(got) != 2 {
 		t.Errorf("after Forget: %+v", got)
+	}
+}
+
+// TestCleanText: names and aliases come out valid UTF-8 and bounded, cut
+// on a rune boundary; valid short text is returned as is.
+func TestCleanText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"ge-0/0/1", "ge-0/0/1"},
+		{"Büro uplink", "Büro uplink"},
+		{"B\xfcro uplink", "B\uFFFDro uplink"},
+		{"\xff\xfe", "\uFFFD"},
+		{"ok\xc3", "ok\uFFFD"}, // truncated sequence
+		{strings.Repeat("x", MaxTextBytes), strings.Repeat("x", MaxTextBytes)},
+		{strings.Repeat("x", MaxTextBytes+1), strings.Repeat("x", MaxTextBytes)},
+		{strings.Repeat("x", MaxTextBytes-2) + "€", strings.Repeat("x", MaxTextBytes-2)}, // € is 3 bytes
+		{strings.Repeat("\xfc", 200), strings.Repeat("\uFFFD", 1)},                       // one run, one U+FFFD
+		{strings.Repeat("a\xfc", 100), strings.Repeat("a\uFFFD", 64)},                    // 100 x 4 bytes, cut to 64 x 4
+	}
+	for _, tt := range tests {
+		got := CleanText(tt.in)
+		if got != tt.want {
+			t.Errorf("CleanText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if !utf8.ValidString(got) || len(got) > MaxTextBytes {
+			t.Errorf("CleanText(%q) = %q: invalid or %d bytes", tt.in, got, len(got))
+		}
+	}
+}
+
+// TestInterfacesRetain forgets polled interfaces and statuses of the
+// exporters not kept, and nothing static.
+func TestInterfacesRetain(t *testing.T) {
+	r1, r2, r3 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	s := NewInterfaces()
+	s.SetStatic([]Interface{{Exporter: r2, Index: 7, Name: "static"}})
+	now := time.Unix(1700000000, 0)
+	s.SetPolled(r1, []Interface{{Index: 1, Name: "a"}}, now)
+	s.SetPolled(r2, []Interface{{Index: 1, Name: "b"}}, now)
+	s.PollFailed(r3)
+	if n := s.Retain(func(a netip.Addr) bool { return a == r1 }); n != 2 {
+		t.Errorf("Retain forgot %d exporters, want 2", n)
+	}
+	st := s.PollStatuses()
+	if len(st) != 1 || st[0].Exporter != r1 {
+		t.Errorf("PollStatuses = %+v, want only %s", st, r1)
+	}
+	want := []Interface{{Exporter: r1, Index: 1, Name: "a"}, {Exporter: r2, Index: 7, Name: "static"}}
+	if got := s.Snapshot(); !slices.Equal(got, want) {
+		t.Errorf("Snapshot = %+v, want %+v", got, want)
 	}
 }

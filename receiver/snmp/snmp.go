@@ -11,7 +11,11 @@
 // up to Concurrency of them at once, so an agent that does not answer holds
 // one slot for its timeout instead of delaying every other exporter; the
 // longest overdue exporters go first. A failed poll keeps what the last good
-// one returned and is retried after a minute (or Interval, if shorter).
+// one returned and is retried after a minute (or Interval, if shorter). An
+// exporter the ExporterSource no longer lists is forgotten, with what it
+// returned, so the SNMP state is bounded by the exporters tracked
+// (max_exporters) whatever the sources. Names and aliases are stored as
+// valid UTF-8 of bounded length (enrich.CleanText).
 package snmp
 
 import (
@@ -134,11 +138,7 @@ func New(cfg Config, store *enrich.Interfaces, exporters ExporterSource, logger 
 func (p *Poller) SetConfig(cfg Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for a := range p.next {
-		if !cfg.wants(a) {
-			p.store.Forget(a)
-		}
-	}
+	p.store.Retain(cfg.wants)
 	p.cfg = cfg
 	p.gen++
 	p.next = map[netip.Addr]time.Time{}
@@ -194,11 +194,28 @@ func (p *Poller) startDue(ctx context.Context, now time.Time) {
 	seen := map[netip.Addr]bool{} // an address can be several exporters (observation domains)
 	for _, a := range p.exporters() {
 		a = a.Unmap()
-		if !seen[a] && cfg.wants(a) && !p.inflight[a] && !now.Before(p.next[a]) {
-			seen[a] = true
+		if seen[a] || !cfg.wants(a) {
+			continue
+		}
+		seen[a] = true
+		next, ok := p.next[a]
+		if !ok {
+			p.next[a] = time.Time{} // tracked from now on; due at once
+		}
+		if !p.inflight[a] && !now.Before(next) {
 			due = append(due, a)
 		}
 	}
+	// Exporters the source no longer lists (the health table forgot them,
+	// bounded by max_exporters) are forgotten here too, with what they
+	// returned, so that spoofed or churning sources cannot grow the SNMP
+	// state. A poll of one in flight finishes and its result is dropped.
+	for a := range p.next {
+		if !seen[a] {
+			delete(p.next, a)
+		}
+	}
+	p.store.Retain(func(a netip.Addr) bool { return seen[a] })
 	// Never polled (zero time) first, then by how long overdue; exporters
 	// equally due keep the source's order.
 	slices.SortStableFunc(due, func(x, y netip.Addr) int { return p.next[x].Compare(p.next[y]) })
@@ -220,7 +237,8 @@ func (p *Poller) poll(ctx context.Context, cfg Config, gen uint64, a netip.Addr)
 	now := time.Now()
 	p.mu.Lock()
 	delete(p.inflight, a)
-	current := gen == p.gen && ctx.Err() == nil
+	_, tracked := p.next[a] // not if forgotten meanwhile
+	current := gen == p.gen && ctx.Err() == nil && tracked
 	if current {
 		if err != nil {
 			p.store.PollFailed(a)
@@ -233,7 +251,8 @@ func (p *Poller) poll(ctx context.Context, cfg Config, gen uint64, a netip.Addr)
 	p.mu.Unlock()
 	switch {
 	case !current:
-		// Reconfigured or stopping: the result was stale and is dropped.
+		// Reconfigured, forgotten or stopping: the result was stale and
+		// is dropped.
 	case err != nil:
 		p.logger.Warn("SNMP poll failed", "exporter", a, "err", err)
 	default:
@@ -326,12 +345,19 @@ func indexOf(name, column string) (uint32, bool) {
 	return uint32(n), err == nil
 }
 
+// str returns an OCTET STRING value as a name or alias: trailing NULs
+// dropped, made valid UTF-8 and bounded (enrich.CleanText), since agents
+// return bytes in any charset and of any length, and label values must be
+// UTF-8.
 func str(pdu gosnmp.SnmpPDU) string {
-	if b, ok := pdu.Value.([]byte); ok {
-		return strings.TrimRight(string(b), "\x00")
+	var s string
+	switch v := pdu.Value.(type) {
+	case []byte:
+		s = string(v)
+	case string:
+		s = v
+	default:
+		return ""
 	}
-	if s, ok := pdu.Value.(string); ok {
-		return s
-	}
-	return ""
+	return enrich.CleanText(strings.TrimRight(s, "\x00"))
 }
