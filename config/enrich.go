@@ -21,7 +21,8 @@ type EnrichConfig struct {
 	// Entries here win over networks_file for the same prefix.
 	Networks []NetworkConfig `yaml:"networks" mapstructure:"networks"`
 	// NetworksFile is a CSV file of networks (header line: prefix and any
-	// of name, tenant, role), read at start and at every reload.
+	// of name, tenant, role; quoted fields; UTF-8, with or without a byte
+	// order mark), read at start and at every reload.
 	NetworksFile string `yaml:"networks_file" mapstructure:"networks_file"`
 	// ClassifyDirection sets the direction of flows whose exporter states
 	// none from the networks: internal to internal is "internal", external
@@ -83,6 +84,16 @@ type NetworkConfig struct {
 	Role string `yaml:"role" mapstructure:"role"`
 }
 
+// network converts n (an invalid prefix is left zero); an IPv4-mapped
+// prefix becomes the IPv4 prefix it covers.
+func (n NetworkConfig) network() enrich.Network {
+	p, err := netip.ParsePrefix(n.Prefix)
+	if err == nil {
+		p = enrich.UnmapPrefix(p)
+	}
+	return enrich.Network{Prefix: p, Name: n.Name, Tenant: n.Tenant, Role: n.Role}
+}
+
 // GeoIPConfig names the mmdb databases.
 type GeoIPConfig struct {
 	// ASNDatabase is a GeoLite2-ASN style mmdb; AS numbers are looked up
@@ -128,9 +139,14 @@ func (e *EnrichConfig) validate() error {
 			return fmt.Errorf("enrich.interfaces[%d].exporter: %q is not an address", i, itf.Exporter)
 		}
 	}
+	// Inline networks are checked here, with their own index: the core
+	// sees them after the networks file's.
 	for i, n := range e.Networks {
 		if _, err := netip.ParsePrefix(n.Prefix); err != nil {
 			return fmt.Errorf("enrich.networks[%d].prefix: %q is not a CIDR", i, n.Prefix)
+		}
+		if err := n.network().Validate(); err != nil {
+			return fmt.Errorf("enrich.networks[%d].%w", i, err)
 		}
 	}
 	if e.NetworksFile != "" {
@@ -188,8 +204,7 @@ func (e *EnrichConfig) core() (enrich.Config, error) {
 		}
 	}
 	for _, n := range e.Networks {
-		p, _ := netip.ParsePrefix(n.Prefix)
-		ec.Networks = append(ec.Networks, enrich.Network{Prefix: p.Masked(), Name: n.Name, Tenant: n.Tenant, Role: n.Role})
+		ec.Networks = append(ec.Networks, n.network())
 	}
 	for _, i := range e.Interfaces {
 		a, _ := netip.ParseAddr(i.Exporter)

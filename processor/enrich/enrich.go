@@ -61,7 +61,7 @@ func (c Config) symbolNames() []string {
 	for _, n := range c.Networks {
 		name := n.Name
 		if name == "" {
-			name = n.Prefix.Masked().String()
+			name = UnmapPrefix(n.Prefix).String()
 		}
 		names = append(names, name, n.Tenant)
 	}

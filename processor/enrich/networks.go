@@ -3,6 +3,7 @@ package enrich
 import (
 	"bufio"
 	"cmp"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
@@ -48,6 +50,18 @@ func (n Network) Validate() error {
 		return fmt.Errorf("role: must be %q or %q, got %q", RoleInternal, RoleExternal, n.Role)
 	}
 	return nil
+}
+
+// UnmapPrefix returns p masked, and an IPv4-mapped IPv6 prefix of at
+// least 96 bits (::ffff:198.51.100.0/120) as the IPv4 prefix it covers
+// (198.51.100.0/24): IPv4 addresses, mapped or not, are looked up among the
+// IPv4 prefixes, where a mapped prefix would never match.
+func UnmapPrefix(p netip.Prefix) netip.Prefix {
+	p = p.Masked()
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
 }
 
 // netInfo is what a lookup returns: interned labels and the role.
@@ -137,19 +151,20 @@ type prefixEntry struct {
 }
 
 // newNetworkTable builds the table; a prefix listed twice keeps its last
-// entry. nets must be valid.
+// entry, IPv4-mapped prefixes count as IPv4 (UnmapPrefix). nets must be
+// valid.
 func newNetworkTable(nets []Network) *networkTable {
 	if len(nets) == 0 {
 		return nil
 	}
 	last := map[netip.Prefix]int{}
 	for i, n := range nets {
-		last[n.Prefix.Masked()] = i
+		last[UnmapPrefix(n.Prefix)] = i
 	}
 	t := &networkTable{}
 	var v4, v6 []prefixEntry
 	for i, n := range nets {
-		p := n.Prefix.Masked()
+		p := UnmapPrefix(n.Prefix)
 		if last[p] != i {
 			continue
 		}
@@ -255,34 +270,66 @@ func (t *networkTable) lookup(a netip.Addr) *netInfo {
 var networkColumns = []string{"prefix", "name", "tenant", "role"}
 
 // ReadNetworksFile reads a networks file; see ParseNetworks for the format.
+// Errors in its content name the file and the line.
 func ReadNetworksFile(path string) ([]Network, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseNetworks(f)
+	nets, err := ParseNetworks(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return nets, nil
 }
 
-// ParseNetworks reads networks in CSV form: a header line naming the columns
-// (prefix, and any of name, tenant, role), then one network per line.
-// Blank lines and lines starting with # are skipped; fields are trimmed.
-// Errors name the line.
+// utf8BOM is the byte order mark spreadsheet programs (Excel's "CSV UTF-8")
+// put at the start of a file.
+const utf8BOM = "\uFEFF"
+
+// ParseNetworks reads networks in CSV form (RFC 4180, as encoding/csv reads
+// it): a header line naming the columns (prefix, and any of name, tenant,
+// role), then one network per line. Fields may be quoted ("Office, Berlin");
+// lines whose first field starts with # are comments; blank lines are
+// skipped; fields are trimmed. The text must be UTF-8, with or without a
+// leading byte order mark. IPv4-mapped IPv6 prefixes are read as the IPv4
+// prefixes they cover (see UnmapPrefix). Errors name the line.
 func ParseNetworks(r io.Reader) ([]Network, error) {
-	sc := bufio.NewScanner(r)
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
+	cr.Comment = '#'
+	cr.TrimLeadingSpace = true
+	cr.FieldsPerRecord = -1 // checked against the header below, naming the line
 	var cols []string
 	var out []Network
 	seen := map[netip.Prefix]int{}
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == '#' {
-			continue
+	for {
+		fields, err := cr.Read()
+		if err == io.EOF {
+			break
 		}
-		fields := strings.Split(text, ",")
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("line %d: %w", pe.Line, pe.Err)
+			}
+			return nil, err
+		}
+		line, _ := cr.FieldPos(0)
 		for i := range fields {
 			fields[i] = strings.TrimSpace(fields[i])
+		}
+		if len(fields) == 1 && fields[0] == "" || strings.HasPrefix(fields[0], "#") {
+			continue // a line of blanks, or an indented comment
+		}
+		for _, f := range fields {
+			if !utf8.ValidString(f) {
+				return nil, fmt.Errorf("line %d: %q is not valid UTF-8 (save the file as UTF-8)", line, f)
+			}
 		}
 		if cols == nil {
 			for _, c := range fields {
@@ -310,7 +357,7 @@ func ParseNetworks(r io.Reader) ([]Network, error) {
 				if err != nil {
 					return nil, fmt.Errorf("line %d: prefix %q is not a CIDR", line, fields[i])
 				}
-				n.Prefix = p.Masked()
+				n.Prefix = UnmapPrefix(p)
 			case "name":
 				n.Name = fields[i]
 			case "tenant":
@@ -327,9 +374,6 @@ func ParseNetworks(r io.Reader) ([]Network, error) {
 		}
 		seen[n.Prefix] = line
 		out = append(out, n)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	if cols == nil {
 		return nil, errors.New("line 1: missing header (e.g. prefix,name,tenant,role)")

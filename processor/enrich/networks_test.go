@@ -3,8 +3,13 @@ package enrich
 import (
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 func nets(specs ...string) []Network {
@@ -166,6 +171,13 @@ func TestParseNetworks(t *testing.T) {
 		{"cidr", "prefix\n10.0.0.0\n", `line 2: prefix "10.0.0.0" is not a CIDR`},
 		{"role", "prefix,role\n10.0.0.0/8,dmz\n", `line 2: role: must be "internal" or "external", got "dmz"`},
 		{"duplicate", "prefix\n10.0.0.0/8\n#\n10.0.0.1/8\n", "line 4: prefix 10.0.0.0/8 already listed on line 2"},
+		{"duplicate mapped", "prefix\n198.51.100.0/24\n::ffff:198.51.100.0/120\n", "line 3: prefix 198.51.100.0/24 already listed on line 2"},
+		{"fields with a quoted comma", "prefix,name\n10.0.0.0/8,\"a, b\",c\n", "line 2: 3 fields, the header has 2"},
+		{"fields after a multi-line field", "prefix,name\n10.0.0.0/8,\"a\nb\"\n10.1.0.0/16\n", "line 4: 1 fields, the header has 2"},
+		{"bare quote", "prefix,name\n10.0.0.0/8,Office \"B\"\n", `line 2: bare " in non-quoted-field`},
+		{"unterminated quote", "prefix,name\n10.0.0.0/8,\"Office\n", `line 2: extraneous or missing " in quoted-field`},
+		{"latin-1", "prefix,name\n10.0.0.0/8,B\xfcro\n", `line 2: "B\xfcro" is not valid UTF-8 (save the file as UTF-8)`},
+		{"BOM only", "\ufeff", "line 1: missing header (e.g. prefix,name,tenant,role)"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,5 +186,114 @@ func TestParseNetworks(t *testing.T) {
 				t.Errorf("error = %v, want %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseNetworksCSV reads what spreadsheets write: quoted fields with
+// commas and quotes, a UTF-8 byte order mark, CRLF line ends; and comments
+// and blank lines anywhere.
+func TestParseNetworksCSV(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []Network
+	}{
+		{"quoted comma", "prefix,name,tenant\n10.0.0.0/8,\"Office, Berlin\",acme\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Office, Berlin", Tenant: "acme"}}},
+		{"quoted quote", "prefix,name\n10.0.0.0/8,\"the \"\"lab\"\"\"\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: `the "lab"`}}},
+		{"spaces around quoted field", "prefix, name ,tenant\n 10.0.0.0/8 , \"Office, Berlin\",acme\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Office, Berlin", Tenant: "acme"}}},
+		{"BOM", "\ufeffprefix,name\n10.0.0.0/8,corp\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
+		{"BOM, CRLF and UTF-8", "\ufeffprefix,name,tenant\r\n10.0.0.0/8,B\u00fcro,\"M\u00fcller, K\u00f6ln\"\r\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Büro", Tenant: "Müller, Köln"}}},
+		{"comments and blanks", "# head\n\n  # indented, with a comma\nprefix,name\n   \n# between\n10.0.0.0/8,corp\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
+		{"IPv4-mapped prefix", "prefix,name\n::ffff:198.51.100.0/120,partner\n",
+			[]Network{{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Name: "partner"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseNetworks(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ParseNetworks = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadNetworksFileNamesFile: errors in the content name the file and
+// the line.
+func TestReadNetworksFileNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nets.csv")
+	if err := os.WriteFile(path, []byte("\ufeffprefix,name\n10.0.0.0/8,\"a, b\"\n10.0.0.0/33,x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadNetworksFile(path)
+	if want := path + `: line 3: prefix "10.0.0.0/33" is not a CIDR`; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %s", err, want)
+	}
+}
+
+func TestUnmapPrefix(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"::ffff:198.51.100.0/120", "198.51.100.0/24"},
+		{"::ffff:198.51.100.7/120", "198.51.100.0/24"},
+		{"::ffff:198.51.100.7/128", "198.51.100.7/32"},
+		{"::ffff:0.0.0.0/96", "0.0.0.0/0"},
+		{"::ffff:0:0/95", "::fffe:0:0/95"}, // wider than the mapped range: IPv6
+		{"198.51.100.0/24", "198.51.100.0/24"},
+		{"2001:db8::1/32", "2001:db8::/32"},
+	}
+	for _, tt := range tests {
+		if got := UnmapPrefix(netip.MustParsePrefix(tt.in)); got != netip.MustParsePrefix(tt.want) {
+			t.Errorf("UnmapPrefix(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestNetworkMappedPrefix: an IPv4-mapped IPv6 prefix matches the IPv4
+// addresses it covers (plain and mapped), makes them internal for direction
+// classification, and is the same prefix as its IPv4 form (the later entry
+// wins).
+func TestNetworkMappedPrefix(t *testing.T) {
+	table := newNetworkTable(nets("::ffff:198.51.100.0/120 partner", "10.0.0.0/8 corp"))
+	for _, a := range []string{"198.51.100.7", "::ffff:198.51.100.7"} {
+		n := table.lookup(netip.MustParseAddr(a))
+		if n == nil || n.name.String() != "partner" || !n.internal {
+			t.Errorf("lookup(%s) = %+v, want partner, internal", a, n)
+		}
+	}
+	if n := table.lookup(netip.MustParseAddr("198.51.101.1")); n != nil {
+		t.Errorf("lookup(198.51.101.1) = %+v, want none", n)
+	}
+	if got := newNetworkTable(nets("198.51.100.0/24 first", "::ffff:198.51.100.0/120 second")).lookup(netip.MustParseAddr("198.51.100.7")); got.name.String() != "second" {
+		t.Errorf("same prefix twice: got %q, want second", got.name)
+	}
+	if got := newNetworkTable(nets("::ffff:198.51.100.0/120")).lookup(netip.MustParseAddr("198.51.100.7")); got.name.String() != "198.51.100.0/24" {
+		t.Errorf("unnamed: got %q, want 198.51.100.0/24", got.name)
+	}
+
+	e, err := New(Config{Networks: nets("::ffff:198.51.100.0/120 office", "10.0.0.0/8 corp"), ClassifyDirection: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		src, dst string
+		want     flow.Direction
+	}{
+		{"198.51.100.7", "10.0.0.1", flow.DirectionInternal},
+		{"203.0.113.1", "198.51.100.7", flow.DirectionIngress},
+		{"198.51.100.7", "203.0.113.1", flow.DirectionEgress},
+	}
+	for _, tt := range tests {
+		r := []flow.Record{{SrcAddr: netip.MustParseAddr(tt.src), DstAddr: netip.MustParseAddr(tt.dst)}}
+		e.Apply(r)
+		if r[0].Direction != tt.want {
+			t.Errorf("%s -> %s: direction %s, want %s", tt.src, tt.dst, r[0].Direction, tt.want)
+		}
 	}
 }
