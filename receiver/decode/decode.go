@@ -180,6 +180,15 @@ var ErrUnknownVersion = errors.New("unknown protocol version")
 // still returned; errs lists every problem found, each counted once in ex.
 func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (Result, []error) {
 	d.recs = d.recs[:0]
+	return d.Append(payload, addr, ex)
+}
+
+// Append is Decode without forgetting the records the calls since the last
+// Reset (or Decode) decoded: Result.Records holds this datagram's records and
+// Pending all of them, so a caller can fold several datagrams of one
+// exporter into the core at once.
+func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (Result, []error) {
+	start := len(d.recs)
 	res := Result{Protocol: Protocol(payload)}
 	var errs []error
 	fail := func(r health.Reason, err error) {
@@ -188,7 +197,7 @@ func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	}
 	if res.Protocol == flow.ProtoUnknown {
 		fail(health.ReasonUnknownVersion, ErrUnknownVersion)
-		res.Records = d.recs
+		res.Records = d.recs[start:]
 		return res, errs
 	}
 	st := d.state.get(addr)
@@ -202,9 +211,16 @@ func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	case flow.SFlowV5:
 		d.decodeSFlow(payload, addr, st, ex, fail)
 	}
-	res.Records = d.recs
+	res.Records = d.recs[start:]
 	return res, errs
 }
+
+// Pending returns the records of every Append since the last Reset; the
+// slice is reused after Reset.
+func (d *Decoder) Pending() []flow.Record { return d.recs }
+
+// Reset forgets the pending records.
+func (d *Decoder) Reset() { d.recs = d.recs[:0] }
 
 // reasonOf classifies a goflow2 error.
 func reasonOf(err error) health.Reason {
