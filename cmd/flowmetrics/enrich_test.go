@@ -373,11 +373,7 @@ families:
 	in := start(t, "--config.file="+cfg)
 	replay := func(n int) testkit.Metrics {
 		t.Helper()
-		if err := testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, 5, 0); err != nil {
-			t.Fatal(err)
-		}
-		mfs := in.settle(t, float64(n*len(truth.ByFlow)))
-		assertHealthy(t, mfs)
+		mfs := replayPcap(t, in, pcap, n*len(truth.ByFlow))
 		if got := sum(mfs, "flow_geo_bytes_total", nil); got != float64(n)*float64(truth.Total.Bytes) {
 			t.Errorf("after replay %d: flow_geo_bytes_total sums to %v, want %v", n, got, float64(n)*float64(truth.Total.Bytes))
 		}
@@ -454,12 +450,7 @@ families:
 	in := start(t, "--config.file="+cfg, "--web.enable-lifecycle")
 	replay := func(n int) testkit.Metrics {
 		t.Helper()
-		if err := testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, 5, 0); err != nil {
-			t.Fatal(err)
-		}
-		mfs := in.settle(t, float64(n*len(truth.ByFlow)))
-		assertHealthy(t, mfs)
-		return mfs
+		return replayPcap(t, in, pcap, n*len(truth.ByFlow))
 	}
 	netLabels := []string{"src_net", "dst_net", "tenant", "direction"}
 
@@ -499,4 +490,17 @@ families:
 	if !strings.Contains(in.log.String(), "enrich.networks_file") {
 		t.Errorf("the log does not name enrich.networks_file:\n%s", in.log)
 	}
+}
+
+// replayPcap has softflowd (NetFlow v5) replay pcap into in once more, waits
+// until in has counted records flows in all, checks its health and returns
+// the scrape.
+func replayPcap(t *testing.T, in *instance, pcap string, records int) testkit.Metrics {
+	t.Helper()
+	if err := testkit.RunSoftflowd(ctxFor(t), pcap, in.flowAddr, 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	mfs := in.settle(t, float64(records))
+	assertHealthy(t, mfs)
+	return mfs
 }
