@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -152,21 +153,36 @@ func Default() Config {
 }
 
 // Load reads a YAML file over the defaults. Unknown keys are errors.
+// Relative file paths in it (enrich.networks_file, enrich.geoip.*) are
+// relative to the file's directory.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
-	return Parse(b)
+	return parse(b, filepath.Dir(path))
 }
 
-// Parse decodes YAML over the defaults and validates the result.
-func Parse(b []byte) (Config, error) {
+// Parse decodes YAML over the defaults and validates the result. Relative
+// file paths in it are relative to the working directory.
+func Parse(b []byte) (Config, error) { return parse(b, "") }
+
+// parse is Parse with relative file paths (enrich.networks_file and the
+// geoip databases) taken relative to dir, as Prometheus does for the files
+// its configuration names.
+func parse(b []byte, dir string) (Config, error) {
 	c := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, err
+	}
+	if dir != "" {
+		for _, p := range []*string{&c.Enrich.NetworksFile, &c.Enrich.GeoIP.ASNDatabase, &c.Enrich.GeoIP.CountryDatabase} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

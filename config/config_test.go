@@ -129,7 +129,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestExampleConfigIsValid loads examples/flowmetrics.yml from the
-// repository's root (its networks_file is relative to it, as for
+// repository's root (its networks_file is relative to the file, as for
 // `flowmetrics --config.check --config.file=examples/flowmetrics.yml`) and
 // checks what it configures, then uncomments its geoip block, points it at
 // generated databases and checks that it parses too.
@@ -204,7 +204,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if uncommented != 4 {
 		t.Fatalf("uncommented %d lines of the geoip block, want 4", uncommented)
 	}
-	c, err = Parse([]byte(text))
+	c, err = parse([]byte(text), "examples") // as Load would for examples/flowmetrics.yml
 	if err != nil {
 		t.Fatalf("the example with geoip uncommented: %v", err)
 	}
@@ -242,5 +242,29 @@ func TestLoadGoodEnrich(t *testing.T) {
 	}
 	if d := Default(); !d.Enrich.ClassifyDirection || d.SNMP().Enabled() || d.Enrich.GeoIP.ReloadInterval != time.Minute {
 		t.Errorf("default enrich = %+v", d.Enrich)
+	}
+}
+
+// TestRelativePathsFollowTheConfigFile: files a configuration names are
+// found next to it whatever the working directory, as with Prometheus;
+// absolute paths stay as they are.
+func TestRelativePathsFollowTheConfigFile(t *testing.T) {
+	abs, err := filepath.Abs("testdata/good-enrich.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	c, err := Load(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(abs), "networks.csv"); c.Enrich.NetworksFile != want {
+		t.Errorf("networks_file = %q, want %q", c.Enrich.NetworksFile, want)
+	}
+	if _, err := Parse([]byte("enrich:\n  networks_file: " + filepath.Join(filepath.Dir(abs), "networks.csv") + "\n")); err != nil {
+		t.Errorf("an absolute networks_file: %v", err)
+	}
+	if _, err := Parse([]byte("enrich:\n  networks_file: networks.csv\n")); err == nil {
+		t.Error("Parse found networks.csv outside the working directory")
 	}
 }

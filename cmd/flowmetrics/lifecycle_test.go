@@ -193,7 +193,7 @@ func TestInvalidConfigExitsNonZero(t *testing.T) {
 
 // TestExampleConfigChecks runs the documented check of the shipped example,
 // `flowmetrics --config.check --config.file=examples/flowmetrics.yml` from
-// the repository's root (the example's networks_file is relative to it).
+// the repository's root.
 func TestExampleConfigChecks(t *testing.T) {
 	cmd := exec.Command(binary, "--config.check", "--config.file=examples/flowmetrics.yml")
 	cmd.Dir = filepath.Join("..", "..")
