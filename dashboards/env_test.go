@@ -194,12 +194,19 @@ func startFlowmetricsNamed(t *testing.T, ifName string) *exporterRun {
 		webAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
 	}
 	// Static interface names and speeds for softflowd's exporter (127.0.0.1,
-	// interface 0), so the name and utilisation joins have data.
+	// interface 0), so the name and utilisation joins have data; SNMP polls
+	// of it go to a port nobody answers on, so the SNMP health metrics are
+	// served (as failures).
 	cfg := filepath.Join(t.TempDir(), "flowmetrics.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`enrich:
   interfaces:
     - {exporter: 127.0.0.1, if_index: 0, name: %q, alias: replayed pcap, speed_bps: 1000000000}
-`, ifName)), 0o644); err != nil {
+  snmp:
+    exporters: [127.0.0.1/32]
+    port: %d
+    timeout: 200ms
+    retries: 0
+`, ifName, freePort(t, "udp"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startProcess(t, bin, "--config.file="+cfg, "--flow.listen-address="+r.flowAddr, "--web.listen-address="+r.webAddr)
@@ -325,7 +332,7 @@ func realScrape(t *testing.T) servedMetrics {
 		for {
 			text := scrape(t, r.webAddr)
 			s := parseExposition(text)
-			if s["flow_dst_host_bytes_total"] != nil && s["flowmetrics_sampling_rate"] != nil {
+			if s["flow_dst_host_bytes_total"] != nil && s["flowmetrics_sampling_rate"] != nil && s["flowmetrics_snmp_polls_total"] != nil {
 				scraped = s
 				return
 			}
