@@ -22,7 +22,10 @@ type ckey [keyWords]uint64
 // chooses (spoofed addresses) cannot be made to collide on purpose.
 type keyTable struct {
 	words []uint8 // Key word indices in use
-	seed  uint64
+	// seed and k0 are random per table (the sketch copies its family's):
+	// every operand of the hash's multiplications is masked by a secret,
+	// so no key word can zero a product and erase the seed.
+	seed, k0 uint64
 	slots []slot     // power-of-two length
 	keys  [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words)
 	next  int32      // ids handed out so far
@@ -49,10 +52,7 @@ type slot struct {
 	id   int32
 }
 
-const (
-	hashMul0 = 0xa0761d6478bd642f // wyhash's primes
-	hashMul1 = 0xe7037ed1a0b428db
-)
+const hashMul1 = 0xe7037ed1a0b428db // one of wyhash's primes
 
 // newKeyTable returns a table for keys made of the given words (at least
 // one), with room for capacity keys before it grows.
@@ -61,14 +61,14 @@ func newKeyTable(words []uint8, capacity int) keyTable {
 	for n < 2*capacity {
 		n *= 2
 	}
-	return keyTable{words: words, seed: rand.Uint64(), slots: make([]slot, n)}
+	return keyTable{words: words, seed: rand.Uint64(), k0: rand.Uint64(), slots: make([]slot, n)}
 }
 
 // hash returns the hash of the compact key ck.
 func (t *keyTable) hash(ck *ckey) uint64 {
 	h := t.seed
 	for i := range t.words {
-		hi, lo := bits.Mul64(ck[i]^hashMul0, h^hashMul1)
+		hi, lo := bits.Mul64(ck[i]^t.k0, h^hashMul1)
 		h = hi ^ lo
 	}
 	return h

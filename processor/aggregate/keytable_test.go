@@ -85,7 +85,7 @@ func TestKeyTableMatchesMap(t *testing.T) {
 func TestKeyTableSeeds(t *testing.T) {
 	ck := ckey{1, 2, 3}
 	a, b := newKeyTable([]uint8{0, 1, 2}, 1), newKeyTable([]uint8{0, 1, 2}, 1)
-	if a.seed == b.seed || a.hash(&ck) == b.hash(&ck) {
+	if a.seed == b.seed || a.k0 == b.k0 || a.hash(&ck) == b.hash(&ck) {
 		t.Fatalf("seeds %x %x give the same hash", a.seed, b.seed)
 	}
 }
@@ -107,6 +107,26 @@ func TestJoinSplitLabels(t *testing.T) {
 				t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
 				break
 			}
+		}
+	}
+}
+
+// TestKeyTableNoSeedFreeCollisions: a key word that would zero a
+// multiplication with a public constant must not erase the seed: keys that
+// share such a word but differ before it hash differently. (With the
+// constant, IPv6 sources ending in these bytes all had one hash whatever the
+// seed, and a family's lookups became linear scans.)
+func TestKeyTableNoSeedFreeCollisions(t *testing.T) {
+	const evil = 0xa0761d6478bd642f // wyhash's first prime
+	for range 4 {
+		tab := newKeyTable([]uint8{2, 3, uint8(otherWord)}, 1)
+		seen := map[uint64]bool{}
+		for i := range 64 {
+			ck := ckey{uint64(i) << 20, evil, 0}
+			seen[tab.hash(&ck)] = true
+		}
+		if len(seen) != 64 {
+			t.Fatalf("64 keys sharing the word %#x have %d distinct hashes", uint64(evil), len(seen))
 		}
 	}
 }

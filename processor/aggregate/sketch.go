@@ -49,7 +49,7 @@ type ssEntry struct {
 // table fam's words and hash.
 func newSpaceSaving(capacity int, fam *keyTable) *spaceSaving {
 	tab := newKeyTable(fam.words, capacity)
-	tab.seed = fam.seed
+	tab.seed, tab.k0 = fam.seed, fam.k0
 	buckets := 1
 	for buckets < filterPerCounter*capacity {
 		buckets *= 2
