@@ -77,8 +77,9 @@ type socket struct {
 
 	// The datagrams decoded but not yet folded into the core: all from
 	// pendingEx, read in one batch (see flush).
-	pendingEx *health.Exporter
-	starts    []time.Time // when each pending datagram's handling began
+	pendingEx   *health.Exporter
+	pendingAddr netip.Addr
+	starts      []time.Time // when each pending datagram's handling began
 }
 
 // maxPending is the most records a socket decodes before folding them into
@@ -255,9 +256,14 @@ func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
 		s.limiter.log(in.log, "not_allowed", "datagram from an exporter outside allowed_exporters", "exporter", addr)
 		return
 	}
-	ex := exps.Get(addr)
-	if s.pendingEx != ex || len(s.dec.Pending()) >= maxPending {
+	// Flush before looking the exporter up: the lookup may evict the
+	// pending exporter's health entry from the bounded table.
+	if s.pendingEx != nil && (s.pendingAddr != addr || len(s.dec.Pending()) >= maxPending) {
 		in.flush(s)
+	}
+	ex := exps.Get(addr)
+	if s.pendingEx != nil && s.pendingEx != ex {
+		in.flush(s) // the same address, but its entry was replaced meanwhile
 	}
 	res, errs := s.dec.Append(b, addr, ex)
 	ex.CountDatagram(res.Protocol, start.UnixNano())
@@ -269,7 +275,7 @@ func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
 		}
 		s.limiter.log(in.log, reason, "bad datagram", "exporter", addr, "reason", reason, "err", e)
 	}
-	s.pendingEx = ex
+	s.pendingEx, s.pendingAddr = ex, addr
 	s.starts = append(s.starts, start)
 }
 
