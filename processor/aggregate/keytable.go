@@ -26,11 +26,11 @@ type keyTable struct {
 	// every operand of the hash's multiplications is masked by a secret,
 	// so no key word can zero a product and erase the seed.
 	seed, k0 uint64
-	slots []slot     // power-of-two length
-	keys  [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words)
-	next  int32      // ids handed out so far
-	free  []int32
-	n     int // keys present
+	slots    []slot     // power-of-two length
+	keys     [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words)
+	next     int32      // ids handed out so far
+	free     []int32
+	n        int // keys present
 }
 
 // keyChunk is how many keys a chunk of keyTable.keys holds; chunks keep
