@@ -121,10 +121,9 @@ func (a *app) reload() error {
 	}
 	a.geoipEvery.Store(int64(cfg.Enrich.GeoIP.ReloadInterval))
 	a.snmp.SetConfig(cfg.SNMP())
-	// Compare configuration with configuration: the running intake's
-	// Config() has sockets: 0 resolved to the CPU count, which would make
-	// every reload rebind the sockets (and forget the templates).
-	oldIn, newIn := a.cfg.Intake(), cfg.Intake()
+	// Rebinding would forget every exporter's templates: only when the
+	// sockets' settings really changed.
+	oldIn, newIn := a.intake.Config(), cfg.Intake()
 	a.intake.SetAllowed(newIn.AllowedExporters)
 	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
 	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {

@@ -54,6 +54,7 @@ type Config struct {
 // Intake is the running set of sockets.
 type Intake struct {
 	cfg     Config
+	perAddr int // sockets per address: cfg.Sockets, or one per CPU
 	core    *core.Core
 	log     *slog.Logger
 	latency *health.Histogram
@@ -100,10 +101,10 @@ type SocketStats struct {
 
 // New prepares an Intake; Start binds the sockets.
 func New(cfg Config, c *core.Core, log *slog.Logger) *Intake {
-	if cfg.Sockets <= 0 {
-		cfg.Sockets = runtime.GOMAXPROCS(0)
+	in := &Intake{cfg: cfg, perAddr: cfg.Sockets, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
+	if in.perAddr <= 0 {
+		in.perAddr = runtime.GOMAXPROCS(0)
 	}
-	in := &Intake{cfg: cfg, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
 	in.SetAllowed(cfg.AllowedExporters)
 	return in
 }
@@ -115,7 +116,9 @@ func (in *Intake) SetAllowed(p []netip.Prefix) {
 	in.allow.Store(&p)
 }
 
-// Config returns the configuration the intake was built with.
+// Config returns the configuration the intake was built with, as given
+// (Sockets 0 stays 0), so that it compares equal to the same configuration
+// on reload.
 func (in *Intake) Config() Config { return in.cfg }
 
 // Latency returns the per-datagram processing time histogram.
@@ -135,7 +138,7 @@ func (in *Intake) Start() error {
 	state := decode.NewState(in.cfg.Limits)
 	for _, addr := range in.cfg.Listen {
 		bindAddr := addr
-		for i := 0; i < in.cfg.Sockets; i++ {
+		for i := 0; i < in.perAddr; i++ {
 			pc, err := lc.ListenPacket(context.Background(), "udp", bindAddr)
 			if err != nil {
 				for _, s := range socks {

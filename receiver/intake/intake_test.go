@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -129,5 +130,18 @@ func TestDualStackSocket(t *testing.T) {
 	waitFor(t, "records over the dual-stack socket", func() bool { return totalBytes(c) == 1400 })
 	if ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1")); ex.Records[1].Load() != 2 {
 		t.Fatalf("exporter 127.0.0.1 has %d v5 records", ex.Records[1].Load())
+	}
+}
+
+// TestConfigAsGiven: with Sockets 0 the intake binds one socket per CPU but
+// reports its configuration as given, so a reload of the same configuration
+// compares equal and does not rebind (which would forget templates).
+func TestConfigAsGiven(t *testing.T) {
+	in, _ := startIntake(t, Config{})
+	if got := in.Config().Sockets; got != 0 {
+		t.Errorf("Config().Sockets = %d, want 0 as configured", got)
+	}
+	if got, want := len(in.Stats()), runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("%d sockets, want one per CPU (%d)", got, want)
 	}
 }
