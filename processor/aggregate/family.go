@@ -301,12 +301,18 @@ func (f *Family) Add(recs []flow.Record, now time.Time) {
 
 // AddKeyed is Add with the records' BaseKeys computed by the caller, once for
 // every family.
+//
+// The loop is the hot path of the whole program (once per record and
+// family), so it keeps only the common case inline: a key found live, or
+// equal to the previous record's. Admission, the sketch and the overflow
+// series are in miss.
 func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
+	if len(recs) == 0 {
+		return
+	}
+	base = base[:len(recs)]
+	b := batch{now: now}
 	ns := now.UnixNano()
-	// The batch's overflow series, looked up once per exporter (a batch is
-	// usually one datagram, so one exporter).
-	var oth *series
-	var othExp [16]byte
 	// The previous record's series: consecutive records often share a key in
 	// families with few labels (protocol, interface). keys[i&1] is record
 	// i's compact key, keys[(i+1)&1] the previous one's.
@@ -314,15 +320,24 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	var prevS *series
 	words := f.tab.words
 	words = words[:min(len(words), keyWords)]
+	// A batch is one exporter's (core.Process): when the family's first
+	// words are the exporter address, their share of the hash is computed
+	// once per exporter rather than once per record.
+	skip := 0
+	if len(words) > 2 && words[0] == 0 && words[1] == 1 {
+		skip = 2
+	}
+	var hExp [2]uint64
+	hPre := f.tab.seed
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range recs {
-		r := &recs[i]
+		bk := &base[i]
 		m := &f.cmask6
-		if base[i].IPVersion == 4 {
+		if bk.IPVersion == 4 {
 			m = &f.cmask4
 		}
-		bw := (*[keyWords]uint64)(unsafe.Pointer(&base[i]))
+		bw := (*[keyWords]uint64)(unsafe.Pointer(bk))
 		ck, prev := &keys[i&1], &keys[(i+1)&1]
 		diff := uint64(0)
 		for j, w := range words {
@@ -332,33 +347,54 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 		}
 		s := prevS
 		if diff != 0 || s == nil {
-			h := f.tab.hash(ck)
+			if skip != 0 && (i == 0 || ck[0] != hExp[0] || ck[1] != hExp[1]) {
+				hExp = [2]uint64{ck[0], ck[1]}
+				hPre = f.tab.hashFrom(f.tab.seed, ck[:2])
+			}
+			h := f.tab.hashFrom(hPre, ck[skip:len(words)])
+			s = nil
 			id := f.tab.find(ck, h)
-			if s = nil; id >= 0 {
-				s = f.at(id)
-			}
-			if s != nil && s.frozenAt == 0 {
-				// found, live
-			} else if id = f.admit(ck, h, now, id >= 0); id >= 0 {
-				s = f.at(id)
-			} else {
-				s = nil
-				f.sketch.add(ck, h, r.ScaledBytes+1)
-				if oth == nil || othExp != base[i].Exporter {
-					othExp = base[i].Exporter
-					oth = f.at(f.other(othExp, now))
+			if id >= 0 {
+				if t := f.at(id); t.frozenAt == 0 {
+					s = t
 				}
-				f.stats.Folded++
 			}
-			prevS = s
-			if s == nil {
-				s = oth
+			if prevS = s; s == nil {
+				s = f.miss(&b, ck, h, id >= 0, bk, &recs[i])
 			}
 		}
+		r := &recs[i]
 		s.add(r)
 		s.lastSeen = ns
 		s.window += r.ScaledBytes + 1
 	}
+}
+
+// batch is what miss keeps across one AddKeyed call: the batch's overflow
+// series, looked up once per exporter.
+type batch struct {
+	now    time.Time
+	oth    *series
+	othExp [16]byte
+}
+
+// miss handles a record whose key has no live series (frozen reports that
+// it has a frozen one): it admits the key if it may, or counts it in the
+// sketch and returns the exporter's overflow series. The caller updates
+// the series returned.
+//
+//go:noinline
+func (f *Family) miss(b *batch, ck *ckey, h uint64, frozen bool, bk *Key, r *flow.Record) *series {
+	if id := f.admit(ck, h, b.now, frozen); id >= 0 {
+		return f.at(id)
+	}
+	f.sketch.add(ck, h, r.ScaledBytes+1)
+	if b.oth == nil || b.othExp != bk.Exporter {
+		b.othExp = bk.Exporter
+		b.oth = f.at(f.other(b.othExp, b.now))
+	}
+	f.stats.Folded++
+	return b.oth
 }
 
 // at returns the series of id.

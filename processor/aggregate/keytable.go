@@ -66,9 +66,14 @@ func newKeyTable(words []uint8, capacity int) keyTable {
 
 // hash returns the hash of the compact key ck.
 func (t *keyTable) hash(ck *ckey) uint64 {
-	h := t.seed
-	for i := range t.words {
-		hi, lo := bits.Mul64(ck[i]^t.k0, h^hashMul1)
+	return t.hashFrom(t.seed, ck[:len(t.words)])
+}
+
+// hashFrom continues a hash h (t.seed at the start of a key) over words: the
+// hash of a key is hashFrom(hashFrom(seed, key[:n]), key[n:]) for any n.
+func (t *keyTable) hashFrom(h uint64, words []uint64) uint64 {
+	for _, w := range words {
+		hi, lo := bits.Mul64(w^t.k0, h^hashMul1)
 		h = hi ^ lo
 	}
 	return h
