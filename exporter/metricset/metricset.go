@@ -249,7 +249,7 @@ func gatherIntake(in IntakeStats) []Metric {
 		drops.add(float64(s.Drops), s.Address, idx)
 		buf.add(float64(s.ReceiveBuffer), s.Address, idx)
 	}
-	lat := newMetric("processing_duration_seconds", "s", "Time from a datagram's decoding until its records are counted (datagrams of one exporter read in one batch are counted together).", Histogram)
+	lat := newMetric("processing_duration_seconds", "s", "Time from a datagram's receipt until its records are counted (datagrams of one exporter read in one batch are counted together).", Histogram)
 	b, n, sum := in.Latency().Snapshot()
 	h := &HistogramValue{Bounds: health.LatencyBuckets, Count: n, Sum: sum}
 	for _, ub := range health.LatencyBuckets {

@@ -163,15 +163,21 @@ type Histogram struct {
 }
 
 // Observe records one duration in nanoseconds.
-func (h *Histogram) Observe(ns int64) {
+func (h *Histogram) Observe(ns int64) { h.ObserveN(ns, 1) }
+
+// ObserveN records n observations of the same duration in nanoseconds.
+func (h *Histogram) ObserveN(ns int64, n uint64) {
+	if n == 0 {
+		return
+	}
 	s := float64(ns) / 1e9
 	i := 0
 	for i < len(LatencyBuckets) && s > LatencyBuckets[i] {
 		i++
 	}
-	h.counts[i].Add(1)
-	h.count.Add(1)
-	h.sumNs.Add(uint64(ns))
+	h.counts[i].Add(n)
+	h.count.Add(n)
+	h.sumNs.Add(uint64(ns) * n)
 }
 
 // Snapshot returns cumulative bucket counts (keyed by upper bound), the

@@ -34,3 +34,17 @@ func TestHistogram(t *testing.T) {
 		t.Fatalf("sum %v", sum)
 	}
 }
+
+func TestHistogramObserveN(t *testing.T) {
+	var one, many Histogram
+	for range 3 {
+		one.Observe(7000)
+	}
+	many.ObserveN(7000, 3)
+	many.ObserveN(1, 0) // nothing
+	b1, n1, s1 := one.Snapshot()
+	b3, n3, s3 := many.Snapshot()
+	if n1 != 3 || n3 != 3 || s1 != s3 || b3[1e-5] != 3 || b3[5e-6] != 0 {
+		t.Fatalf("ObserveN: buckets %v count %d sum %v, want those of three Observe: %v %d %v", b3, n3, s3, b1, n1, s1)
+	}
+}

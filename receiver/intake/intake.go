@@ -80,7 +80,8 @@ type socket struct {
 	// pendingEx, read in one batch (see flush).
 	pendingEx   *health.Exporter
 	pendingAddr netip.Addr
-	starts      []time.Time // when each pending datagram's handling began
+	received    time.Time // when the pending datagrams' receive batch returned
+	datagrams   int       // pending datagrams
 }
 
 // maxPending is the most records a socket decodes before folding them into
@@ -228,6 +229,7 @@ func (in *Intake) read(s *socket) {
 	}
 	for {
 		n, err := br.ReadBatch(msgs, 0)
+		now := time.Now() // one clock read per batch, not per datagram
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return
@@ -241,7 +243,7 @@ func (in *Intake) read(s *socket) {
 			if !ok {
 				continue
 			}
-			in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap())
+			in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap(), now)
 		}
 		in.flush(s)
 	}
@@ -251,8 +253,9 @@ func (in *Intake) read(s *socket) {
 // core together with those of the datagrams before it in the same batch from
 // the same exporter (one core.Process per exporter and batch rather than
 // per datagram: 10-17 % less CPU per sFlow sample under load), by flush.
-func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
-	start := time.Now()
+//
+// now is when the batch holding the datagram was received.
+func (in *Intake) handle(s *socket, b []byte, addr netip.Addr, now time.Time) {
 	exps := in.core.Exporters()
 	if !in.allowed(addr) {
 		exps.Untracked().CountError(health.ReasonNotAllowed)
@@ -269,7 +272,7 @@ func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
 		in.flush(s) // the same address, but its entry was replaced meanwhile
 	}
 	res, errs := s.dec.Append(b, addr, ex)
-	ex.CountDatagram(res.Protocol, start.UnixNano())
+	ex.CountDatagram(res.Protocol, now.UnixNano())
 	for _, e := range errs {
 		var de *decode.Error
 		reason := "malformed"
@@ -279,22 +282,20 @@ func (in *Intake) handle(s *socket, b []byte, addr netip.Addr) {
 		s.limiter.log(in.log, reason, "bad datagram", "exporter", addr, "reason", reason, "err", e)
 	}
 	s.pendingEx, s.pendingAddr = ex, addr
-	s.starts = append(s.starts, start)
+	s.received = now
+	s.datagrams++
 }
 
 // flush folds the pending records into the core and observes each pending
-// datagram's processing time (from its decoding to its records counted).
+// datagram's processing time (from its receipt to its records counted).
 func (in *Intake) flush(s *socket) {
 	if s.pendingEx == nil {
 		return
 	}
-	in.core.Process(s.pendingEx, s.dec.Pending(), time.Now())
-	done := time.Now()
-	for _, t := range s.starts {
-		in.latency.Observe(done.Sub(t).Nanoseconds())
-	}
+	in.core.Process(s.pendingEx, s.dec.Pending(), s.received)
+	in.latency.ObserveN(time.Since(s.received).Nanoseconds(), uint64(s.datagrams))
 	s.dec.Reset()
-	s.pendingEx, s.starts = nil, s.starts[:0]
+	s.pendingEx, s.datagrams = nil, 0
 }
 
 func isTimeout(err error) bool {
