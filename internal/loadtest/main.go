@@ -159,22 +159,24 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 		return stepResult{}, err
 	}
 	// Wait for the exporter to finish what is queued (the socket buffers
-	// absorb a burst): the step lasts until the count stops moving.
-	var counted, drops float64
-	last, done := -1.0, time.Now()
-	for i := 0; i < 200; i++ {
-		m, err := testkit.Scrape(url)
-		if err != nil {
-			return stepResult{}, err
-		}
-		counted, drops = m.Sum("flowmetrics_records_total", nil), m.Sum("flowmetrics_socket_drops_total", nil)
-		if counted == last {
-			break
-		}
-		last, done = counted, time.Now()
+	// absorb a burst): the step lasts until its CPU time stops growing.
+	// Polling /metrics instead would bill each scrape (~20 ms of CPU with
+	// gzip once the families are full) to the records being measured.
+	cpu, done := cpuSeconds(pid), time.Now()
+	for idle := 0; idle < 2 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
+		if c := cpuSeconds(pid); c-cpu > 0.01 { // more than one clock tick
+			cpu, done, idle = c, time.Now(), 0
+		} else {
+			idle++
+		}
 	}
-	cpu := cpuSeconds(pid) - cpu0
+	cpu -= cpu0
+	m, err := testkit.Scrape(url)
+	if err != nil {
+		return stepResult{}, err
+	}
+	counted, drops := m.Sum("flowmetrics_records_total", nil), m.Sum("flowmetrics_socket_drops_total", nil)
 	offered := "max"
 	if rate > 0 {
 		offered = fmt.Sprintf("%.0f", rate)
