@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	duration := app.Flag("duration", "Stop after this long even if records remain.").Default("5m").Duration()
 	sampling := app.Flag("sampling-rate", "Sampling rate the exports state (1:N).").Default("1").Uint32()
 	hosts := app.Flag("hosts", "Address population (Zipf-distributed).").Default("10000").Int()
+	drops := app.Flag("agent-drops", "sFlow: samples the simulated agent drops (its sample pool still counts them) before each one it sends.").Default("0").Uint32()
 	seed := app.Flag("seed", "Random seed.").Default("1").Uint64()
 	remote := app.Flag("allow-remote", "Allow a target outside 127.0.0.0/8 and ::1.").Bool()
 	if _, err := app.Parse(args); err != nil {
@@ -55,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: flowgen.Protocol(*proto), Domain: *domain, SamplingRate: *sampling, Hosts: *hosts,
-			Interfaces: *interfaces, Seed: *seed},
+			Interfaces: *interfaces, AgentDrops: *drops, Seed: *seed},
 		Target: ap, Exporters: *exporters, SameSource: *sameSource, Records: *records, Rate: *rate, DatagramRate: *dgRate,
 		TemplateEvery: *tplEvery, Batch: *batch, AllowRemote: *remote,
 	})

@@ -43,6 +43,11 @@ type Config struct {
 	Hosts int
 	// Interfaces is the number of ifIndex values used.
 	Interfaces int
+	// AgentDrops (sFlow) is how many samples the simulated agent drops, for
+	// lack of resources, before each one it sends: its sample pool and drops
+	// counter still count them, so the effective rate is SamplingRate ×
+	// (AgentDrops+1).
+	AgentDrops uint32
 	Seed       uint64
 }
 
@@ -216,8 +221,10 @@ func (g *Generator) Data(flows []Flow) ([]byte, []Flow) {
 		for i, f := range flows {
 			hdr := packetHeader(f)
 			rec := cat(u32(1), u32(uint32(f.Bytes/f.Packets)+18), u32(4), u32(uint32(len(hdr))), hdr, make([]byte, (4-len(hdr)%4)%4))
-			sample := cat(u32(g.seq*uint32(n)+uint32(i)), u32(uint32(f.InIf)), u32(g.cfg.SamplingRate),
-				u32(g.cfg.SamplingRate*(g.seq*uint32(n)+uint32(i)+1)), u32(0), u32(uint32(f.InIf)), u32(uint32(f.OutIf)), u32(1),
+			k := g.seq*uint32(n) + uint32(i) // samples sent before this one
+			per := g.cfg.AgentDrops + 1      // samples taken per sample sent
+			sample := cat(u32(k), u32(uint32(f.InIf)), u32(g.cfg.SamplingRate),
+				u32(g.cfg.SamplingRate*per*(k+1)), u32(g.cfg.AgentDrops*(k+1)), u32(uint32(f.InIf)), u32(uint32(f.OutIf)), u32(1),
 				u32(1), u32(uint32(len(rec))), rec)
 			b = append(b, cat(u32(1), u32(uint32(len(sample))), sample)...)
 		}

@@ -73,6 +73,7 @@ const (
 	RateUnknown  RateSource = iota // no rate stated anywhere
 	RateDefault                    // the configured default
 	RateHeader                     // v5 header or sFlow sample's own rate
+	RatePool                       // sFlow: the effective rate measured from the sample pool
 	RateDomain                     // options data for the observation domain
 	RateSampler                    // options data for the sampler id the record names
 	RateRecord                     // a sampling field in the data record itself
@@ -86,6 +87,8 @@ func (s RateSource) String() string {
 		return "default"
 	case RateHeader:
 		return "header"
+	case RatePool:
+		return "sample_pool"
 	case RateDomain:
 		return "domain_options"
 	case RateSampler:

@@ -65,6 +65,10 @@ type Decoder struct {
 	ipfix netflow.IPFIXPacket
 	sf    sflow.Packet
 	buf   bytes.Buffer
+	// samples are the pool readings of the current sFlow datagram's flow
+	// samples, one per record appended, applied once the datagram is
+	// decoded (see sflowRates).
+	samples []poolSample
 }
 
 // New returns a Decoder with its own state and the given limits (zero
@@ -118,6 +122,7 @@ func (s *State) get(addr netip.Addr) *exporterState {
 		samplers:  make(map[samplerKey]uint32),
 		domains:   make(map[uint32]uint32),
 		seq:       make(map[seqKey]*seqState),
+		pools:     make(map[poolKey]*poolState),
 	}
 	s.exporters.Add(addr, st)
 	return st
@@ -139,6 +144,7 @@ type exporterState struct {
 	samplers  map[samplerKey]uint32 // sampler id -> rate
 	domains   map[uint32]uint32     // observation domain -> rate
 	seq       map[seqKey]*seqState
+	pools     map[poolKey]*poolState // sFlow sources' sample pools
 }
 
 // Protocol sniffs a datagram's protocol from its first bytes.

@@ -34,7 +34,9 @@ func counters(ex *health.Exporter) []uint64 {
 	return out
 }
 
-func (p *pair) check(t testing.TB, b []byte) {
+// check decodes b through both paths, requires equal records and counters,
+// and returns the records.
+func (p *pair) check(t testing.TB, b []byte) []flow.Record {
 	t.Helper()
 	rf, _ := p.fast.Decode(b, exporter, p.exFast)
 	fastRecs := append([]flow.Record(nil), rf.Records...)
@@ -50,6 +52,7 @@ func (p *pair) check(t testing.TB, b []byte) {
 	if cf, cr := counters(p.exFast), counters(p.exRef); !reflect.DeepEqual(cf, cr) {
 		t.Fatalf("health counters differ: fast %v, goflow2 %v", cf, cr)
 	}
+	return fastRecs
 }
 
 // TestFastPathMatchesGoflow2 replays real exports (softflowd v5, v9 and IPFIX,

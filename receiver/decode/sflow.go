@@ -73,16 +73,19 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 	for _, s := range p.Samples {
 		switch s := s.(type) {
 		case sflow.FlowSample:
-			d.sflowSample(addr, p.SubAgentId, s.SamplingRate, s.Input&0x3fffffff, s.Output&0x3fffffff, s.Records)
+			d.samples = append(d.samples, poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate})
+			d.sflowSample(addr, p.SubAgentId, s.Input&0x3fffffff, s.Output&0x3fffffff, s.Records)
 		case sflow.ExpandedFlowSample:
-			d.sflowSample(addr, p.SubAgentId, s.SamplingRate, s.InputIfValue, s.OutputIfValue, s.Records)
+			d.samples = append(d.samples, poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate})
+			d.sflowSample(addr, p.SubAgentId, s.InputIfValue, s.OutputIfValue, s.Records)
 		}
 	}
+	d.sflowRates(st, start)
 	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
 }
 
-func (d *Decoder) sflowSample(addr netip.Addr, subAgent, rate, in, out uint32, records []sflow.FlowRecord) {
-	sb := newSampleBuilder(addr, subAgent, rate, in, out)
+func (d *Decoder) sflowSample(addr netip.Addr, subAgent, in, out uint32, records []sflow.FlowRecord) {
+	sb := newSampleBuilder(addr, subAgent, in, out)
 	for _, rec := range records {
 		switch v := rec.Data.(type) {
 		case sflow.SampledHeader:
@@ -110,16 +113,25 @@ type sampleBuilder struct {
 	have bool // addresses came from a header or sampled IP record
 }
 
-func newSampleBuilder(addr netip.Addr, subAgent, rate, in, out uint32) sampleBuilder {
-	sb := sampleBuilder{r: flow.Record{
+// newSampleBuilder starts a sample's record; its rate is set by
+// sflowRates once the datagram is decoded.
+func newSampleBuilder(addr netip.Addr, subAgent, in, out uint32) sampleBuilder {
+	return sampleBuilder{r: flow.Record{
 		Exporter: addr, Domain: subAgent, Protocol: flow.SFlowV5,
 		InIf: in, OutIf: out, Packets: 1,
-		SamplingRate: rate, RateSource: flow.RateHeader,
 	}}
-	if rate == 0 {
-		sb.r.RateSource = flow.RateUnknown
+}
+
+// setSampleRate sets a sample record's rate: the sample's own, or its
+// source's effective rate from the sample pool when pooled.
+func setSampleRate(r *flow.Record, rate uint32, pooled bool) {
+	r.SamplingRate, r.RateSource = rate, flow.RateHeader
+	switch {
+	case rate == 0:
+		r.RateSource = flow.RateUnknown
+	case pooled:
+		r.RateSource = flow.RatePool
 	}
-	return sb
 }
 
 // header applies a sampled packet header record (sFlow flow type 1).

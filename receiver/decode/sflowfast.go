@@ -84,9 +84,11 @@ func (d *Decoder) fastSFlow(b []byte, addr netip.Addr, st *exporterState, ex *he
 		}
 		if !d.fastSFlowSample(format, c.next(int(length)), addr, subAgent) {
 			d.recs = d.recs[:start]
+			d.samples = d.samples[:0]
 			return false
 		}
 	}
+	d.sflowRates(st, start)
 	d.fastHits++
 	st.sequence(ex, seqKey{flow.SFlowV5, subAgent}, seq, uint32(len(d.recs)-start), seqDatagrams)
 	return true
@@ -96,13 +98,14 @@ func (d *Decoder) fastSFlow(b []byte, addr netip.Addr, st *exporterState, ex *he
 // fail or where the fast path does not go.
 func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subAgent uint32) bool {
 	c := cursor{b: b, ok: true}
-	c.u32() // sample sequence number
-	var rate, in, out, count uint32
+	seq := c.u32()
+	var key poolKey
+	var rate, pool, in, out, count uint32
 	switch format {
 	case sflow.SAMPLE_FORMAT_FLOW:
-		c.u32() // source id
+		key = flowSampleKey(subAgent, c.u32())
 		rate = c.u32()
-		c.u32() // pool
+		pool = c.u32()
 		c.u32() // drops
 		in, out = c.u32()&0x3fffffff, c.u32()&0x3fffffff
 		count = c.u32()
@@ -110,10 +113,9 @@ func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subA
 			return false
 		}
 	case sflow.SAMPLE_FORMAT_EXPANDED_FLOW:
-		c.u32() // source id type
-		c.u32() // source id value
+		key = newPoolKey(subAgent, c.u32(), c.u32()) // source id type, value
 		rate = c.u32()
-		c.u32() // pool
+		pool = c.u32()
 		c.u32() // drops
 		c.u32() // input format
 		in = c.u32()
@@ -128,7 +130,7 @@ func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subA
 	if !c.ok {
 		return false
 	}
-	sb := newSampleBuilder(addr, subAgent, rate, in, out)
+	sb := newSampleBuilder(addr, subAgent, in, out)
 	for i := uint32(0); i < count && len(c.b) >= 8; i++ {
 		typ, length := c.u32(), c.u32()
 		if int64(length) > int64(len(c.b)) {
@@ -139,6 +141,7 @@ func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subA
 		}
 	}
 	d.recs = append(d.recs, sb.r)
+	d.samples = append(d.samples, poolSample{key, seq, pool, rate})
 	return true
 }
 

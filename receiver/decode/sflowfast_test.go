@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowmetrics/flowmetrics/internal/flowgen"
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 // sfRecord encodes one sFlow record (flow or counter) of the given type.
@@ -149,6 +150,30 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 		}
 		if p.fast.fastHits != 200 {
 			t.Fatalf("fast path took %d of 200 datagrams", p.fast.fastHits)
+		}
+	})
+	t.Run("flowgen-agent-drops", func(t *testing.T) {
+		// The agent drops three samples for each it sends: past
+		// poolMinSamples, both paths scale by the pool's rate, 4 x 64.
+		p := newPair()
+		g, err := flowgen.New(flowgen.Config{Protocol: flowgen.SFlow, Domain: 2, SamplingRate: 64, AgentDrops: 3, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pooled := 0
+		for i := 0; i < 400; i++ {
+			dg, _ := g.Data(nil)
+			for _, r := range p.check(t, dg) {
+				switch {
+				case r.RateSource == flow.RatePool && r.SamplingRate == 256:
+					pooled++
+				case r.RateSource != flow.RateHeader || r.SamplingRate != 64:
+					t.Fatalf("record rate %d from %v", r.SamplingRate, r.RateSource)
+				}
+			}
+		}
+		if p.fast.fastHits != 400 || pooled < 1000 {
+			t.Fatalf("fast path took %d of 400 datagrams; %d of 3200 samples scaled by the pool's rate", p.fast.fastHits, pooled)
 		}
 	})
 	t.Run("pmacct-sfprobe", func(t *testing.T) {

@@ -1,0 +1,141 @@
+package decode
+
+import "github.com/netsampler/goflow2/v2/decoders/sflow"
+
+// The effective sampling rate of an sFlow source, from its sample pool.
+//
+// Every flow sample carries its source's sample pool (packets that could
+// have been sampled, a running 32-bit count) and sequence number (samples
+// the source sent). An agent short of resources skips samples: the pool
+// still counts their packets but no sample carries them, so scaling by the
+// configured rate undercounts. Δpool / Δsequence is the rate the agent
+// actually achieved (sFlow v5, section 4.2: "sample_pool ... used to
+// calculate the effective sampling rate").
+//
+// The effective rate replaces the declared one only when it is higher by
+// more than 1/poolTolerance. With random sampling Δpool / Δsequence
+// wanders around the declared rate by about 1/√n over n samples even when
+// nothing is dropped; scaling by that noise would make every total jitter
+// for no gain, so the rate is measured over at least poolMinSamples
+// samples (±3 %) and must be 10 % above the declared rate. A lower
+// effective rate is not believed: an agent cannot sample more often than
+// it is configured to, so a pool that grows too slowly (some agents send 0,
+// or count only the samples) is broken, and the declared rate is kept. A
+// sample that declares no rate takes the effective rate as it is.
+
+// poolKey names one sampling source of an exporter: the datagram's
+// sub-agent in the high half, the sample's source id (type in the top
+// byte, index below, as the compact flow sample carries it) in the low
+// half. A uint64 rather than a struct: the map lookup per sample is the
+// cost of this feature, and 64-bit keys take the map's fast path.
+type poolKey uint64
+
+// untracked is the key of a source whose id does not fit the compact form
+// (an expanded sample's type above 255 or index above 2^24-1, not seen in
+// practice): it keeps its declared rate.
+const untracked = ^poolKey(0)
+
+// newPoolKey returns the key of source (srcType, srcIndex) of sub-agent.
+func newPoolKey(subAgent, srcType, srcIndex uint32) poolKey {
+	if srcType > 0xff || srcIndex > 0xffffff {
+		return untracked
+	}
+	return poolKey(uint64(subAgent)<<32 | uint64(srcType<<24|srcIndex))
+}
+
+// poolState is one source's measurement: the reference sample the pool
+// is counted from, the newest sequence number, and the rate of the last
+// full window.
+type poolState struct {
+	seq0, pool0 uint32
+	last        uint32
+	rate        uint32
+}
+
+const (
+	// poolMinSamples is how many samples past the reference the rate
+	// needs before it is trusted.
+	poolMinSamples = 1024
+	// poolWindow is how many samples a window lasts before the reference
+	// moves to the newest sample (so the rate follows changes).
+	poolWindow = 4096
+	// poolMaxDelta moves the reference early, long before the 32-bit pool
+	// could wrap twice within one window.
+	poolMaxDelta = 1 << 30
+	// poolRestart is a sequence jump (either way) taken as a restarted
+	// agent or source: the measurement starts again.
+	poolRestart = 1 << 20
+	// poolTolerance: the effective rate is used when it exceeds the
+	// declared one by more than 1/poolTolerance (10 %).
+	poolTolerance = 10
+	// maxPoolSources bounds the sources tracked per exporter; samples of
+	// further sources keep their declared rate.
+	maxPoolSources = 1024
+)
+
+// poolSample is what a flow sample says of its source's pool.
+type poolSample struct {
+	key                 poolKey
+	seq, pool, declared uint32
+}
+
+// sflowRates sets the sampling rate of the records appended since start,
+// one per flow sample of d.samples, in order. It runs once a datagram is
+// decoded, by whichever path, so a datagram the fast path hands on to
+// goflow2 updates the sources' measurements only once.
+func (d *Decoder) sflowRates(st *exporterState, start int) {
+	for i, ps := range d.samples {
+		if start+i >= len(d.recs) {
+			break
+		}
+		rate, pooled := st.sflowRate(ps.key, ps.seq, ps.pool, ps.declared)
+		setSampleRate(&d.recs[start+i], rate, pooled)
+	}
+	d.samples = d.samples[:0]
+}
+
+// sflowRate returns the rate a flow sample is to be scaled by and whether it
+// is the pool's effective rate (true) or the declared one (false). It
+// updates the source's measurement.
+func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint32, bool) {
+	s := st.pools[k]
+	if s == nil {
+		if k != untracked && len(st.pools) < maxPoolSources {
+			st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq}
+		}
+		return declared, false
+	}
+	switch d := int32(seq - s.last); {
+	case d > 0 && d < poolRestart:
+		s.last = seq
+	case d <= 0 && d > -poolRestart:
+		// Late or repeated: measured against the reference, which stays.
+	default:
+		*s = poolState{seq0: seq, pool0: pool, last: seq}
+		return declared, false
+	}
+	rate := s.rate
+	if n, dp := seq-s.seq0, pool-s.pool0; int32(n) >= poolMinSamples {
+		rate = uint32((uint64(dp) + uint64(n)/2) / uint64(n))
+		if n >= poolWindow || dp >= poolMaxDelta {
+			s.seq0, s.pool0, s.rate = seq, pool, rate
+		}
+	}
+	if rate == 0 {
+		return declared, false
+	}
+	if declared != 0 && (int64(rate)-int64(declared))*poolTolerance <= int64(declared) {
+		return declared, false
+	}
+	return rate, true
+}
+
+// flowSampleKey returns the pool key of a compact flow sample's source id.
+func flowSampleKey(subAgent, sourceID uint32) poolKey {
+	return poolKey(uint64(subAgent)<<32 | uint64(sourceID))
+}
+
+// headerKey returns the pool key of a sample goflow2 decoded.
+func headerKey(subAgent uint32, h *sflow.SampleHeader) poolKey {
+	return newPoolKey(subAgent, h.SourceIdType, h.SourceIdValue)
+}
