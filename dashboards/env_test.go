@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
+	"github.com/flowmetrics/flowmetrics/processor/enrich/enrichtest"
 )
 
 // repoRoot is the flowmetrics repository, the parent of this module.
@@ -196,8 +197,14 @@ func startFlowmetricsNamed(t *testing.T, ifName string) *exporterRun {
 	// Static interface names and speeds for softflowd's exporter (127.0.0.1,
 	// interface 0), so the name and utilisation joins have data; SNMP polls
 	// of it go to a port nobody answers on, so the SNMP health metrics are
-	// served (as failures).
-	cfg := filepath.Join(t.TempDir(), "flowmetrics.yml")
+	// served (as failures); a generated ASN database, so the GeoIP health
+	// metrics are served.
+	dir := t.TempDir()
+	asn := filepath.Join(dir, "asn.mmdb")
+	if err := enrichtest.WriteASN(asn, time.Now(), enrichtest.ASN{Prefix: "192.0.2.0/24", Number: 64500, Org: "TEST-NET-1"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "flowmetrics.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`enrich:
   interfaces:
     - {exporter: 127.0.0.1, if_index: 0, name: %q, alias: replayed pcap, speed_bps: 1000000000}
@@ -206,7 +213,9 @@ func startFlowmetricsNamed(t *testing.T, ifName string) *exporterRun {
     port: %d
     timeout: 200ms
     retries: 0
-`, ifName, freePort(t, "udp"))), 0o644); err != nil {
+  geoip:
+    asn_database: %s
+`, ifName, freePort(t, "udp"), asn)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startProcess(t, bin, "--config.file="+cfg, "--flow.listen-address="+r.flowAddr, "--web.listen-address="+r.webAddr)
@@ -332,7 +341,8 @@ func realScrape(t *testing.T) servedMetrics {
 		for {
 			text := scrape(t, r.webAddr)
 			s := parseExposition(text)
-			if s["flow_dst_host_bytes_total"] != nil && s["flowmetrics_sampling_rate"] != nil && s["flowmetrics_snmp_polls_total"] != nil {
+			if s["flow_dst_host_bytes_total"] != nil && s["flowmetrics_sampling_rate"] != nil && s["flowmetrics_snmp_polls_total"] != nil &&
+				s["flowmetrics_geoip_database_loads_total"] != nil {
 				scraped = s
 				return
 			}

@@ -34,6 +34,12 @@ require (
 	github.com/prometheus/common v0.73.1
 )
 
+require (
+	github.com/maxmind/mmdbwriter v1.2.0 // indirect
+	github.com/oschwald/maxminddb-golang/v2 v2.9.0 // indirect
+	go4.org/netipx v0.0.0-20231129151722-fdeea329fbba // indirect
+)
+
 // The test helpers (internal/testkit: pcap generator, softflowd runner) come
 // from the repository itself.
 replace github.com/flowmetrics/flowmetrics => ../
