@@ -16,7 +16,8 @@ import (
 // exactly 20 per sample, and the rate gauge says where 20 came from.
 func TestSFlowAgentDropsCorrected(t *testing.T) {
 	in := start(t)
-	g, err := flowgen.New(flowgen.Config{Protocol: flowgen.SFlow, Domain: 1, SamplingRate: 10, AgentDrops: 1, Seed: 5})
+	// Two input interfaces: two sources, each with its own sequence and pool.
+	g, err := flowgen.New(flowgen.Config{Protocol: flowgen.SFlow, Domain: 1, SamplingRate: 10, AgentDrops: 1, Interfaces: 2, Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +38,12 @@ func TestSFlowAgentDropsCorrected(t *testing.T) {
 			}
 		}
 	}
-	// Warm-up: the first 1,024 samples of each source keep the declared rate.
-	send(200)
-	before := in.settle(t, float64(200*per))
+	// Warm-up: the first 1,024 samples of each source keep the declared
+	// rate; 400 datagrams are ~1,600 samples per source.
+	send(400)
+	before := in.settle(t, float64(400*per))
 	send(300)
-	after := in.settle(t, float64(500*per))
+	after := in.settle(t, float64(700*per))
 	assertHealthy(t, after)
 
 	records := sum(after, "flowmetrics_records_total", nil) - sum(before, "flowmetrics_records_total", nil)
@@ -50,8 +52,8 @@ func TestSFlowAgentDropsCorrected(t *testing.T) {
 		t.Fatalf("second batch: %v records, %v packets; want %d records of 20 packets each", records, packets, 300*per)
 	}
 	// The warm-up was scaled by the declared rate until the pool was known.
-	if warm := sum(before, "flow_exporter_packets_total", nil); warm >= 20*float64(200*per) || warm < 10*float64(200*per) {
-		t.Errorf("warm-up: %v packets for %d samples, want between 10 and 20 each", warm, 200*per)
+	if warm := sum(before, "flow_exporter_packets_total", nil); warm >= 20*float64(400*per) || warm <= 10*float64(400*per) {
+		t.Errorf("warm-up: %v packets for %d samples, want between 10 and 20 each", warm, 400*per)
 	}
 	if got := sum(after, "flowmetrics_sampling_rate", map[string]string{"source": "sample_pool"}); got != 20 {
 		t.Errorf("sampling rate gauge {source=sample_pool} = %v, want 20", got)

@@ -53,10 +53,13 @@ type Config struct {
 
 // Generator produces one exporter's datagrams. Not safe for concurrent use.
 type Generator struct {
-	cfg   Config
-	rng   *rand.Rand
-	zipf  *rand.Zipf
-	seq   uint32 // v5/IPFIX: records sent; v9/sFlow: datagrams sent
+	cfg  Config
+	rng  *rand.Rand
+	zipf *rand.Zipf
+	seq  uint32 // v5/IPFIX: records sent; v9/sFlow: datagrams sent
+	// sfSeq is each sFlow source's (input interface's) sample sequence
+	// number: samples it sent so far.
+	sfSeq map[uint16]uint32
 	buf   []byte
 	boot  uint32
 	ports []uint16
@@ -83,6 +86,7 @@ func New(cfg Config) (*Generator, error) {
 		cfg: cfg, rng: rng,
 		zipf:  rand.NewZipf(rng, 1.2, 1, uint64(cfg.Hosts-1)),
 		ports: []uint16{443, 80, 53, 22, 123, 25, 993, 3306, 5432, 8080},
+		sfSeq: map[uint16]uint32{},
 	}, nil
 }
 
@@ -218,11 +222,14 @@ func (g *Generator) Data(flows []Flow) ([]byte, []Flow) {
 		}
 	case SFlow:
 		b = append(b, cat(u32(5), u32(1), []byte{192, 0, 2, byte(g.cfg.Domain)}, u32(g.cfg.Domain), u32(g.seq), u32(g.uptime()), u32(uint32(n)))...)
-		for i, f := range flows {
+		for _, f := range flows {
 			hdr := packetHeader(f)
 			rec := cat(u32(1), u32(uint32(f.Bytes/f.Packets)+18), u32(4), u32(uint32(len(hdr))), hdr, make([]byte, (4-len(hdr)%4)%4))
-			k := g.seq*uint32(n) + uint32(i) // samples sent before this one
-			per := g.cfg.AgentDrops + 1      // samples taken per sample sent
+			// Each input interface is a source (data source ifIndex) with
+			// its own sequence number and sample pool, as the spec has it.
+			k := g.sfSeq[f.InIf]        // samples this source sent before this one
+			per := g.cfg.AgentDrops + 1 // samples taken per sample sent
+			g.sfSeq[f.InIf] = k + 1
 			sample := cat(u32(k), u32(uint32(f.InIf)), u32(g.cfg.SamplingRate),
 				u32(g.cfg.SamplingRate*per*(k+1)), u32(g.cfg.AgentDrops*(k+1)), u32(uint32(f.InIf)), u32(uint32(f.OutIf)), u32(1),
 				u32(1), u32(uint32(len(rec))), rec)

@@ -145,6 +145,8 @@ type exporterState struct {
 	domains   map[uint32]uint32     // observation domain -> rate
 	seq       map[seqKey]*seqState
 	pools     map[poolKey]*poolState // sFlow sources' sample pools
+	poolTick  uint32                 // sFlow flow samples seen (the pools' clock)
+	poolSwept uint32                 // poolTick at the last sweep of pools
 }
 
 // Protocol sniffs a datagram's protocol from its first bytes.

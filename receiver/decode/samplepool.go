@@ -4,13 +4,13 @@ import "github.com/netsampler/goflow2/v2/decoders/sflow"
 
 // The effective sampling rate of an sFlow source, from its sample pool.
 //
-// Every flow sample carries its source's sample pool (packets that could
-// have been sampled, a running 32-bit count) and sequence number (samples
-// the source sent). An agent short of resources skips samples: the pool
-// still counts their packets but no sample carries them, so scaling by the
+// Every flow sample carries its source's sample pool (a running 32-bit
+// count of the packets that could have been sampled: those skipped plus
+// those sampled) and sequence number (incremented with each sample the
+// source sends). An agent short of resources skips samples: the pool still
+// counts their packets but no sample carries them, so scaling by the
 // configured rate undercounts. Δpool / Δsequence is the rate the agent
-// actually achieved (sFlow v5, section 4.2: "sample_pool ... used to
-// calculate the effective sampling rate").
+// actually achieved.
 //
 // The effective rate replaces the declared one only when it is higher by
 // more than 1/poolTolerance. With random sampling Δpool / Δsequence
@@ -21,7 +21,14 @@ import "github.com/netsampler/goflow2/v2/decoders/sflow"
 // effective rate is not believed: an agent cannot sample more often than
 // it is configured to, so a pool that grows too slowly (some agents send 0,
 // or count only the samples) is broken, and the declared rate is kept. A
-// sample that declares no rate takes the effective rate as it is.
+// sample that declares no rate is left to the default rate and the
+// unresolved count, as without a pool.
+//
+// A measurement starts again (declared rate until poolMinSamples more) when
+// the source restarts (its sequence number goes back by more than
+// poolLate, or jumps ahead by poolRestart or more, or its pool goes back
+// or leaps by poolMaxDelta or more)
+// or its declared rate changes, so a window never spans two regimes.
 
 // poolKey names one sampling source of an exporter: the datagram's
 // sub-agent in the high half, the sample's source id (type in the top
@@ -43,13 +50,16 @@ func newPoolKey(subAgent, srcType, srcIndex uint32) poolKey {
 	return poolKey(uint64(subAgent)<<32 | uint64(srcType<<24|srcIndex))
 }
 
-// poolState is one source's measurement: the reference sample the pool
-// is counted from, the newest sequence number, and the rate of the last
-// full window.
+// poolState is one source's measurement: the reference sample the pool is
+// counted from, the newest in-order sample, the declared rate the window
+// belongs to, the rate of the last full window, and when the source was
+// last seen (exporterState.poolTick), for eviction.
 type poolState struct {
-	seq0, pool0 uint32
-	last        uint32
-	rate        uint32
+	seq0, pool0    uint32
+	last, lastPool uint32
+	declared       uint32
+	rate           uint32
+	seen           uint32
 }
 
 const (
@@ -62,15 +72,23 @@ const (
 	// poolMaxDelta moves the reference early, long before the 32-bit pool
 	// could wrap twice within one window.
 	poolMaxDelta = 1 << 30
-	// poolRestart is a sequence jump (either way) taken as a restarted
-	// agent or source: the measurement starts again.
+	// poolRestart is a forward sequence jump taken as a restarted agent
+	// or source rather than lost samples.
 	poolRestart = 1 << 20
+	// poolLate is how far back a sample may be and still count as late
+	// (reordered or repeated) rather than as a restarted source.
+	poolLate = 1024
 	// poolTolerance: the effective rate is used when it exceeds the
 	// declared one by more than 1/poolTolerance (10 %).
 	poolTolerance = 10
-	// maxPoolSources bounds the sources tracked per exporter; samples of
-	// further sources keep their declared rate.
-	maxPoolSources = 1024
+	// maxPoolSources bounds the sources tracked per exporter (an entry is
+	// about 60 bytes: 30 KiB per exporter, 30 MiB with max_exporters at
+	// its default of 1024). When it is full, sources not seen for
+	// poolIdleSweep samples of the exporter are dropped, at most once per
+	// poolIdleSweep samples; until then samples of further sources keep
+	// their declared rate.
+	maxPoolSources = 512
+	poolIdleSweep  = 1 << 16
 )
 
 // poolSample is what a flow sample says of its source's pool.
@@ -98,36 +116,62 @@ func (d *Decoder) sflowRates(st *exporterState, start int) {
 // is the pool's effective rate (true) or the declared one (false). It
 // updates the source's measurement.
 func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint32, bool) {
+	st.poolTick++
+	if declared == 0 || k == untracked {
+		return declared, false
+	}
 	s := st.pools[k]
 	if s == nil {
-		if k != untracked && len(st.pools) < maxPoolSources {
-			st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq}
+		if len(st.pools) >= maxPoolSources {
+			st.sweepPools()
+		}
+		if len(st.pools) < maxPoolSources {
+			st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		}
 		return declared, false
 	}
-	switch d := int32(seq - s.last); {
-	case d > 0 && d < poolRestart:
-		s.last = seq
-	case d <= 0 && d > -poolRestart:
-		// Late or repeated: measured against the reference, which stays.
-	default:
-		*s = poolState{seq0: seq, pool0: pool, last: seq}
-		return declared, false
-	}
+	s.seen = st.poolTick
 	rate := s.rate
-	if n, dp := seq-s.seq0, pool-s.pool0; int32(n) >= poolMinSamples {
-		rate = uint32((uint64(dp) + uint64(n)/2) / uint64(n))
-		if n >= poolWindow || dp >= poolMaxDelta {
-			s.seq0, s.pool0, s.rate = seq, pool, rate
+	d := int32(seq - s.last)
+	switch {
+	case declared != s.declared:
+		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+		return declared, false
+	case d > 0 && d < poolRestart && pool-s.lastPool < poolMaxDelta:
+		// In order (the pool may not go back nor leap either).
+		s.last, s.lastPool = seq, pool
+		if n, dp := seq-s.seq0, pool-s.pool0; n >= poolMinSamples {
+			rate = uint32((uint64(dp) + uint64(n)/2) / uint64(n))
+			if n >= poolWindow || dp >= poolMaxDelta {
+				s.seq0, s.pool0, s.rate = seq, pool, rate
+			}
 		}
-	}
-	if rate == 0 {
+	case d <= 0 && d > -poolLate:
+		// Late or repeated: the rate of the last full window, if any.
+	default:
+		// Restarted (or a sequence or pool that leapt): measure afresh.
+		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	}
-	if declared != 0 && (int64(rate)-int64(declared))*poolTolerance <= int64(declared) {
+	if (int64(rate)-int64(declared))*poolTolerance <= int64(declared) {
 		return declared, false
 	}
 	return rate, true
+}
+
+// sweepPools drops the sources not seen for poolIdleSweep samples, at most
+// once per poolIdleSweep samples (a flood of new sources costs one sweep,
+// not one per sample).
+func (st *exporterState) sweepPools() {
+	if st.poolTick-st.poolSwept < poolIdleSweep && st.poolSwept != 0 {
+		return
+	}
+	st.poolSwept = st.poolTick
+	for k, s := range st.pools {
+		if st.poolTick-s.seen >= poolIdleSweep {
+			delete(st.pools, k)
+		}
+	}
 }
 
 // flowSampleKey returns the pool key of a compact flow sample's source id.

@@ -9,43 +9,60 @@ import (
 // declared rate) and checks the rate of the last one.
 func TestSFlowRate(t *testing.T) {
 	type sample struct{ seq, pool, declared uint32 }
-	// stream returns n consecutive samples from seq 0 whose pool grows by
+	// stream returns n consecutive samples from seq0 whose pool grows by
 	// gap(i) per sample, starting at pool0.
-	stream := func(n int, pool0, declared uint32, gap func(i int) uint32) []sample {
+	stream := func(n int, seq0, pool0, declared uint32, gap func(i int) uint32) []sample {
 		out := make([]sample, n)
 		pool := pool0
 		for i := range out {
 			pool += gap(i)
-			out[i] = sample{uint32(i), pool, declared}
+			out[i] = sample{seq0 + uint32(i), pool, declared}
+		}
+		return out
+	}
+	cat := func(parts ...[]sample) []sample {
+		var out []sample
+		for _, p := range parts {
+			out = append(out, p...)
 		}
 		return out
 	}
 	fixed := func(g uint32) func(int) uint32 { return func(int) uint32 { return g } }
 	rng := rand.New(rand.NewPCG(7, 7))
 	random := func(int) uint32 { return uint32(1 + rng.IntN(199)) } // mean 100
-	restarted := append(stream(3000, 0, 100, fixed(200)), sample{5, 1000, 100})
-	late := stream(3000, 0, 100, fixed(300))
-	late = append(late, sample{2990, late[2990].pool, 100})
+	overloaded := stream(50_000, 0, 0, 100, fixed(200))
+	last := overloaded[len(overloaded)-1]
+	late := cat(stream(5000, 0, 0, 100, fixed(300)), []sample{{4990, 300 * 4991, 100}})
 	tests := []struct {
 		name       string
 		samples    []sample
 		wantRate   uint32
 		wantPooled bool
+		// calmFrom: no sample from this index on may be pooled (0: not checked).
+		calmFrom int
 	}{
-		{"first sample: declared", stream(1, 0, 100, fixed(100)), 100, false},
-		{"nothing dropped: declared", stream(5000, 0, 100, fixed(100)), 100, false},
-		{"random sampling noise: declared", stream(20000, 0, 100, random), 100, false},
-		{"half dropped, too few samples yet: declared", stream(poolMinSamples, 0, 100, fixed(200)), 100, false},
-		{"half dropped: pool rate", stream(poolMinSamples+1, 0, 100, fixed(200)), 200, true},
-		{"half dropped over windows", stream(3*poolWindow+17, 0, 100, fixed(200)), 200, true},
-		{"9 % more: declared", stream(5000, 0, 100, fixed(109)), 100, false},
-		{"pool never advances: declared", stream(5000, 0, 100, fixed(0)), 100, false},
-		{"pool counts only samples: declared", stream(5000, 0, 100, fixed(1)), 100, false},
-		{"no declared rate: pool rate", stream(2000, 0, 0, fixed(50)), 50, true},
-		{"no declared rate, no pool: 0", stream(2000, 0, 0, fixed(0)), 0, false},
-		{"pool wraps around 2^32", stream(3000, 1<<32-100_000, 100, fixed(300)), 300, true},
-		{"agent restart: declared again", restarted, 100, false},
-		{"late sample: pool rate kept", late, 300, true},
+		{"first sample: declared", stream(1, 0, 0, 100, fixed(100)), 100, false, 0},
+		{"nothing dropped: declared", stream(5000, 0, 0, 100, fixed(100)), 100, false, 1},
+		{"random sampling noise: declared", stream(20000, 0, 0, 100, random), 100, false, 1},
+		{"half dropped, too few samples yet: declared", stream(poolMinSamples, 0, 0, 100, fixed(200)), 100, false, 1},
+		{"half dropped: pool rate", stream(poolMinSamples+1, 0, 0, 100, fixed(200)), 200, true, 0},
+		{"half dropped over windows", stream(3*poolWindow+17, 0, 0, 100, fixed(200)), 200, true, 0},
+		{"9 % more: declared", stream(5000, 0, 0, 100, fixed(109)), 100, false, 1},
+		{"pool never advances: declared", stream(5000, 0, 0, 100, fixed(0)), 100, false, 1},
+		{"pool counts only samples: declared", stream(5000, 0, 0, 100, fixed(1)), 100, false, 1},
+		{"no declared rate: left to the default", stream(2000, 0, 0, 0, fixed(50)), 0, false, 1},
+		{"pool wraps around 2^32", stream(3000, 0, 1<<32-100_000, 100, fixed(300)), 300, true, 0},
+		{"late sample: last window's rate", late, 300, true, 0},
+		// An overloaded agent restarts healthy (sequence and pool from 0):
+		// the old measurement must not leak into the new one.
+		{"restart after overload", cat(overloaded, stream(20_000, 0, 0, 100, fixed(100))), 100, false, len(overloaded)},
+		{"restart, random skips", cat(stream(30_000, 0, 0, 100, random), stream(20_000, 0, 0, 100, random)), 100, false, 1},
+		// The pool goes back while the sequence goes on: a new measurement.
+		{"pool goes back", cat(overloaded, stream(3000, last.seq+1, 0, 100, fixed(100))), 100, false, len(overloaded)},
+		// The declared rate drops from 1000 to 100 with nothing dropped.
+		{"declared rate lowered", cat(stream(10_000, 0, 0, 1000, fixed(1000)), stream(10_000, 10_000, 10_000_000, 100, fixed(100))), 100, false, 1},
+		// A forward leap of the sequence is a restart, not 2^20 lost samples.
+		{"sequence leaps", cat(overloaded, stream(3000, last.seq+1<<21, last.pool+1, 100, fixed(100))), 100, false, len(overloaded)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,8 +70,11 @@ func TestSFlowRate(t *testing.T) {
 			k := newPoolKey(1, 0, 3)
 			var rate uint32
 			var pooled bool
-			for _, s := range tt.samples {
+			for i, s := range tt.samples {
 				rate, pooled = st.sflowRate(k, s.seq, s.pool, s.declared)
+				if tt.calmFrom > 0 && i >= tt.calmFrom && pooled {
+					t.Fatalf("sample %d (seq %d): scaled by the pool's rate %d, want the declared %d", i, s.seq, rate, s.declared)
+				}
 			}
 			if rate != tt.wantRate || pooled != tt.wantPooled {
 				t.Fatalf("rate %d pooled %v, want %d %v", rate, pooled, tt.wantRate, tt.wantPooled)
@@ -102,5 +122,29 @@ func TestPoolKey(t *testing.T) {
 	}
 	if len(st.pools) != 0 {
 		t.Fatalf("%d untracked sources stored", len(st.pools))
+	}
+}
+
+// TestSFlowRateIdleSourcesMakeRoom: with the table full of sources that
+// went quiet, a new source is tracked once they have been idle for
+// poolIdleSweep samples, and the sweep runs once per poolIdleSweep samples,
+// not once per sample of an untracked source.
+func TestSFlowRateIdleSourcesMakeRoom(t *testing.T) {
+	st := &exporterState{pools: make(map[poolKey]*poolState)}
+	for src := uint32(0); src < maxPoolSources; src++ {
+		st.sflowRate(newPoolKey(0, 0, src), 0, 100, 100)
+	}
+	k := newPoolKey(0, 0, 99999)
+	sweeps, swept := 0, st.poolSwept
+	var rate uint32
+	var pooled bool
+	for i := uint32(0); i < poolIdleSweep+2*poolMinSamples; i++ {
+		rate, pooled = st.sflowRate(k, i, 200*(i+1), 100)
+		if st.poolSwept != swept {
+			sweeps, swept = sweeps+1, st.poolSwept
+		}
+	}
+	if !pooled || rate != 200 || len(st.pools) != 1 || sweeps > 2 {
+		t.Fatalf("new source: rate %d pooled %v; %d sources tracked, %d sweeps; want 200, true, 1, at most 2", rate, pooled, len(st.pools), sweeps)
 	}
 }

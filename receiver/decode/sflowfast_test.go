@@ -2,6 +2,7 @@ package decode
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -154,14 +155,16 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 	})
 	t.Run("flowgen-agent-drops", func(t *testing.T) {
 		// The agent drops three samples for each it sends: past
-		// poolMinSamples, both paths scale by the pool's rate, 4 x 64.
+		// poolMinSamples of a source (eight input interfaces, each a source
+		// with its own sequence and pool), both paths scale its samples by
+		// the pool's rate, 4 x 64.
 		p := newPair()
 		g, err := flowgen.New(flowgen.Config{Protocol: flowgen.SFlow, Domain: 2, SamplingRate: 64, AgentDrops: 3, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
 		pooled := 0
-		for i := 0; i < 400; i++ {
+		for i := 0; i < 1600; i++ {
 			dg, _ := g.Data(nil)
 			for _, r := range p.check(t, dg) {
 				switch {
@@ -172,8 +175,10 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 				}
 			}
 		}
-		if p.fast.fastHits != 400 || pooled < 1000 {
-			t.Fatalf("fast path took %d of 400 datagrams; %d of 3200 samples scaled by the pool's rate", p.fast.fastHits, pooled)
+		// 1600 datagrams of 8 samples over 8 sources: ~1600 samples each, the
+		// last ~576 of each pooled.
+		if p.fast.fastHits != 1600 || pooled < 4000 {
+			t.Fatalf("fast path took %d of 1600 datagrams; %d of 12800 samples scaled by the pool's rate", p.fast.fastHits, pooled)
 		}
 	})
 	t.Run("pmacct-sfprobe", func(t *testing.T) {
@@ -219,4 +224,77 @@ func FuzzSFlowFastPathMatchesGoflow2(f *testing.F) {
 		b = append(u32(5), b[4:]...) // always sFlow v5
 		newPair().check(t, b)
 	})
+}
+
+// poolSampleBytes builds one flow sample (compact or expanded, at random)
+// of source src with the given sequence number, pool and rate; one in
+// three also carries a record that sends the datagram to goflow2 (an ACL
+// record) or makes goflow2 fail midway (a short sampled IPv4 record).
+func poolSampleBytes(rng *rand.Rand, src, seq, pool, rate uint32) []byte {
+	recs := [][]byte{rawHeader([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1400)}
+	switch rng.IntN(6) {
+	case 0:
+		recs = append(recs, sfRecord(1037, cat(u32(1), u32(3), []byte("abc"), u32(1))))
+	case 1:
+		recs = append(recs, sfRecord(3, make([]byte, 31)))
+	}
+	if rng.IntN(2) == 0 {
+		body := cat(u32(seq), u32(src), u32(rate), u32(pool), u32(0), u32(1), u32(2), u32(uint32(len(recs))), cat(recs...))
+		return cat(u32(1), u32(uint32(len(body))), body)
+	}
+	body := cat(u32(seq), u32(0), u32(src), u32(rate), u32(pool), u32(0), u32(0), u32(1), u32(0), u32(2), u32(uint32(len(recs))), cat(recs...))
+	return cat(u32(3), u32(uint32(len(body))), body)
+}
+
+// TestSFlowPoolStateMatchesAcrossPaths runs one decoder pair over long
+// streams whose sources' pools make their rates pooled, with sequence
+// gaps, restarts, late and repeated samples, samples that send a datagram
+// to goflow2 or make goflow2 stop midway, truncated datagrams and flipped
+// bits: the sample-pool state carried from datagram to datagram must give
+// both paths the same records throughout.
+func TestSFlowPoolStateMatchesAcrossPaths(t *testing.T) {
+	pooled, total := 0, 0
+	for seed := uint64(0); seed < 10; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		p := newPair()
+		seqs, pools := make([]uint32, 4), make([]uint32, 4)
+		rates := []uint32{100, 100, 0, 256}
+		for dg := 0; dg < 3000; dg++ {
+			var samples [][]byte
+			for range 1 + rng.IntN(8) {
+				s := rng.IntN(4)
+				seqs[s] += 1 + uint32(rng.IntN(3))
+				pools[s] += uint32(300 + rng.IntN(100))
+				if rng.IntN(5000) == 0 {
+					seqs[s], pools[s] = uint32(rng.IntN(100)), uint32(rng.IntN(1000)) // restart
+				}
+				seq := seqs[s]
+				if rng.IntN(20) == 0 {
+					seq -= uint32(rng.IntN(50)) // late or repeated
+				}
+				samples = append(samples, poolSampleBytes(rng, uint32(s), seq, pools[s], rates[s]))
+			}
+			b := sfDatagram(uint32(dg), uint32(rng.IntN(2)), -1, samples...)
+			if rng.IntN(10) == 0 {
+				b = b[:rng.IntN(len(b))+1]
+			}
+			if rng.IntN(10) == 0 && len(b) > 40 {
+				b = append([]byte(nil), b...)
+				b[28+rng.IntN(len(b)-28)] ^= byte(1 << rng.IntN(8))
+			}
+			if len(b) < 4 {
+				continue
+			}
+			for _, r := range p.check(t, b) {
+				if r.RateSource == flow.RatePool {
+					pooled++
+				}
+				total++
+			}
+		}
+	}
+	if pooled < total/5 {
+		t.Fatalf("only %d of %d records scaled by the pool's rate: the streams do not exercise it", pooled, total)
+	}
+	t.Logf("%d of %d records scaled by the pool's rate", pooled, total)
 }
