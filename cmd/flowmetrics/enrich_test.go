@@ -400,11 +400,22 @@ families:
 	}
 	assertSeries(t, "v1 then v2: flow_geo_bytes_total", seriesBy(mfs, "flow_geo_bytes_total", geoLabels...), merge(expect(geoV1, 1), expect(geoV2, 1)))
 
+	for _, db := range []string{"asn", "country"} {
+		if got := sum(mfs, "flowmetrics_geoip_database_last_load_successful", map[string]string{"database": db}); got != 1 {
+			t.Errorf("%s database last load successful = %v, want 1", db, got)
+		}
+	}
+
 	// A broken file is refused; the version in use stays.
 	writeFile(t, asn, "this is not an mmdb file")
 	waitMetric(t, in, "a failed load of the broken ASN database", func(mfs metricFamilies) bool {
 		return sum(mfs, "flowmetrics_geoip_database_loads_total", map[string]string{"database": "asn", "result": "failure"}) >= 1
 	})
+	mfs = in.scrape(t)
+	if asnOK, countryOK := sum(mfs, "flowmetrics_geoip_database_last_load_successful", map[string]string{"database": "asn"}),
+		sum(mfs, "flowmetrics_geoip_database_last_load_successful", map[string]string{"database": "country"}); asnOK != 0 || countryOK != 1 {
+		t.Errorf("last load successful: asn %v, country %v; want 0 and 1", asnOK, countryOK)
+	}
 	mfs = replay(3)
 	if got := sum(mfs, "flowmetrics_geoip_database_build_timestamp_seconds", map[string]string{"database": "asn"}); got != float64(geoV2.build.Unix()) {
 		t.Errorf("ASN database build time after a broken file = %v, want %v (kept)", got, geoV2.build.Unix())

@@ -249,7 +249,7 @@ func gatherIntake(in IntakeStats) []Metric {
 		drops.add(float64(s.Drops), s.Address, idx)
 		buf.add(float64(s.ReceiveBuffer), s.Address, idx)
 	}
-	lat := newMetric("processing_duration_seconds", "s", "Time from a datagram's receipt until its records are counted (datagrams of one exporter read in one batch are counted together).", Histogram)
+	lat := newMetric("processing_duration_seconds", "s", "Time from a datagram's receipt (when the receive call returned it; time queued in the socket buffer is not included) until its records are counted (datagrams of one exporter read in one batch are counted together).", Histogram)
 	b, n, sum := in.Latency().Snapshot()
 	h := &HistogramValue{Bounds: health.LatencyBuckets, Count: n, Sum: sum}
 	for _, ub := range health.LatencyBuckets {
@@ -291,14 +291,20 @@ func gatherEnrichment(c *core.Core) []Metric {
 	}
 	loads := newMetric("geoip_database_loads_total", "{load}", "Loads of an mmdb database (at start and when its file changed), by result (success, failure).", Counter, "database", "result")
 	build := newMetric("geoip_database_build_timestamp_seconds", "s", "Build time of the mmdb database in use.", Gauge, "database")
+	lastOK := newMetric("geoip_database_last_load_successful", "", "Whether the last check of the mmdb database's file found it in use or loaded it (1), or failed to (0: missing, unreadable or invalid; the version loaded before, if any, stays in use).", Gauge, "database")
 	for _, g := range c.Enricher().Databases() {
 		st := g.Status()
 		db := st.Kind.String()
 		loads.add(float64(st.Loads), db, "success")
 		loads.add(float64(st.Failures), db, "failure")
+		ok := 1.0
+		if st.LastError != nil {
+			ok = 0
+		}
+		lastOK.add(ok, db)
 		if st.Loaded {
 			build.add(float64(st.Build.Unix()), db)
 		}
 	}
-	return []Metric{info, speed, polls, lastPoll, polled, loads, build}
+	return []Metric{info, speed, polls, lastPoll, polled, loads, build, lastOK}
 }

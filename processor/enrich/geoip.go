@@ -156,6 +156,9 @@ func (g *GeoDB) Refresh() (bool, error) {
 	}
 	old := g.cur.Load()
 	if old != nil && old.modTime.Equal(fi.ModTime()) && old.size == fi.Size() {
+		// The file is the version in use (again, if a broken one was put
+		// back with its old time and size, as mv, cp -p or rsync -a do).
+		g.lastErr.Store(nil)
 		return false, nil
 	}
 	// Read into memory rather than mmap: a file rewritten in place (cp,

@@ -125,6 +125,14 @@ func TestGeoIPReload(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 	// A broken replacement keeps the loaded version.
+	good, err := os.ReadFile(asn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodInfo, err := os.Stat(asn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(asn, []byte("not an mmdb"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +149,20 @@ func TestGeoIPReload(t *testing.T) {
 	e2, _ := enrich.New(enrich.Config{ASNDatabase: asn}, e)
 	if e2.Databases()[0] != g {
 		t.Error("database reopened on reconfigure")
+	}
+	// The good file put back with its old time and size (mv back, cp -p,
+	// rsync -a) is the version in use: nothing to load, and no error left.
+	if err := os.WriteFile(asn, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(asn, goodInfo.ModTime(), goodInfo.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(); err != nil {
+		t.Fatalf("good file back: %v", err)
+	}
+	if st := g.Status(); st.Loads != 2 || st.LastError != nil {
+		t.Errorf("good file back: loads %d, last error %v; want 2, none", st.Loads, st.LastError)
 	}
 }
 
