@@ -95,17 +95,23 @@ func freePort(network string) string {
 	return l.Addr().String()
 }
 
-// cpuSeconds reads a process's user+system CPU time.
-func cpuSeconds(pid int) float64 {
+// userHZ is the unit of /proc/PID/stat's CPU times (USER_HZ).
+const userHZ = 100
+
+// cpuTicks returns a process's user+system CPU time in clock ticks.
+func cpuTicks(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
 }
+
+// cpuSeconds returns a process's user+system CPU time in seconds.
+func cpuSeconds(pid int) float64 { return float64(cpuTicks(pid)) / userHZ }
 
 func peakRSS(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -147,7 +153,7 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 		time.Sleep(50 * time.Millisecond)
 	}
 	pid := cmd.Process.Pid
-	cpu0 := cpuSeconds(pid)
+	cpu0 := cpuTicks(pid)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
@@ -158,20 +164,29 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 	if err != nil {
 		return stepResult{}, err
 	}
+	if res.Records < records {
+		return stepResult{}, fmt.Errorf("%s: --timeout reached after sending %d of %d records", p, res.Records, records)
+	}
 	// Wait for the exporter to finish what is queued (the socket buffers
-	// absorb a burst): the step lasts until its CPU time stops growing.
-	// Polling /metrics instead would bill each scrape (~20 ms of CPU with
-	// gzip once the families are full) to the records being measured.
-	cpu, done := cpuSeconds(pid), time.Now()
-	for idle := 0; idle < 2 && time.Now().Before(deadline); {
+	// absorb a burst): the step lasts until its CPU time stops growing
+	// (at most one clock tick in two 50 ms polls running). Polling
+	// /metrics instead would bill each scrape (~20 ms of CPU with gzip
+	// once the families are full) to the records being measured. The
+	// drain has its own bound, so a step is never cut short silently.
+	cpu, done := cpuTicks(pid), time.Now()
+	drainEnd := done.Add(30 * time.Second)
+	for idle := 0; idle < 2; {
+		if time.Now().After(drainEnd) {
+			return stepResult{}, fmt.Errorf("%s: flowmetrics still busy 30 s after the last datagram", p)
+		}
 		time.Sleep(50 * time.Millisecond)
-		if c := cpuSeconds(pid); c-cpu > 0.01 { // more than one clock tick
+		if c := cpuTicks(pid); c-cpu > 1 {
 			cpu, done, idle = c, time.Now(), 0
 		} else {
 			idle++
 		}
 	}
-	cpu -= cpu0
+	cpuSecs := float64(cpu-cpu0) / userHZ
 	m, err := testkit.Scrape(url)
 	if err != nil {
 		return stepResult{}, err
@@ -184,6 +199,6 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 	lost := float64(res.Records) - counted // sFlow: one record per sample
 	r := stepResult{rate: counted / done.Sub(start).Seconds(), lost: lost, drops: drops}
 	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
-		cpu/(counted/1e6), peakRSS(pid))
+		cpuSecs/(counted/1e6), peakRSS(pid))
 	return r, nil
 }
