@@ -97,6 +97,12 @@ func TestIntakeCountsOverRealUDP(t *testing.T) {
 	if len(st) != 2 || st[0].ReceiveBuffer <= 0 {
 		t.Fatalf("socket stats = %+v", st)
 	}
+	// Every datagram handled (the garbage one too) is observed once, with
+	// its batch, by the processing-time histogram.
+	waitFor(t, "51 latency observations", func() bool { _, n, _ := in.Latency().Snapshot(); return n == 51 })
+	if _, _, sum := in.Latency().Snapshot(); sum <= 0 || sum > 51*5 {
+		t.Errorf("processing time sum = %v s for 51 datagrams", sum)
+	}
 }
 
 func TestAllowlistDropsOthers(t *testing.T) {
