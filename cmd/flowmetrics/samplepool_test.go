@@ -13,7 +13,8 @@ import (
 // sample pool still counts their packets). Once the pool has been measured
 // over enough samples, each sample stands for 20 packets, not the 10 the
 // samples declare: the packets counted for a second batch of datagrams are
-// exactly 20 per sample, and the rate gauge says where 20 came from.
+// exactly 20 per sample, and the rate gauge says where 20 came from and
+// still shows the 10 the agent states.
 func TestSFlowAgentDropsCorrected(t *testing.T) {
 	in := start(t)
 	// Two input interfaces: two sources, each with its own sequence and pool.
@@ -57,5 +58,9 @@ func TestSFlowAgentDropsCorrected(t *testing.T) {
 	}
 	if got := sum(after, "flowmetrics_sampling_rate", map[string]string{"source": "sample_pool"}); got != 20 {
 		t.Errorf("sampling rate gauge {source=sample_pool} = %v, want 20", got)
+	}
+	// The rate the samples state stays visible beside it.
+	if got := sum(after, "flowmetrics_sampling_rate", map[string]string{"source": "header"}); got != 10 {
+		t.Errorf("sampling rate gauge {source=header} = %v, want 10 (the stated rate)", got)
 	}
 }

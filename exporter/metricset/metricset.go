@@ -200,7 +200,7 @@ func gatherExporters(t *health.Table) []Metric {
 	gaps := newMetric("sequence_gaps_total", "{gap}", "Gaps in the exporter's sequence numbers.", Counter, "exporter")
 	lost := newMetric("sequence_lost_records_total", "{record}", "Flow records (sFlow: samples) estimated lost from sequence gaps.", Counter, "exporter")
 	resets := newMetric("sequence_resets_total", "{reset}", "Sequence number jumps read as exporter restarts, not loss.", Counter, "exporter")
-	rate := newMetric("sampling_rate", "", "Sampling rate (1:N) in force for the exporter's most recent records, and where it came from.", Gauge, "exporter", "source")
+	rate := newMetric("sampling_rate", "", "Sampling rate (1:N) in force for the exporter's most recent records, and where it came from; while an sFlow agent's samples are scaled by the effective rate from their sample pool (source sample_pool), also the rate they state (source header).", Gauge, "exporter", "source")
 	unresolved := newMetric("sampling_unresolved_records_total", "{record}", "Records for which no sampling rate was known; counted 1:1.", Counter, "exporter")
 	lastSeen := newMetric("exporter_last_seen_timestamp_seconds", "s", "Unix time of the exporter's last datagram.", Gauge, "exporter")
 	t.Each(func(e *health.Exporter) {
@@ -222,7 +222,13 @@ func gatherExporters(t *health.Table) []Metric {
 		lost.add(float64(e.LostRecords.Load()), ex)
 		resets.add(float64(e.SequenceResets.Load()), ex)
 		if r := e.SamplingRate.Load(); r > 0 {
-			rate.add(float64(r), ex, flow.RateSource(e.RateSource.Load()).String())
+			src := flow.RateSource(e.RateSource.Load())
+			rate.add(float64(r), ex, src.String())
+			// An sFlow agent scaled by its pool's effective rate: the rate
+			// its samples state, too (the one it is configured with).
+			if st := e.StatedRate.Load(); src == flow.RatePool && st > 0 {
+				rate.add(float64(st), ex, flow.RateHeader.String())
+			}
 		}
 		unresolved.add(float64(e.Unresolved.Load()), ex)
 		lastSeen.add(float64(e.LastSeen.Load())/1e9, ex)

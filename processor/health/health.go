@@ -84,6 +84,11 @@ type Exporter struct {
 	// SamplingRate is the last rate in force; RateSource where it came from.
 	SamplingRate atomic.Uint32
 	RateSource   atomic.Uint32
+	// StatedRate is the rate the latest sFlow sample scaled by its
+	// source's sample pool stated itself (0 if none was), so the rate an
+	// agent is configured with stays visible while the effective rate is
+	// in force.
+	StatedRate atomic.Uint32
 	// Unresolved counts records with no known sampling rate (counted 1:1).
 	Unresolved atomic.Uint64
 	// LastSeen is the Unix time in nanoseconds of the last datagram.

@@ -80,7 +80,7 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 			d.sflowSample(addr, p.SubAgentId, s.InputIfValue, s.OutputIfValue, s.Records)
 		}
 	}
-	d.sflowRates(st, start)
+	d.sflowRates(st, ex, start)
 	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
 }
 

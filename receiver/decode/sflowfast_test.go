@@ -180,6 +180,9 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 		if p.fast.fastHits != 1600 || pooled < 4000 {
 			t.Fatalf("fast path took %d of 1600 datagrams; %d of 12800 samples scaled by the pool's rate", p.fast.fastHits, pooled)
 		}
+		if a, b := p.exFast.StatedRate.Load(), p.exRef.StatedRate.Load(); a != 64 || b != 64 {
+			t.Fatalf("stated rate kept for the exporter: fast %d, goflow2 %d; want 64", a, b)
+		}
 	})
 	t.Run("pmacct-sfprobe", func(t *testing.T) {
 		testkit.SkipIfMissing(t, "pmacctd")
