@@ -225,14 +225,11 @@ func (g *Generator) Data(flows []Flow) ([]byte, []Flow) {
 		for _, f := range flows {
 			hdr := packetHeader(f)
 			rec := cat(u32(1), u32(uint32(f.Bytes/f.Packets)+18), u32(4), u32(uint32(len(hdr))), hdr, make([]byte, (4-len(hdr)%4)%4))
-			// Each input interface is a source (data source ifIndex) with
-			// its own sequence number and sample pool, as the spec has it.
-			k := g.sfSeq[f.InIf]        // samples this source sent before this one
-			per := g.cfg.AgentDrops + 1 // samples taken per sample sent
-			g.sfSeq[f.InIf] = k + 1
-			sample := cat(u32(k), u32(uint32(f.InIf)), u32(g.cfg.SamplingRate),
-				u32(g.cfg.SamplingRate*per*(k+1)), u32(g.cfg.AgentDrops*(k+1)), u32(uint32(f.InIf)), u32(uint32(f.OutIf)), u32(1),
+			// Sequence number, pool and drops are stamped below.
+			sample := cat(u32(0), u32(uint32(f.InIf)), u32(g.cfg.SamplingRate),
+				u32(0), u32(0), u32(uint32(f.InIf)), u32(uint32(f.OutIf)), u32(1),
 				u32(1), u32(uint32(len(rec))), rec)
+			g.stampSample(sample)
 			b = append(b, cat(u32(1), u32(uint32(len(sample))), sample)...)
 		}
 		g.seq++
@@ -260,7 +257,33 @@ func (g *Generator) Restamp(dg []byte) {
 	case SFlow:
 		binary.BigEndian.PutUint32(dg[16:], g.seq)
 		g.seq++
+		// And each flow sample's own sequence number and pool, so a
+		// replayed ring is a gap-free stream per source too.
+		for off := sflowHeaderLen; off+8 <= len(dg); {
+			length := int(binary.BigEndian.Uint32(dg[off+4:]))
+			g.stampSample(dg[off+8 : off+8+length])
+			off += 8 + length
+		}
 	}
+}
+
+// sflowHeaderLen is the length of the sFlow datagram header Data writes
+// (IPv4 agent address).
+const sflowHeaderLen = 28
+
+// stampSample writes the next sequence number of a flow sample's source,
+// its sample pool and its drops counter into the sample body b. Each input
+// interface is a source (data source ifIndex) with its own sequence number
+// and pool, as the spec has it; with AgentDrops, the pool and the drops
+// counter also count the samples the agent skipped.
+func (g *Generator) stampSample(b []byte) {
+	src := uint16(binary.BigEndian.Uint32(b[4:]))
+	k := g.sfSeq[src] // samples this source sent before this one
+	g.sfSeq[src] = k + 1
+	per := g.cfg.AgentDrops + 1 // samples taken per sample sent
+	binary.BigEndian.PutUint32(b[0:], k)
+	binary.BigEndian.PutUint32(b[12:], g.cfg.SamplingRate*per*(k+1))
+	binary.BigEndian.PutUint32(b[16:], g.cfg.AgentDrops*(k+1))
 }
 
 // packetHeader returns an Ethernet/IPv4/TCP-or-UDP header of one packet of

@@ -68,12 +68,17 @@ func TestSendDecodesGapFree(t *testing.T) {
 		target     string
 		p          Protocol
 		sameSource bool
+		// agentDrops: an sFlow agent that skips samples; the replayed
+		// ring must keep each source's sequence and pool going, so that
+		// the decoder measures the effective rate (10 x (agentDrops+1)).
+		agentDrops uint32
 	}{
-		{"v5", "127.0.0.1:0", V5, false},
-		{"v9", "127.0.0.1:0", V9, false},
-		{"ipfix-same-source", "127.0.0.1:0", IPFIX, true},
-		{"sflow", "127.0.0.1:0", SFlow, false},
-		{"ipfix-ipv6", "[::1]:0", IPFIX, false},
+		{"v5", "127.0.0.1:0", V5, false, 0},
+		{"v9", "127.0.0.1:0", V9, false, 0},
+		{"ipfix-same-source", "127.0.0.1:0", IPFIX, true, 0},
+		{"sflow", "127.0.0.1:0", SFlow, false, 0},
+		{"sflow-agent-drops", "127.0.0.1:0", SFlow, false, 1},
+		{"ipfix-ipv6", "[::1]:0", IPFIX, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +92,7 @@ func TestSendDecodesGapFree(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			res, err := Send(ctx, SendConfig{
-				Config: Config{Protocol: tt.p, SamplingRate: 10, Seed: 7}, Target: netip.MustParseAddrPort(pc.LocalAddr().String()),
+				Config: Config{Protocol: tt.p, SamplingRate: 10, AgentDrops: tt.agentDrops, Interfaces: 2, Seed: 7}, Target: netip.MustParseAddrPort(pc.LocalAddr().String()),
 				Exporters: 3, SameSource: tt.sameSource, Records: records, Rate: 400_000, Ring: 8, TemplateEvery: 10,
 			})
 			if err != nil {
@@ -99,7 +104,7 @@ func TestSendDecodesGapFree(t *testing.T) {
 			d := decode.New(decode.Limits{})
 			exs := map[netip.Addr]*health.Exporter{}
 			buf := make([]byte, 65535)
-			got := 0
+			got, pooled := 0, 0
 			for i := 0; i < res.Datagrams; i++ {
 				_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
 				n, from, err := pc.ReadFrom(buf)
@@ -115,6 +120,19 @@ func TestSendDecodesGapFree(t *testing.T) {
 					t.Fatalf("datagram %d: %v", i, errs)
 				}
 				got += len(r.Records)
+				for _, rec := range r.Records {
+					if rec.RateSource == flow.RatePool {
+						pooled++
+						if rec.SamplingRate != 10*(tt.agentDrops+1) {
+							t.Fatalf("pool rate %d, want %d", rec.SamplingRate, 10*(tt.agentDrops+1))
+						}
+					}
+				}
+			}
+			// 20,000 samples from 3 exporters of 2 sources each: ~3,300
+			// per source, all but the first 1,024 scaled by the pool's rate.
+			if tt.agentDrops > 0 && pooled < records/2 || tt.agentDrops == 0 && pooled != 0 {
+				t.Fatalf("%d of %d records scaled by the pool's rate", pooled, got)
 			}
 			if got != res.Records {
 				t.Fatalf("decoded %d records, sent %d", got, res.Records)
