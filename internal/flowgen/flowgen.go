@@ -259,20 +259,26 @@ func (g *Generator) Restamp(dg []byte) {
 		g.seq++
 		// And each flow sample's own sequence number and pool, so a
 		// replayed ring is a gap-free stream per source too.
-		for off := sflowHeaderLen; off+8 <= len(dg); {
-			length := int(binary.BigEndian.Uint32(dg[off+4:]))
-			g.stampSample(dg[off+8 : off+8+length])
+		off := 28 // header with an IPv4 agent address, as Data writes it
+		if len(dg) >= 8 && binary.BigEndian.Uint32(dg[4:]) == 2 {
+			off = 40 // IPv6 agent address
+		}
+		for off+8 <= len(dg) {
+			format, length := binary.BigEndian.Uint32(dg[off:]), int(binary.BigEndian.Uint32(dg[off+4:]))
+			if length > len(dg)-off-8 {
+				break
+			}
+			if format == 1 && length >= 20 { // compact flow sample
+				g.stampSample(dg[off+8 : off+8+length])
+			}
 			off += 8 + length
 		}
 	}
 }
 
-// sflowHeaderLen is the length of the sFlow datagram header Data writes
-// (IPv4 agent address).
-const sflowHeaderLen = 28
-
 // stampSample writes the next sequence number of a flow sample's source,
-// its sample pool and its drops counter into the sample body b. Each input
+// its sample pool and its drops counter into the compact flow sample body b
+// (at least 20 bytes). Each input
 // interface is a source (data source ifIndex) with its own sequence number
 // and pool, as the spec has it; with AgentDrops, the pool and the drops
 // counter also count the samples the agent skipped.
@@ -282,7 +288,7 @@ func (g *Generator) stampSample(b []byte) {
 	g.sfSeq[src] = k + 1
 	per := g.cfg.AgentDrops + 1 // samples taken per sample sent
 	binary.BigEndian.PutUint32(b[0:], k)
-	binary.BigEndian.PutUint32(b[12:], g.cfg.SamplingRate*per*(k+1))
+	binary.BigEndian.PutUint32(b[12:], binary.BigEndian.Uint32(b[8:])*per*(k+1)) // the sample's own rate
 	binary.BigEndian.PutUint32(b[16:], g.cfg.AgentDrops*(k+1))
 }
 
