@@ -224,8 +224,9 @@ func gatherExporters(t *health.Table) []Metric {
 		if r := e.SamplingRate.Load(); r > 0 {
 			src := flow.RateSource(e.RateSource.Load())
 			rate.add(float64(r), ex, src.String())
-			// An sFlow agent scaled by its pool's effective rate: the rate
-			// its samples state, too (the one it is configured with).
+			// A rate derived from the one the records state (an sFlow
+			// pool's effective rate): the stated one too, the rate the
+			// exporter is configured with.
 			if st := e.StatedRate.Load(); src == flow.RatePool && st > 0 {
 				rate.add(float64(st), ex, flow.RateHeader.String())
 			}

@@ -204,6 +204,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	last := &kept[len(kept)-1]
 	ex.SamplingRate.Store(last.SamplingRate)
 	ex.RateSource.Store(uint32(last.RateSource))
+	ex.StatedRate.Store(last.StatedRate)
 	st.enricher.Apply(kept)
 	scratch := c.keys(len(kept))
 	base := *scratch

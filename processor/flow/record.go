@@ -111,6 +111,10 @@ type Record struct {
 	// Domain is the NetFlow v9 source id, IPFIX observation domain id or
 	// sFlow sub-agent id.
 	Domain uint32
+	// StatedRate is the rate the record itself stated when SamplingRate is
+	// another one derived from it (RatePool: an sFlow source's effective
+	// rate from its sample pool), else 0.
+	StatedRate uint32
 
 	SrcAddr, DstAddr netip.Addr
 	SrcPort, DstPort uint16

@@ -84,10 +84,10 @@ type Exporter struct {
 	// SamplingRate is the last rate in force; RateSource where it came from.
 	SamplingRate atomic.Uint32
 	RateSource   atomic.Uint32
-	// StatedRate is the rate the latest sFlow sample scaled by its
-	// source's sample pool stated itself (0 if none was), so the rate an
-	// agent is configured with stays visible while the effective rate is
-	// in force.
+	// StatedRate is the last record's flow.Record.StatedRate: the rate it
+	// stated itself when the rate in force was derived from it (an sFlow
+	// sample pool's effective rate), so the rate the exporter is
+	// configured with stays visible.
 	StatedRate atomic.Uint32
 	// Unresolved counts records with no known sampling rate (counted 1:1).
 	Unresolved atomic.Uint64

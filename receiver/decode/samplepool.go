@@ -1,10 +1,6 @@
 package decode
 
-import (
-	"github.com/netsampler/goflow2/v2/decoders/sflow"
-
-	"github.com/flowmetrics/flowmetrics/processor/health"
-)
+import "github.com/netsampler/goflow2/v2/decoders/sflow"
 
 // The effective sampling rate of an sFlow source, from its sample pool.
 //
@@ -102,24 +98,16 @@ type poolSample struct {
 }
 
 // sflowRates sets the sampling rate of the records appended since start,
-// one per flow sample of d.samples, in order, and ex.StatedRate when one was
-// scaled by its pool's rate. It runs once a datagram is decoded, by
-// whichever path, so a datagram the fast path hands on to goflow2 updates
-// the sources' measurements only once.
-func (d *Decoder) sflowRates(st *exporterState, ex *health.Exporter, start int) {
-	stated := uint32(0)
+// one per flow sample of d.samples, in order. It runs once a datagram is
+// decoded, by whichever path, so a datagram the fast path hands on to
+// goflow2 updates the sources' measurements only once.
+func (d *Decoder) sflowRates(st *exporterState, start int) {
 	for i, ps := range d.samples {
 		if start+i >= len(d.recs) {
 			break
 		}
 		rate, pooled := st.sflowRate(ps.key, ps.seq, ps.pool, ps.declared)
-		setSampleRate(&d.recs[start+i], rate, pooled)
-		if pooled {
-			stated = ps.declared
-		}
-	}
-	if stated != 0 {
-		ex.StatedRate.Store(stated)
+		setSampleRate(&d.recs[start+i], rate, ps.declared, pooled)
 	}
 	d.samples = d.samples[:0]
 }

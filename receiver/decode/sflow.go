@@ -80,7 +80,7 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 			d.sflowSample(addr, p.SubAgentId, s.InputIfValue, s.OutputIfValue, s.Records)
 		}
 	}
-	d.sflowRates(st, ex, start)
+	d.sflowRates(st, start)
 	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
 }
 
@@ -122,15 +122,15 @@ func newSampleBuilder(addr netip.Addr, subAgent, in, out uint32) sampleBuilder {
 	}}
 }
 
-// setSampleRate sets a sample record's rate: the sample's own, or its
-// source's effective rate from the sample pool when pooled.
-func setSampleRate(r *flow.Record, rate uint32, pooled bool) {
+// setSampleRate sets a sample record's rate: the sample's own (stated),
+// or its source's effective rate from the sample pool when pooled.
+func setSampleRate(r *flow.Record, rate, stated uint32, pooled bool) {
 	r.SamplingRate, r.RateSource = rate, flow.RateHeader
 	switch {
 	case rate == 0:
 		r.RateSource = flow.RateUnknown
 	case pooled:
-		r.RateSource = flow.RatePool
+		r.RateSource, r.StatedRate = flow.RatePool, stated
 	}
 }
 

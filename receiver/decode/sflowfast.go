@@ -88,7 +88,7 @@ func (d *Decoder) fastSFlow(b []byte, addr netip.Addr, st *exporterState, ex *he
 			return false
 		}
 	}
-	d.sflowRates(st, ex, start)
+	d.sflowRates(st, start)
 	d.fastHits++
 	st.sequence(ex, seqKey{flow.SFlowV5, subAgent}, seq, uint32(len(d.recs)-start), seqDatagrams)
 	return true
