@@ -73,18 +73,21 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 	for _, s := range p.Samples {
 		switch s := s.(type) {
 		case sflow.FlowSample:
-			d.samples = append(d.samples, poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate})
-			d.sflowSample(addr, p.SubAgentId, s.Input&0x3fffffff, s.Output&0x3fffffff, s.Records)
+			ps := poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate}
+			d.sflowSample(addr, p.SubAgentId, ps, s.Input&0x3fffffff, s.Output&0x3fffffff, s.Records)
 		case sflow.ExpandedFlowSample:
-			d.samples = append(d.samples, poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate})
-			d.sflowSample(addr, p.SubAgentId, s.InputIfValue, s.OutputIfValue, s.Records)
+			ps := poolSample{headerKey(p.SubAgentId, &s.Header), s.Header.SampleSequenceNumber, s.SamplePool, s.SamplingRate}
+			d.sflowSample(addr, p.SubAgentId, ps, s.InputIfValue, s.OutputIfValue, s.Records)
 		}
 	}
 	d.sflowRates(st, start)
 	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
 }
 
-func (d *Decoder) sflowSample(addr netip.Addr, subAgent, in, out uint32, records []sflow.FlowRecord) {
+// sflowSample appends the record of one flow sample goflow2 decoded, and
+// its pool reading (ps) for sflowRates.
+func (d *Decoder) sflowSample(addr netip.Addr, subAgent uint32, ps poolSample, in, out uint32, records []sflow.FlowRecord) {
+	d.samples = append(d.samples, ps)
 	sb := newSampleBuilder(addr, subAgent, in, out)
 	for _, rec := range records {
 		switch v := rec.Data.(type) {
