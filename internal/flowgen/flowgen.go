@@ -278,10 +278,10 @@ func (g *Generator) Restamp(dg []byte) {
 
 // stampSample writes the next sequence number of a flow sample's source,
 // its sample pool and its drops counter into the compact flow sample body b
-// (at least 20 bytes). Each input
-// interface is a source (data source ifIndex) with its own sequence number
-// and pool, as the spec has it; with AgentDrops, the pool and the drops
-// counter also count the samples the agent skipped.
+// (at least 20 bytes). Each input interface is a source (data source
+// ifIndex) with its own sequence number and pool, as the spec has it; with
+// AgentDrops, the pool and the drops counter also count the samples the
+// agent skipped.
 func (g *Generator) stampSample(b []byte) {
 	src := uint16(binary.BigEndian.Uint32(b[4:]))
 	k := g.sfSeq[src] // samples this source sent before this one
