@@ -294,12 +294,12 @@ func (f *Family) LabelNames() []string {
 func (f *Family) Add(recs []flow.Record, now time.Time) {
 	base := make([]Key, len(recs))
 	for i := range recs {
-		base[i] = BaseKey(&recs[i])
+		SetBaseKey(&base[i], &recs[i])
 	}
 	f.AddKeyed(recs, base, now)
 }
 
-// AddKeyed is Add with the records' BaseKeys computed by the caller, once for
+// AddKeyed is Add with the records' base keys (SetBaseKey) computed by the caller, once for
 // every family.
 //
 // The loop is the hot path of the whole program (once per record and

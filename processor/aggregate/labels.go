@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -190,34 +191,71 @@ func isV4Mapped(a [16]byte) bool {
 	return a[10] == 0xff && a[11] == 0xff
 }
 
-func addr16(a netip.Addr) [16]byte {
+// putAddr stores a's 16-byte form (all zero when a is the zero Addr) in the
+// two words at w, as SetBaseKey's hot path needs it.
+//
+// netip.Addr keeps the address as two native 64-bit words, high half first,
+// which is all a key needs; but its only non-allocating accessor, As16,
+// builds the array in two 8-byte halves that the compiler then copies as
+// one 16-byte load, a store-forwarding stall per address (three per record:
+// BenchmarkProcessDefault 240 -> 225 ns per record, the core's fixed cost
+// per record 78 -> 45 ns). So when addrWordsNative confirms the layout at
+// start-up, the words are read directly; otherwise As16 is used.
+func putAddr(w *[2]uint64, a netip.Addr) {
 	if !a.IsValid() {
-		return [16]byte{}
+		w[0], w[1] = 0, 0
+		return
 	}
-	return a.As16()
+	if addrWordsNative {
+		u := (*[2]uint64)(unsafe.Pointer(&a))
+		w[0], w[1] = bits.ReverseBytes64(u[0]), bits.ReverseBytes64(u[1])
+		return
+	}
+	b := a.As16()
+	w[0] = *(*uint64)(unsafe.Pointer(&b[0]))
+	w[1] = *(*uint64)(unsafe.Pointer(&b[8]))
 }
 
-// BaseKey fills every dimension of a record's key; a family keeps only its
-// own dimensions with one AND against its mask (see Family.key). Computing it
-// once per record serves every family.
-func BaseKey(r *flow.Record) Key {
-	return Key{
-		Exporter:  addr16(r.Exporter),
-		Src:       addr16(r.SrcAddr),
-		Dst:       addr16(r.DstAddr),
-		InIf:      r.InIf,
-		OutIf:     r.OutIf,
-		SrcAS:     r.SrcAS,
-		DstAS:     r.DstAS,
-		SrcPort:   r.SrcPort,
-		DstPort:   r.DstPort,
-		Port:      ServicePort(r.SrcPort, r.DstPort),
-		Proto:     r.Proto,
-		IPVersion: r.IPVersion,
-		Direction: uint8(r.Direction),
-		SrcNet:    r.SrcNet, DstNet: r.DstNet, Tenant: r.Tenant, Service: r.Service,
-		SrcCountry: r.SrcCountry, DstCountry: r.DstCountry,
+// addrWordsNative reports whether netip.Addr begins with its 128 bits as
+// two big-endian-valued native words (hi, lo), as in every Go release so
+// far; it is not a documented layout, so it is checked against As16 once
+// (which also rules the fast path out on a big-endian machine).
+var addrWordsNative = checkAddrWords()
+
+func checkAddrWords() bool {
+	if unsafe.Sizeof(netip.Addr{}) < 16 {
+		return false
 	}
+	for _, s := range []string{"192.0.2.1", "::ffff:10.1.2.3", "2001:db8:0102:0304:0506:0708:090a:0b0c", "ffff::1"} {
+		a := netip.MustParseAddr(s)
+		b := a.As16()
+		u := (*[2]uint64)(unsafe.Pointer(&a))
+		if bits.ReverseBytes64(u[0]) != *(*uint64)(unsafe.Pointer(&b[0])) ||
+			bits.ReverseBytes64(u[1]) != *(*uint64)(unsafe.Pointer(&b[8])) {
+			return false
+		}
+	}
+	return true
+}
+
+// SetBaseKey fills every dimension of k from a record; a family keeps only
+// its own dimensions with one AND against its mask (see Family.AddKeyed).
+// Computing it once per record serves every family. It writes k in place:
+// the Key is 96 bytes, and returning it by value cost a copy per record.
+func SetBaseKey(k *Key, r *flow.Record) {
+	putAddr((*[2]uint64)(unsafe.Pointer(&k.Exporter)), r.Exporter)
+	putAddr((*[2]uint64)(unsafe.Pointer(&k.Src)), r.SrcAddr)
+	putAddr((*[2]uint64)(unsafe.Pointer(&k.Dst)), r.DstAddr)
+	k.InIf, k.OutIf = r.InIf, r.OutIf
+	k.SrcAS, k.DstAS = r.SrcAS, r.DstAS
+	k.SrcNet, k.DstNet, k.Tenant, k.Service = r.SrcNet, r.DstNet, r.Tenant, r.Service
+	k.SrcPort, k.DstPort = r.SrcPort, r.DstPort
+	k.Port = ServicePort(r.SrcPort, r.DstPort)
+	k.Proto, k.IPVersion = r.Proto, r.IPVersion
+	// The last word also holds Other and the padding: zero it whole.
+	(*[keyWords]uint64)(unsafe.Pointer(k))[keyWords-1] = 0
+	k.Direction = uint8(r.Direction)
+	k.SrcCountry, k.DstCountry = r.SrcCountry, r.DstCountry
 }
 
 // keyWords is Key's size in 64-bit words.

@@ -209,7 +209,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	scratch := c.keys(len(kept))
 	base := *scratch
 	for i := range kept {
-		base[i] = aggregate.BaseKey(&kept[i])
+		aggregate.SetBaseKey(&base[i], &kept[i])
 	}
 	c.totals.AddKeyed(kept, base, now)
 	for _, f := range st.families {
