@@ -88,7 +88,7 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 // its pool reading (ps) for sflowRates.
 func (d *Decoder) sflowSample(addr netip.Addr, subAgent uint32, ps poolSample, in, out uint32, records []sflow.FlowRecord) {
 	d.samples = append(d.samples, ps)
-	sb := newSampleBuilder(addr, subAgent, in, out)
+	sb := d.startSample(addr, subAgent, in, out)
 	for _, rec := range records {
 		switch v := rec.Data.(type) {
 		case sflow.SampledHeader:
@@ -105,24 +105,27 @@ func (d *Decoder) sflowSample(addr netip.Addr, subAgent uint32, ps poolSample, i
 			sb.gateway(v.SrcAS, dst)
 		}
 	}
-	d.recs = append(d.recs, sb.r)
 }
 
 // sampleBuilder accumulates one sFlow flow sample's records. Both decode
 // paths (goflow2's samples and the sFlow fast path) feed it the same values
 // in the same order, so they produce the same records by construction.
 type sampleBuilder struct {
-	r    flow.Record
+	r    *flow.Record
 	have bool // addresses came from a header or sampled IP record
 }
 
-// newSampleBuilder starts a sample's record; its rate is set by
-// sflowRates once the datagram is decoded.
-func newSampleBuilder(addr netip.Addr, subAgent, in, out uint32) sampleBuilder {
-	return sampleBuilder{r: flow.Record{
-		Exporter: addr, Domain: subAgent, Protocol: flow.SFlowV5,
-		InIf: in, OutIf: out, Packets: 1,
-	}}
+// startSample appends a sample's record to d.recs and returns a builder
+// over it; its rate is set by sflowRates once the datagram is decoded. A
+// caller that gives the sample up removes the record again. Building in
+// place rather than in a copy saves zeroing and copying 192 bytes per
+// sample.
+func (d *Decoder) startSample(addr netip.Addr, subAgent, in, out uint32) sampleBuilder {
+	d.recs = append(d.recs, flow.Record{})
+	r := &d.recs[len(d.recs)-1]
+	r.Exporter, r.Domain, r.Protocol = addr, subAgent, flow.SFlowV5
+	r.InIf, r.OutIf, r.Packets = in, out, 1
+	return sampleBuilder{r: r}
 }
 
 // setSampleRate sets a sample record's rate: the sample's own (stated),
@@ -139,7 +142,7 @@ func setSampleRate(r *flow.Record, rate, stated uint32, pooled bool) {
 
 // header applies a sampled packet header record (sFlow flow type 1).
 func (sb *sampleBuilder) header(proto, frameLength uint32, data []byte) {
-	if parseHeader(&sb.r, proto, data) {
+	if parseHeader(sb.r, proto, data) {
 		sb.have = true
 	} else if sb.r.Bytes == 0 {
 		sb.r.Bytes = uint64(frameLength)
@@ -150,7 +153,7 @@ func (sb *sampleBuilder) header(proto, frameLength uint32, data []byte) {
 // unless a header already gave the addresses.
 func (sb *sampleBuilder) sampledIP(v sflow.SampledIPBase, ipv uint8) {
 	if !sb.have {
-		sampledIP(&sb.r, v, ipv)
+		sampledIP(sb.r, v, ipv)
 		sb.have = true
 	}
 }

@@ -130,17 +130,17 @@ func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subA
 	if !c.ok {
 		return false
 	}
-	sb := newSampleBuilder(addr, subAgent, in, out)
+	sb := d.startSample(addr, subAgent, in, out)
 	for i := uint32(0); i < count && len(c.b) >= 8; i++ {
 		typ, length := c.u32(), c.u32()
 		if int64(length) > int64(len(c.b)) {
 			break
 		}
 		if !fastFlowRecord(&sb, typ, c.next(int(length))) {
+			d.recs = d.recs[:len(d.recs)-1]
 			return false
 		}
 	}
-	d.recs = append(d.recs, sb.r)
 	d.samples = append(d.samples, poolSample{key, seq, pool, rate})
 	return true
 }
