@@ -105,8 +105,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		data := b[o+4 : o+l]
 		dr := st.domainRate(domain)
 		for len(data) >= c.size {
-			d.recs = append(d.recs, flow.Record{Exporter: addr, Domain: domain, Protocol: proto})
-			rb := recordBuilder{r: &d.recs[len(d.recs)-1]}
+			rb := recordBuilder{r: d.newRecord(addr, domain, proto)}
 			for _, op := range c.ops {
 				rb.field(op.typ, data[op.off:op.off+op.len])
 			}

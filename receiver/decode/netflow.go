@@ -487,8 +487,7 @@ func (rb *recordBuilder) samplerRate(st *exporterState, domain uint32) (uint32, 
 }
 
 func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {
-	d.recs = append(d.recs, flow.Record{Exporter: addr, Domain: domain, Protocol: proto})
-	rb := recordBuilder{r: &d.recs[len(d.recs)-1]}
+	rb := recordBuilder{r: d.newRecord(addr, domain, proto)}
 	for i := range values {
 		f := &values[i]
 		if f.PenProvided {

@@ -51,28 +51,15 @@ func (d *Decoder) decodeV5(b []byte, addr netip.Addr, st *exporterState, ex *hea
 	bootMs := int64(p.UnixSecs)*1000 + int64(p.UnixNSecs)/1e6 - int64(p.SysUptime)
 	for i := range p.Records {
 		v := &p.Records[i]
-		d.recs = append(d.recs, flow.Record{
-			Exporter:     addr,
-			Domain:       domain,
-			Protocol:     flow.NetFlowV5,
-			SrcAddr:      v4(uint32(v.SrcAddr)),
-			DstAddr:      v4(uint32(v.DstAddr)),
-			SrcPort:      v.SrcPort,
-			DstPort:      v.DstPort,
-			Proto:        v.Proto,
-			IPVersion:    4,
-			TCPFlags:     v.TCPFlags,
-			InIf:         uint32(v.Input),
-			OutIf:        uint32(v.Output),
-			SrcAS:        uint32(v.SrcAS),
-			DstAS:        uint32(v.DstAS),
-			Bytes:        uint64(v.DOctets),
-			Packets:      uint64(v.DPkts),
-			SamplingRate: rate,
-			RateSource:   src,
-			Start:        bootMs + int64(v.First),
-			End:          bootMs + int64(v.Last),
-		})
+		r := d.newRecord(addr, domain, flow.NetFlowV5)
+		r.SrcAddr, r.DstAddr = v4(uint32(v.SrcAddr)), v4(uint32(v.DstAddr))
+		r.SrcPort, r.DstPort = v.SrcPort, v.DstPort
+		r.Proto, r.IPVersion, r.TCPFlags = v.Proto, 4, v.TCPFlags
+		r.InIf, r.OutIf = uint32(v.Input), uint32(v.Output)
+		r.SrcAS, r.DstAS = uint32(v.SrcAS), uint32(v.DstAS)
+		r.Bytes, r.Packets = uint64(v.DOctets), uint64(v.DPkts)
+		r.SamplingRate, r.RateSource = rate, src
+		r.Start, r.End = bootMs+int64(v.First), bootMs+int64(v.Last)
 	}
 }
 
@@ -95,28 +82,15 @@ func (d *Decoder) fastV5(b []byte, count int, addr netip.Addr, st *exporterState
 	st.sequence(ex, seqKey{flow.NetFlowV5, domain}, be.Uint32(b[16:]), uint32(count), seqRecords)
 	bootMs := int64(be.Uint32(b[8:]))*1000 + int64(be.Uint32(b[12:]))/1e6 - int64(be.Uint32(b[4:]))
 	for i := 0; i < count; i++ {
-		r := b[24+48*i : 72+48*i]
-		d.recs = append(d.recs, flow.Record{
-			Exporter:     addr,
-			Domain:       domain,
-			Protocol:     flow.NetFlowV5,
-			SrcAddr:      netip.AddrFrom4([4]byte(r[0:4])),
-			DstAddr:      netip.AddrFrom4([4]byte(r[4:8])),
-			InIf:         uint32(be.Uint16(r[12:])),
-			OutIf:        uint32(be.Uint16(r[14:])),
-			Packets:      uint64(be.Uint32(r[16:])),
-			Bytes:        uint64(be.Uint32(r[20:])),
-			Start:        bootMs + int64(be.Uint32(r[24:])),
-			End:          bootMs + int64(be.Uint32(r[28:])),
-			SrcPort:      be.Uint16(r[32:]),
-			DstPort:      be.Uint16(r[34:]),
-			TCPFlags:     r[37],
-			Proto:        r[38],
-			SrcAS:        uint32(be.Uint16(r[40:])),
-			DstAS:        uint32(be.Uint16(r[42:])),
-			IPVersion:    4,
-			SamplingRate: rate,
-			RateSource:   src,
-		})
+		w := b[24+48*i : 72+48*i]
+		r := d.newRecord(addr, domain, flow.NetFlowV5)
+		r.SrcAddr, r.DstAddr = netip.AddrFrom4([4]byte(w[0:4])), netip.AddrFrom4([4]byte(w[4:8]))
+		r.InIf, r.OutIf = uint32(be.Uint16(w[12:])), uint32(be.Uint16(w[14:]))
+		r.Packets, r.Bytes = uint64(be.Uint32(w[16:])), uint64(be.Uint32(w[20:]))
+		r.Start, r.End = bootMs+int64(be.Uint32(w[24:])), bootMs+int64(be.Uint32(w[28:]))
+		r.SrcPort, r.DstPort = be.Uint16(w[32:]), be.Uint16(w[34:])
+		r.TCPFlags, r.Proto, r.IPVersion = w[37], w[38], 4
+		r.SrcAS, r.DstAS = uint32(be.Uint16(w[40:])), uint32(be.Uint16(w[42:]))
+		r.SamplingRate, r.RateSource = rate, src
 	}
 }
