@@ -3,9 +3,9 @@ package aggregate
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -191,51 +191,32 @@ func isV4Mapped(a [16]byte) bool {
 	return a[10] == 0xff && a[11] == 0xff
 }
 
-// putAddr stores a's 16-byte form (all zero when a is the zero Addr) in the
-// two words at w, as SetBaseKey's hot path needs it.
+// putAddr stores a's 16-byte form (all zero for the zero Addr) at dst.
 //
-// netip.Addr keeps the address as two native 64-bit words, high half first,
-// which is all a key needs; but its only non-allocating accessor, As16,
-// builds the array in two 8-byte halves that the compiler then copies as
-// one 16-byte load, a store-forwarding stall per address (three per record:
-// BenchmarkProcessDefault 240 -> 225 ns per record, the core's fixed cost
-// per record 78 -> 45 ns). So when addrWordsNative confirms the layout at
-// start-up, the words are read directly; otherwise As16 is used.
-func putAddr(w *[2]uint64, a netip.Addr) {
-	if !a.IsValid() {
-		w[0], w[1] = 0, 0
+// It avoids As16 on the hot path: As16's result is built on the stack in two
+// 8-byte halves and copied out with one 16-byte load, which stalls on store
+// forwarding. As4 (a 4-byte store and load) and AppendBinary (inlined, it
+// stores the two words straight into dst) do not.
+func putAddr(dst *[16]byte, a netip.Addr) {
+	if a.Is4() {
+		v := a.As4()
+		binary.LittleEndian.PutUint64(dst[:8], 0)
+		binary.LittleEndian.PutUint64(dst[8:], 0xffff0000|uint64(binary.LittleEndian.Uint32(v[:]))<<32)
 		return
 	}
-	if addrWordsNative {
-		u := (*[2]uint64)(unsafe.Pointer(&a))
-		w[0], w[1] = bits.ReverseBytes64(u[0]), bits.ReverseBytes64(u[1])
-		return
-	}
-	b := a.As16()
-	w[0] = *(*uint64)(unsafe.Pointer(&b[0]))
-	w[1] = *(*uint64)(unsafe.Pointer(&b[8]))
+	putAddr6(dst, a)
 }
 
-// addrWordsNative reports whether netip.Addr begins with its 128 bits as
-// two big-endian-valued native words (hi, lo), as in every Go release so
-// far; it is not a documented layout, so it is checked against As16 once
-// (which also rules the fast path out on a big-endian machine).
-var addrWordsNative = checkAddrWords()
-
-func checkAddrWords() bool {
-	if unsafe.Sizeof(netip.Addr{}) < 16 {
-		return false
+// putAddr6 is putAddr for all but IPv4 addresses.
+func putAddr6(dst *[16]byte, a netip.Addr) {
+	switch {
+	case !a.IsValid():
+		*dst = [16]byte{}
+	case a.Zone() == "":
+		a.AppendBinary(dst[:0]) // exactly 16 bytes, written in place
+	default: // a zone would make AppendBinary allocate
+		*dst = a.As16()
 	}
-	for _, s := range []string{"192.0.2.1", "::ffff:10.1.2.3", "2001:db8:0102:0304:0506:0708:090a:0b0c", "ffff::1"} {
-		a := netip.MustParseAddr(s)
-		b := a.As16()
-		u := (*[2]uint64)(unsafe.Pointer(&a))
-		if bits.ReverseBytes64(u[0]) != *(*uint64)(unsafe.Pointer(&b[0])) ||
-			bits.ReverseBytes64(u[1]) != *(*uint64)(unsafe.Pointer(&b[8])) {
-			return false
-		}
-	}
-	return true
 }
 
 // SetBaseKey fills every dimension of k from a record; a family keeps only
@@ -243,9 +224,9 @@ func checkAddrWords() bool {
 // Computing it once per record serves every family. It writes k in place:
 // the Key is 96 bytes, and returning it by value cost a copy per record.
 func SetBaseKey(k *Key, r *flow.Record) {
-	putAddr((*[2]uint64)(unsafe.Pointer(&k.Exporter)), r.Exporter)
-	putAddr((*[2]uint64)(unsafe.Pointer(&k.Src)), r.SrcAddr)
-	putAddr((*[2]uint64)(unsafe.Pointer(&k.Dst)), r.DstAddr)
+	putAddr(&k.Exporter, r.Exporter)
+	putAddr(&k.Src, r.SrcAddr)
+	putAddr(&k.Dst, r.DstAddr)
 	k.InIf, k.OutIf = r.InIf, r.OutIf
 	k.SrcAS, k.DstAS = r.SrcAS, r.DstAS
 	k.SrcNet, k.DstNet, k.Tenant, k.Service = r.SrcNet, r.DstNet, r.Tenant, r.Service
