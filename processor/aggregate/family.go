@@ -307,6 +307,27 @@ func (f *Family) Add(recs []flow.Record, now time.Time) {
 // equal to the previous record's. Admission, the sketch and the overflow
 // series are in miss.
 func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addKeyed(recs, base, now)
+}
+
+// TryAddKeyed is AddKeyed if the family is not busy with another batch; it
+// reports whether it folded the batch in. Callers with several families to
+// update (core.Process) do the busy ones last rather than waiting in line:
+// socket readers that all walked the families in the same order and
+// waited for each fell into step behind one another.
+func (f *Family) TryAddKeyed(recs []flow.Record, base []Key, now time.Time) bool {
+	if !f.mu.TryLock() {
+		return false
+	}
+	defer f.mu.Unlock()
+	f.addKeyed(recs, base, now)
+	return true
+}
+
+// addKeyed is AddKeyed with f.mu held.
+func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	if len(recs) == 0 {
 		return
 	}
@@ -329,8 +350,6 @@ func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	}
 	var hExp [2]uint64
 	hPre := f.tab.seed
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for i := range recs {
 		bk := &base[i]
 		m := &f.cmask6

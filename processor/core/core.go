@@ -74,20 +74,26 @@ type Core struct {
 	interfaces *enrich.Interfaces
 	totals     *aggregate.Family
 	state      atomic.Pointer[state]
-	keyPool    sync.Pool // *[]aggregate.Key scratch for Process
+	keyPool    sync.Pool // *processScratch for Process
 }
 
-// keys returns a scratch slice of at least n keys from the pool; put the
-// pointer back when done.
-func (c *Core) keys(n int) *[]aggregate.Key {
-	p, _ := c.keyPool.Get().(*[]aggregate.Key)
+// processScratch is what one Process call borrows from Core.keyPool.
+type processScratch struct {
+	keys     []aggregate.Key     // the batch's base keys
+	families []*aggregate.Family // families still to update
+}
+
+// scratch returns scratch space with room for n keys from the pool; put it
+// back when done.
+func (c *Core) scratch(n int) *processScratch {
+	p, _ := c.keyPool.Get().(*processScratch)
 	if p == nil {
-		p = new([]aggregate.Key)
+		p = new(processScratch)
 	}
-	if cap(*p) < n {
-		*p = make([]aggregate.Key, n, max(n, 64))
+	if cap(p.keys) < n {
+		p.keys = make([]aggregate.Key, n, max(n, 64))
 	}
-	*p = (*p)[:n]
+	p.keys = p.keys[:n]
 	return p
 }
 
@@ -206,15 +212,33 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	ex.RateSource.Store(uint32(last.RateSource))
 	ex.StatedRate.Store(last.StatedRate)
 	st.enricher.Apply(kept)
-	scratch := c.keys(len(kept))
-	base := *scratch
+	scratch := c.scratch(len(kept))
+	base := scratch.keys
 	for i := range kept {
 		aggregate.SetBaseKey(&base[i], &kept[i])
 	}
-	c.totals.AddKeyed(kept, base, now)
-	for _, f := range st.families {
-		f.AddKeyed(kept, base, now)
+	// Each family folds the batch under its own lock. One that another
+	// socket reader holds is skipped and come back to, so readers do not
+	// queue behind each other family after family
+	// (BenchmarkProcessParallel/shared).
+	todo := append(scratch.families[:0], c.totals)
+	todo = append(todo, st.families...)
+	for len(todo) > 0 {
+		n := 0
+		for _, f := range todo {
+			if !f.TryAddKeyed(kept, base, now) {
+				todo[n] = f
+				n++
+			}
+		}
+		if n == len(todo) { // all busy: wait for one
+			todo[0].AddKeyed(kept, base, now)
+			todo[0] = todo[n-1]
+			n--
+		}
+		todo = todo[:n]
 	}
+	scratch.families = todo[:0]
 	c.keyPool.Put(scratch)
 }
 

@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,5 +82,47 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Socket readers call Process concurrently: with busy families skipped and
+// come back to, every family must still fold every batch exactly once.
+func TestProcessConcurrentReaders(t *testing.T) {
+	c := New(Config{MaxExporters: 16, Families: defaultSpecs()})
+	const readers, batches = 4, 400
+	var wg sync.WaitGroup
+	for g := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ex := c.Exporters().Get(netip.AddrFrom4([4]byte{192, 0, 2, byte(g + 1)}))
+			recs, batch := benchRecords(ex.Addr, uint64(g)), make([]flow.Record, 30)
+			for i := range batches {
+				copy(batch, recs)
+				for j := range batch {
+					batch[j].Bytes = uint64(g*1000 + i%7 + 1)
+				}
+				c.Process(ex, batch, time.Unix(1700000000, 0))
+			}
+		}()
+	}
+	wg.Wait()
+	var want uint64 // records' bytes x rate 10
+	for g := range readers {
+		for i := range batches {
+			want += 30 * 10 * uint64(g*1000+i%7+1)
+		}
+	}
+	for _, f := range append([]*aggregate.Family{c.Totals()}, c.Families()...) {
+		if got := sumBytes(f); got != want {
+			t.Errorf("family %s sums to %d bytes, want %d", f.Spec().Name, got, want)
+		}
+		var flows uint64
+		for _, p := range f.Collect(nil) {
+			flows += p.Flows
+		}
+		if flows != readers*batches*30 {
+			t.Errorf("family %s counts %d flows, want %d", f.Spec().Name, flows, readers*batches*30)
+		}
 	}
 }
