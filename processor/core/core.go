@@ -221,25 +221,37 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	// socket reader holds is skipped and come back to, so readers do not
 	// queue behind each other family after family
 	// (BenchmarkProcessParallel/shared).
-	todo := append(scratch.families[:0], c.totals)
-	todo = append(todo, st.families...)
+	all := append(scratch.families[:0], c.totals)
+	all = append(all, st.families...)
+	eachOnce(all,
+		func(f *aggregate.Family) bool { return f.TryAddKeyed(kept, base, now) },
+		func(f *aggregate.Family) { f.AddKeyed(kept, base, now) })
+	// The pooled scratch must not keep families a reload removed alive.
+	clear(all)
+	scratch.families = all[:0]
+	c.keyPool.Put(scratch)
+}
+
+// eachOnce applies every element of todo once: try applies one unless it is
+// busy (false), and the busy ones are tried again after the others; when all
+// that remain are busy, wait applies the first of them, blocking. todo is
+// used as scratch.
+func eachOnce[T any](todo []T, try func(T) bool, wait func(T)) {
 	for len(todo) > 0 {
 		n := 0
-		for _, f := range todo {
-			if !f.TryAddKeyed(kept, base, now) {
-				todo[n] = f
+		for _, x := range todo {
+			if !try(x) {
+				todo[n] = x
 				n++
 			}
 		}
-		if n == len(todo) { // all busy: wait for one
-			todo[0].AddKeyed(kept, base, now)
+		if n == len(todo) {
+			wait(todo[0])
 			todo[0] = todo[n-1]
 			n--
 		}
 		todo = todo[:n]
 	}
-	scratch.families = todo[:0]
-	c.keyPool.Put(scratch)
 }
 
 // Maintain runs expiry and admission on every family.

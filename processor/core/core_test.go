@@ -2,9 +2,11 @@ package core
 
 import (
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
@@ -124,5 +126,76 @@ func TestProcessConcurrentReaders(t *testing.T) {
 		if flows != readers*batches*30 {
 			t.Errorf("family %s counts %d flows, want %d", f.Spec().Name, flows, readers*batches*30)
 		}
+	}
+}
+
+func TestEachOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		busy []int // how many tries each element reports busy
+		// waits is how many elements wait must apply.
+		waits int
+	}{
+		{"none busy", []int{0, 0, 0, 0}, 0},
+		{"one busy once", []int{0, 1, 0, 0}, 0},
+		{"all busy once", []int{1, 1, 1}, 1},
+		{"last always busy", []int{0, 0, 0, 99}, 1},
+		{"first always busy", []int{99, 0, 0}, 1},
+		{"all always busy", []int{99, 99, 99, 99}, 4},
+		{"busy for two passes", []int{2, 0, 2, 0, 1}, 0},
+		{"all busy twice", []int{2, 2}, 2},
+		{"one element busy", []int{5}, 1},
+		{"empty", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tries := make([]int, len(tt.busy))
+			applied := make([]int, len(tt.busy))
+			waits := 0
+			todo := make([]int, len(tt.busy))
+			for i := range todo {
+				todo[i] = i
+			}
+			eachOnce(todo,
+				func(i int) bool {
+					tries[i]++
+					if tries[i] <= tt.busy[i] {
+						return false
+					}
+					applied[i]++
+					return true
+				},
+				func(i int) { applied[i]++; waits++ })
+			for i, n := range applied {
+				if n != 1 {
+					t.Errorf("element %d applied %d times, want once", i, n)
+				}
+			}
+			if waits != tt.waits {
+				t.Errorf("waited %d times, want %d", waits, tt.waits)
+			}
+		})
+	}
+}
+
+// The pooled scratch of Process must not keep a family a reload removed
+// reachable (its tables, series and sketch would never be freed).
+func TestReloadReleasesRemovedFamily(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one P: Process reuses one pooled scratch
+	specs := defaultSpecs()
+	c := New(Config{MaxExporters: 16, Families: specs})
+	ex := c.Exporters().Get(netip.MustParseAddr("192.0.2.1"))
+	recs, batch := benchRecords(ex.Addr, 1), make([]flow.Record, 30)
+	copy(batch, recs)
+	c.Process(ex, batch, time.Now())
+	dropped := weak.Make(c.Families()[len(specs)-1])
+	c.Reconfigure(Config{MaxExporters: 16, Families: specs[:len(specs)-1]})
+	for range 5 {
+		copy(batch, recs)
+		c.Process(ex, batch, time.Now())
+		runtime.GC()
+	}
+	if dropped.Value() != nil {
+		t.Error("a family removed by Reconfigure is still reachable")
 	}
 }
