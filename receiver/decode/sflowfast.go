@@ -98,21 +98,26 @@ func (d *Decoder) fastSFlow(b []byte, addr netip.Addr, st *exporterState, ex *he
 // fail or where the fast path does not go.
 func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subAgent uint32) bool {
 	c := cursor{b: b, ok: true}
-	seq := c.u32()
+	var seq uint32
 	var key poolKey
 	var rate, pool, in, out, count uint32
 	switch format {
 	case sflow.SAMPLE_FORMAT_FLOW:
-		key = flowSampleKey(subAgent, c.u32())
-		rate = c.u32()
-		pool = c.u32()
-		c.u32() // drops
-		in, out = c.u32()&0x3fffffff, c.u32()&0x3fffffff
-		count = c.u32()
+		// The fixed part, eight words, with one length check.
+		if len(b) < 32 {
+			return false
+		}
+		be := binary.BigEndian
+		seq, key = be.Uint32(b), flowSampleKey(subAgent, be.Uint32(b[4:]))
+		rate, pool = be.Uint32(b[8:]), be.Uint32(b[12:]) // then drops
+		in, out = be.Uint32(b[20:])&0x3fffffff, be.Uint32(b[24:])&0x3fffffff
+		count = be.Uint32(b[28:])
+		c.b = b[32:]
 		if count > sflowLimit {
 			return false
 		}
 	case sflow.SAMPLE_FORMAT_EXPANDED_FLOW:
+		seq = c.u32()
 		key = newPoolKey(subAgent, c.u32(), c.u32()) // source id type, value
 		rate = c.u32()
 		pool = c.u32()
@@ -123,6 +128,7 @@ func (d *Decoder) fastSFlowSample(format uint32, b []byte, addr netip.Addr, subA
 		out = c.u32()
 		count = c.u32() // bounded by sflowPrecheck
 	case sflow.SAMPLE_FORMAT_COUNTER, sflow.SAMPLE_FORMAT_EXPANDED_COUNTER:
+		c.u32() // sequence number
 		return fastCounterSample(format, &c)
 	default:
 		return false // drop samples (rare) and unknown formats (an error)
