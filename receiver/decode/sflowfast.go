@@ -157,12 +157,11 @@ func fastFlowRecord(sb *sampleBuilder, typ uint32, b []byte) bool {
 	c := cursor{b: b, ok: true}
 	switch typ {
 	case sflow.FLOW_TYPE_RAW:
-		proto, frameLength := c.u32(), c.u32()
-		c.next(8) // stripped, original length
-		if !c.ok {
+		// protocol, frame length, stripped, header length; then the header
+		if len(b) < 16 {
 			return false
 		}
-		sb.header(proto, frameLength, c.b)
+		sb.header(binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:]), b[16:])
 	case sflow.FLOW_TYPE_ETH:
 		c.next(20)
 	case sflow.FLOW_TYPE_IPV4, sflow.FLOW_TYPE_IPV6:
