@@ -115,7 +115,7 @@ func sflowCorpus() [][]byte {
 		sfDatagram(24, 0, 1001, sfFlowSample(21, 10, 1, 2, hdr)),                                                // too many samples
 		sfDatagram(25, 0, -1, sfFlowSample(22, 10, 1, 2, hdr)[:40]),                                             // sample longer than datagram
 		sfDatagram(26, 0, -1, cat(u32(1), u32(12), u32(1), u32(2), u32(3))),                                     // flow sample cut short
-		sfDatagram(27, 0, -1, cat(sfFlowSample(23, 10, 1, 2, hdr)[:8], u32(0), u32(0), u32(0), u32(0))),         // record count in a short sample
+		sfDatagram(27, 0, -1, cat(u32(1), u32(28), u32(23), u32(0), u32(10), u32(0), u32(0), u32(1), u32(2))),   // no record count: 28 of the 32 fixed bytes
 		sfDatagram(28, 0, -1, sfFlowSample(24, 10, 1, 2, cat(u32(1), u32(4000), hdr[8:]))),                      // record longer than sample
 		sfDatagram(29, 5, -1, sfFlowSample(25, 10, 1, 2, hdr)),                                                  // another sub-agent
 		sfDatagram(40, 0, -1, sfFlowSample(26, 10, 1, 2, hdr)),                                                  // sequence gap
@@ -123,6 +123,10 @@ func sflowCorpus() [][]byte {
 		cat(u32(5), u32(3), make([]byte, 20)),                                                                   // bad agent address version
 		cat(u32(5), u32(1), []byte{1, 2}),                                                                       // truncated header
 		sfDatagram(42, 0, -1, sfExpandedSample(28, 10, 1, 2)[:30]),
+		// A raw header record whose header length disagrees with the bytes
+		// that follow (more, and fewer): every byte left is the header.
+		sfDatagram(43, 0, -1, sfFlowSample(29, 10, 1, 2, sfRecord(1, cat(u32(1), u32(78), u32(4), u32(9999), ethIPv4TCP([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 60, 40000, 443))))),
+		sfDatagram(44, 0, -1, sfFlowSample(30, 10, 1, 2, sfRecord(1, cat(u32(1), u32(78), u32(4), u32(8), ethIPv4TCP([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 60, 40000, 443))))),
 	}
 }
 
