@@ -123,7 +123,7 @@ func compareStep(c collector, p flowgen.Protocol, rate float64, records, exporte
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	time.Sleep(time.Second)
-	cpu0 := cpuSeconds(cmd.Process.Pid)
+	cpu0 := cpuTicks(cmd.Process.Pid)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
@@ -134,13 +134,11 @@ func compareStep(c collector, p flowgen.Protocol, rate float64, records, exporte
 		return 0, 0, 0, err
 	}
 	// Let it drain, then read CPU and drops before stopping it.
-	var cpu float64
-	for last := -1.0; ; last = cpu {
-		time.Sleep(300 * time.Millisecond)
-		if cpu = cpuSeconds(cmd.Process.Pid) - cpu0; cpu == last {
-			break
-		}
+	ticks, _, err := waitIdle(cmd.Process.Pid, 300*time.Millisecond)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
 	}
+	cpu := float64(ticks-cpu0) / userHZ
 	pn, _ := strconv.Atoi(port)
 	return cpu / (float64(res.Records) / 1e6), udpDrops(pn), float64(res.Records) / res.Elapsed.Seconds(), nil
 }

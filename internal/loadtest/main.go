@@ -110,8 +110,29 @@ func cpuTicks(pid int) int64 {
 	return ut + st
 }
 
-// cpuSeconds returns a process's user+system CPU time in seconds.
-func cpuSeconds(pid int) float64 { return float64(cpuTicks(pid)) / userHZ }
+// drainBound is how long waitIdle waits for a collector to go idle.
+const drainBound = 30 * time.Second
+
+// waitIdle waits until a process's CPU time stops growing (at most one
+// clock tick over two polls in a row) and returns its CPU time then, in
+// ticks, and when it last grew. The wait is bounded by drainBound, so a
+// step is never cut short silently.
+func waitIdle(pid int, poll time.Duration) (int64, time.Time, error) {
+	cpu, done := cpuTicks(pid), time.Now()
+	end := done.Add(drainBound)
+	for idle := 0; idle < 2; {
+		if time.Now().After(end) {
+			return 0, time.Time{}, fmt.Errorf("still busy %v after the last datagram", drainBound)
+		}
+		time.Sleep(poll)
+		if c := cpuTicks(pid); c-cpu > 1 {
+			cpu, done, idle = c, time.Now(), 0
+		} else {
+			idle++
+		}
+	}
+	return cpu, done, nil
+}
 
 func peakRSS(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -168,23 +189,12 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 		return stepResult{}, fmt.Errorf("%s: --timeout reached after sending %d of %d records", p, res.Records, records)
 	}
 	// Wait for the exporter to finish what is queued (the socket buffers
-	// absorb a burst): the step lasts until its CPU time stops growing
-	// (at most one clock tick in two 50 ms polls running). Polling
-	// /metrics instead would bill each scrape (~20 ms of CPU with gzip
-	// once the families are full) to the records being measured. The
-	// drain has its own bound, so a step is never cut short silently.
-	cpu, done := cpuTicks(pid), time.Now()
-	drainEnd := done.Add(30 * time.Second)
-	for idle := 0; idle < 2; {
-		if time.Now().After(drainEnd) {
-			return stepResult{}, fmt.Errorf("%s: flowmetrics still busy 30 s after the last datagram", p)
-		}
-		time.Sleep(50 * time.Millisecond)
-		if c := cpuTicks(pid); c-cpu > 1 {
-			cpu, done, idle = c, time.Now(), 0
-		} else {
-			idle++
-		}
+	// absorb a burst). Polling /metrics instead would bill each scrape
+	// (~20 ms of CPU with gzip once the families are full) to the records
+	// being measured.
+	cpu, done, err := waitIdle(pid, 50*time.Millisecond)
+	if err != nil {
+		return stepResult{}, fmt.Errorf("%s: %w", p, err)
 	}
 	cpuSecs := float64(cpu-cpu0) / userHZ
 	m, err := testkit.Scrape(url)

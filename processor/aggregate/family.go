@@ -299,13 +299,8 @@ func (f *Family) Add(recs []flow.Record, now time.Time) {
 	f.AddKeyed(recs, base, now)
 }
 
-// AddKeyed is Add with the records' base keys (SetBaseKey) computed by the caller, once for
-// every family.
-//
-// The loop is the hot path of the whole program (once per record and
-// family), so it keeps only the common case inline: a key found live, or
-// equal to the previous record's. Admission, the sketch and the overflow
-// series are in miss.
+// AddKeyed is Add with the records' base keys (SetBaseKey) computed by the
+// caller, once for every family.
 func (f *Family) AddKeyed(recs []flow.Record, base []Key, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -327,6 +322,11 @@ func (f *Family) TryAddKeyed(recs []flow.Record, base []Key, now time.Time) bool
 }
 
 // addKeyed is AddKeyed with f.mu held.
+//
+// Its loop is the hot path of the whole program (once per record and
+// family), so it keeps only the common case inline: a key found live, or
+// equal to the previous record's. Admission, the sketch and the overflow
+// series are in miss.
 func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	if len(recs) == 0 {
 		return
@@ -389,7 +389,7 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	}
 }
 
-// batch is what miss keeps across one AddKeyed call: the batch's overflow
+// batch is what miss keeps across one addKeyed call: the batch's overflow
 // series, looked up once per exporter.
 type batch struct {
 	now    time.Time
