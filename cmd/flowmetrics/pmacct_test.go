@@ -94,7 +94,7 @@ func TestPmacctSfprobe(t *testing.T) {
 	for _, rate := range []int{1, 10} {
 		t.Run(fmt.Sprintf("rate%d", rate), func(t *testing.T) {
 			t.Parallel()
-			pcap, truth := writePcap(t, testkit.Spec{Seed: 13, IPv6: true, Packets: 4000, Markers: 6*rate + 12})
+			pcap, truth := writePcap(t, testkit.Spec{Seed: 13, IPv6: true, Packets: 4000, Markers: testkit.SfprobeMarkers(rate)})
 			in := start(t)
 			if err := testkit.RunPmacctSfprobe(ctxFor(t), pcap, in.flowAddr, rate); err != nil {
 				t.Fatal(err)

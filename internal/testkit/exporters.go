@@ -178,10 +178,27 @@ func RunPmacctNfprobe(ctx context.Context, pcap, target string, version, samplin
 	})
 }
 
+// SfprobeMaxSamplesPerDatagram bounds how many flow samples pmacctd's
+// sfprobe packs into one datagram for the frames WritePcap makes (1400-byte
+// datagrams; a sample of a short marker frame takes over 100 bytes).
+// TestPmacctSfprobe checks it.
+const SfprobeMaxSamplesPerDatagram = 12
+
+// SfprobeMarkers returns how many marker frames (Spec.Markers) keep every
+// traffic sample of a RunPmacctSfprobe run at samplingRate. sfprobe drops
+// its last, partly filled datagram at exit, so enough marker samples must
+// follow the traffic to fill it. sfprobe skips 1 to 2*rate-1 packets between
+// samples, chosen at random, so any 2*rate-1 consecutive frames hold at
+// least one sample.
+func SfprobeMarkers(samplingRate int) int {
+	return SfprobeMaxSamplesPerDatagram * (2*max(samplingRate, 1) - 1)
+}
+
 // RunPmacctSfprobe replays pcap through pmacctd's sfprobe plugin, exporting
 // sFlow v5 to target, and returns when pmacctd has exited. sfprobe drops the
-// samples of its last, partly filled datagram at exit: append marker frames
-// (Spec.Markers) so that only markers are lost.
+// samples of its last, partly filled datagram at exit: append
+// SfprobeMarkers(samplingRate) marker frames (Spec.Markers) so that only
+// markers are lost.
 func RunPmacctSfprobe(ctx context.Context, pcap, target string, samplingRate int) error {
 	return runPmacct(ctx, pcap, target, func(abs string) string {
 		return PmacctSfprobeConfig(abs, target, samplingRate)

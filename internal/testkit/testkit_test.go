@@ -16,9 +16,8 @@ import (
 	"time"
 )
 
-// testSpec is small enough for seconds-long runs and has IPv6 and markers.
-// sfprobe packs 6 samples per datagram and drops the last partial one, so
-// markers >= 6*rate+6 protect the traffic samples at rate 10.
+// testSpec is small enough for seconds-long runs and has IPv6 and markers
+// (sfprobe runs take SfprobeMarkers instead).
 var testSpec = Spec{Seed: 7, Flows: 40, Packets: 3000, IPv6: true, Markers: 70}
 
 func writeTestPcap(t *testing.T, spec Spec) (string, Truth) {
@@ -469,7 +468,9 @@ func (x *xdr) skip(n int) { x.take(n) }
 
 func TestPmacctSfprobe(t *testing.T) {
 	SkipIfMissing(t, "pmacctd")
-	path, truth := writeTestPcap(t, testSpec)
+	spec := testSpec
+	spec.Markers = SfprobeMarkers(10)
+	path, truth := writeTestPcap(t, spec)
 	tests := []struct{ rate int }{{0}, {10}}
 	for _, tt := range tests {
 		name := fmt.Sprintf("rate%d", tt.rate)
@@ -483,17 +484,23 @@ func TestPmacctSfprobe(t *testing.T) {
 			var traffic, markers int
 			var frameBytes uint64
 			var lastPool uint32
+			// SfprobeMarkers relies on the samples per datagram and the
+			// largest skip between samples; check both.
+			maxSkip := uint32(2*max(tt.rate, 1) - 1)
 			for i, d := range dgrams {
 				samples, err := parseSflow(d.Data)
 				if err != nil {
 					t.Fatalf("datagram %d: %v", i, err)
 				}
+				if len(samples) > SfprobeMaxSamplesPerDatagram {
+					t.Errorf("datagram %d has %d samples, SfprobeMaxSamplesPerDatagram is %d", i, len(samples), SfprobeMaxSamplesPerDatagram)
+				}
 				for _, s := range samples {
 					if want := uint32(max(tt.rate, 1)); s.rate != want {
 						t.Errorf("sampling rate %d, want %d", s.rate, want)
 					}
-					if s.pool <= lastPool {
-						t.Errorf("sample pool %d after %d", s.pool, lastPool)
+					if s.pool <= lastPool || s.pool-lastPool > maxSkip {
+						t.Errorf("sample pool %d after %d: want 1 to %d more", s.pool, lastPool, maxSkip)
 					}
 					lastPool = s.pool
 					if s.src == MarkerSrc {
