@@ -59,6 +59,7 @@ $(OCB):
 fuzz:
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDirectLayoutMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzSFlowFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)

@@ -30,7 +30,151 @@ type fieldOp struct {
 // compiledTemplate is a data template with fixed-length fields only.
 type compiledTemplate struct {
 	size int
-	ops  []fieldOp // only the fields recordBuilder uses
+	// direct, when not nil, reads the fields that set the record's own
+	// values; ops then holds only the others (counter totals, sampling).
+	direct *directLayout
+	ops    []fieldOp // the fields recordBuilder uses, in template order
+}
+
+// span is where a field sits in a data record; n < 0 when it is absent.
+type span struct{ off, n int32 }
+
+func (s span) uint(data []byte) uint64 { return beUint(data[s.off : s.off+s.n]) }
+
+// directLayout is a template whose fields each set a different record
+// value: those are read at fixed offsets by straight-line code, whose
+// branches go the same way for every record of the template. A loop over
+// the fields and recordBuilder.field's switch per field, whose branches
+// change with every field, cost twice as much (BenchmarkDecode).
+type directLayout struct {
+	bytes, pkts, proto, tcpFlags, srcPort, dstPort, inIf, outIf span
+	srcAS, dstAS, direction, start, end                         span
+	src, dst                                                    span // n is 4 or 16
+	// ipVersion is the version of the template's last address field: the
+	// one recordBuilder.field would have set last.
+	ipVersion uint8
+}
+
+// newDirectLayout returns the layout of ops, the fields it leaves to
+// recordBuilder.field, and false when two fields set the same value (the
+// last would win: ops keeps that order).
+func newDirectLayout(ops []fieldOp) (*directLayout, []fieldOp, bool) {
+	absent := span{n: -1}
+	l := &directLayout{absent, absent, absent, absent, absent, absent, absent, absent,
+		absent, absent, absent, absent, absent, absent, absent, 0}
+	var rest []fieldOp
+	for _, op := range ops {
+		at := span{int32(op.off), int32(op.len)}
+		var dst *span
+		switch op.typ {
+		case ieOctetDelta:
+			dst = &l.bytes
+		case iePacketDelta:
+			dst = &l.pkts
+		case ieProtocol:
+			dst = &l.proto
+		case ieTCPFlags:
+			dst = &l.tcpFlags
+		case ieSrcPort:
+			dst = &l.srcPort
+		case ieDstPort:
+			dst = &l.dstPort
+		case ieInIf:
+			dst = &l.inIf
+		case ieOutIf:
+			dst = &l.outIf
+		case ieSrcAS:
+			dst = &l.srcAS
+		case ieDstAS:
+			dst = &l.dstAS
+		case ieDirection:
+			dst = &l.direction
+		case ieFlowStartMs:
+			dst = &l.start
+		case ieFlowEndMs:
+			dst = &l.end
+		case ieSrcIPv4, ieDstIPv4, ieSrcIPv6, ieDstIPv6:
+			v4 := op.typ == ieSrcIPv4 || op.typ == ieDstIPv4
+			if (v4 && op.len != 4) || (!v4 && op.len != 16) {
+				continue // recordBuilder.field ignores it
+			}
+			dst = &l.dst
+			if op.typ == ieSrcIPv4 || op.typ == ieSrcIPv6 {
+				dst = &l.src
+			}
+			l.ipVersion = 6
+			if v4 {
+				l.ipVersion = 4
+			}
+		default:
+			rest = append(rest, op)
+			continue
+		}
+		if dst.n >= 0 {
+			return nil, nil, false
+		}
+		*dst = at
+	}
+	return l, rest, true
+}
+
+// apply sets the record values of one data record.
+func (l *directLayout) apply(rb *recordBuilder, data []byte) {
+	r := rb.r
+	if l.bytes.n >= 0 {
+		r.Bytes, rb.haveDelta = l.bytes.uint(data), true
+	}
+	if l.pkts.n >= 0 {
+		r.Packets, rb.havePkts = l.pkts.uint(data), true
+	}
+	if l.proto.n >= 0 {
+		r.Proto = uint8(l.proto.uint(data))
+	}
+	if l.tcpFlags.n >= 0 {
+		r.TCPFlags = uint8(l.tcpFlags.uint(data))
+	}
+	if l.srcPort.n >= 0 {
+		r.SrcPort = uint16(l.srcPort.uint(data))
+	}
+	if l.dstPort.n >= 0 {
+		r.DstPort = uint16(l.dstPort.uint(data))
+	}
+	switch l.src.n {
+	case 4:
+		r.SrcAddr = netip.AddrFrom4([4]byte(data[l.src.off:]))
+	case 16:
+		r.SrcAddr = netip.AddrFrom16([16]byte(data[l.src.off:]))
+	}
+	switch l.dst.n {
+	case 4:
+		r.DstAddr = netip.AddrFrom4([4]byte(data[l.dst.off:]))
+	case 16:
+		r.DstAddr = netip.AddrFrom16([16]byte(data[l.dst.off:]))
+	}
+	if l.ipVersion != 0 {
+		r.IPVersion = l.ipVersion
+	}
+	if l.inIf.n >= 0 {
+		r.InIf = uint32(l.inIf.uint(data))
+	}
+	if l.outIf.n >= 0 {
+		r.OutIf = uint32(l.outIf.uint(data))
+	}
+	if l.srcAS.n >= 0 {
+		r.SrcAS = uint32(l.srcAS.uint(data))
+	}
+	if l.dstAS.n >= 0 {
+		r.DstAS = uint32(l.dstAS.uint(data))
+	}
+	if l.direction.n >= 0 {
+		r.Direction = direction(l.direction.uint(data))
+	}
+	if l.start.n >= 0 {
+		r.Start = int64(l.start.uint(data))
+	}
+	if l.end.n >= 0 {
+		r.End = int64(l.end.uint(data))
+	}
 }
 
 // usedIE lists the information elements recordBuilder reads.
@@ -62,6 +206,9 @@ func compile(t netflow.TemplateRecord) *compiledTemplate {
 	}
 	if c.size == 0 {
 		return nil
+	}
+	if l, rest, ok := newDirectLayout(c.ops); ok {
+		c.direct, c.ops = l, rest
 	}
 	return c
 }
@@ -106,6 +253,9 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		dr := st.domainRate(domain)
 		for len(data) >= c.size {
 			rb := recordBuilder{r: d.newRecord(addr, domain, proto)}
+			if c.direct != nil {
+				c.direct.apply(&rb, data)
+			}
 			for _, op := range c.ops {
 				rb.field(op.typ, data[op.off:op.off+op.len])
 			}

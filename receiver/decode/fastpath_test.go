@@ -2,7 +2,7 @@ package decode
 
 import (
 	"context"
-	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -154,25 +154,102 @@ func FuzzFastPathMatchesGoflow2(f *testing.F) {
 
 func TestCompile(t *testing.T) {
 	tests := []struct {
-		fields   []field
-		wantNil  bool
-		wantSize int
-		wantOps  int
+		name       string
+		fields     []field
+		wantNil    bool
+		wantSize   int
+		wantDirect bool
+		wantOps    int // fields left to recordBuilder.field
 	}{
-		{flowFields, false, 25, 9},
-		{[]field{{1, 0xffff}, {8, 4}}, true, 0, 0},
-		{[]field{{1, 4}, {999, 8}, {2, 4}}, false, 16, 2},
+		{"flow fields", flowFields, false, 25, true, 0},
+		{"variable length", []field{{1, 0xffff}, {8, 4}}, true, 0, false, 0},
+		{"unused field", []field{{1, 4}, {999, 8}, {2, 4}}, false, 16, true, 0},
+		{"totals and sampling", []field{{85, 8}, {8, 4}, {34, 4}, {48, 1}}, false, 17, true, 3},
+		{"twice the same value", []field{{1, 4}, {1, 8}, {34, 4}}, false, 16, false, 3},
+		{"v4 and v6 source", []field{{8, 4}, {27, 16}}, false, 20, false, 2},
+		{"v6 source of the wrong length", []field{{8, 4}, {27, 4}}, false, 8, true, 0},
+		{"only zero-length fields", []field{{1, 0}}, true, 0, false, 0},
 	}
-	for i, tt := range tests {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			var tr = templateRecordOf(tt.fields)
-			c := compile(tr)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := compile(templateRecordOf(tt.fields))
 			if (c == nil) != tt.wantNil {
 				t.Fatalf("compile = %v", c)
 			}
-			if c != nil && (c.size != tt.wantSize || len(c.ops) != tt.wantOps) {
-				t.Fatalf("size %d ops %d, want %d %d", c.size, len(c.ops), tt.wantSize, tt.wantOps)
+			if c == nil {
+				return
+			}
+			if c.size != tt.wantSize || (c.direct != nil) != tt.wantDirect || len(c.ops) != tt.wantOps {
+				t.Fatalf("size %d direct %v ops %d, want %d %v %d", c.size, c.direct != nil, len(c.ops), tt.wantSize, tt.wantDirect, tt.wantOps)
 			}
 		})
 	}
+}
+
+// layoutIEs are the elements templateFromSpec draws from: every one
+// recordBuilder reads, and one it does not.
+var layoutIEs = []uint16{ieOctetDelta, iePacketDelta, ieProtocol, ieTCPFlags, ieSrcPort, ieSrcIPv4, ieInIf,
+	ieDstPort, ieDstIPv4, ieOutIf, ieSrcAS, ieDstAS, ieOutBytes, ieOutPkts, ieSrcIPv6, ieDstIPv6,
+	ieSamplingInterval, ieSamplerID, ieSamplerRandom, ieDirection, ieOctetTotal, iePacketTotal,
+	ieFlowStartMs, ieFlowEndMs, ieInitiatorOctets, ieResponderOctets, ieInitiatorPackets, ieResponderPackets,
+	ieSelectorID, ieSelectorAlgorithm, iePacketInterval, iePacketSpace, ieSamplingSize, ieSamplingPopulation,
+	ieSamplingProb, 999}
+
+// templateFromSpec turns two bytes per field into a template of at most 24
+// fields: an element of layoutIEs and a length, the address lengths and
+// odd ones included.
+func templateFromSpec(spec []byte) []field {
+	lengths := []uint16{1, 2, 4, 8, 16, 4, 3, 0, 12}
+	var fields []field
+	for i := 0; i+1 < len(spec) && len(fields) < 24; i += 2 {
+		fields = append(fields, field{layoutIEs[int(spec[i])%len(layoutIEs)], lengths[int(spec[i+1])%len(lengths)]})
+	}
+	return fields
+}
+
+// checkTemplate teaches both paths the template spec describes and decodes
+// data as its records through both.
+func checkTemplate(t testing.TB, spec, data []byte) {
+	fields := templateFromSpec(spec)
+	if len(fields) == 0 {
+		return
+	}
+	for _, v := range []uint16{9, 10} {
+		p := newPair()
+		p.check(t, datagram(v, 0, 1, templateSet(v, 256, fields...)))
+		p.check(t, datagram(v, 1, 1, dataSet(256, data)))
+	}
+}
+
+// TestDirectLayoutMatchesGoflow2 checks 3,000 random templates (duplicates,
+// wrong address lengths and all) and random records against goflow2.
+func TestDirectLayoutMatchesGoflow2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	direct := 0
+	for range 3000 {
+		spec := make([]byte, 2*(1+rng.IntN(20)))
+		for i := range spec {
+			spec[i] = byte(rng.UintN(256))
+		}
+		data := make([]byte, rng.IntN(400))
+		for i := range data {
+			data[i] = byte(rng.UintN(256))
+		}
+		checkTemplate(t, spec, data)
+		if c := compile(templateRecordOf(templateFromSpec(spec))); c != nil && c.direct != nil {
+			direct++
+		}
+	}
+	if direct < 300 {
+		t.Fatalf("only %d of 3000 templates had a direct layout", direct)
+	}
+}
+
+// FuzzDirectLayoutMatchesGoflow2 is TestDirectLayoutMatchesGoflow2 with
+// templates and records from the fuzzer.
+func FuzzDirectLayoutMatchesGoflow2(f *testing.F) {
+	f.Add([]byte{5, 2, 8, 2, 0, 2, 1, 2}, flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3))
+	f.Add([]byte{5, 2, 14, 4, 19, 0, 0, 3, 0, 2}, make([]byte, 64))
+	f.Add([]byte{0, 2, 0, 3, 20, 3}, make([]byte, 40))
+	f.Fuzz(func(t *testing.T, spec, data []byte) { checkTemplate(t, spec, data) })
 }

@@ -411,11 +411,8 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 	case ieDstAS:
 		r.DstAS = uint32(beUint(b))
 	case ieDirection:
-		switch beUint(b) {
-		case 0:
-			r.Direction = flow.DirectionIngress
-		case 1:
-			r.Direction = flow.DirectionEgress
+		if d := direction(beUint(b)); d != flow.DirectionUnknown {
+			r.Direction = d
 		}
 	case ieFlowStartMs:
 		r.Start = int64(beUint(b))
@@ -424,6 +421,18 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 	default:
 		rb.sf.setValue(typ, b)
 	}
+}
+
+// direction maps flowDirection (IE 61) to the record's; other values are
+// DirectionUnknown.
+func direction(v uint64) flow.Direction {
+	switch v {
+	case 0:
+		return flow.DirectionIngress
+	case 1:
+		return flow.DirectionEgress
+	}
+	return flow.DirectionUnknown
 }
 
 // domainRate is an observation domain's sampling rate from options data,
@@ -467,7 +476,11 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 	// Rate: the record's own sampling fields, then its sampler id's
 	// options, then the domain's options.
 	sf := &rb.sf
-	if rate := sf.rate(); sf.any && rate != 0 {
+	var rate uint32
+	if sf.any {
+		rate = sf.rate()
+	}
+	if rate != 0 {
 		r.SamplingRate, r.RateSource = rate, flow.RateRecord
 	} else if rate, ok := rb.samplerRate(st, domain); ok {
 		r.SamplingRate, r.RateSource = rate, flow.RateSampler
