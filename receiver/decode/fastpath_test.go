@@ -1,10 +1,13 @@
 package decode
 
 import (
+	"bytes"
 	"context"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -188,12 +191,7 @@ func TestCompile(t *testing.T) {
 
 // layoutIEs are the elements templateFromSpec draws from: every one
 // recordBuilder reads, and one it does not.
-var layoutIEs = []uint16{ieOctetDelta, iePacketDelta, ieProtocol, ieTCPFlags, ieSrcPort, ieSrcIPv4, ieInIf,
-	ieDstPort, ieDstIPv4, ieOutIf, ieSrcAS, ieDstAS, ieOutBytes, ieOutPkts, ieSrcIPv6, ieDstIPv6,
-	ieSamplingInterval, ieSamplerID, ieSamplerRandom, ieDirection, ieOctetTotal, iePacketTotal,
-	ieFlowStartMs, ieFlowEndMs, ieInitiatorOctets, ieResponderOctets, ieInitiatorPackets, ieResponderPackets,
-	ieSelectorID, ieSelectorAlgorithm, iePacketInterval, iePacketSpace, ieSamplingSize, ieSamplingPopulation,
-	ieSamplingProb, 999}
+var layoutIEs = append(slices.Sorted(maps.Keys(usedIE)), 999)
 
 // templateFromSpec turns two bytes per field into a template of at most 24
 // fields: an element of layoutIEs and a length, the address lengths and
@@ -246,10 +244,11 @@ func TestDirectLayoutMatchesGoflow2(t *testing.T) {
 }
 
 // FuzzDirectLayoutMatchesGoflow2 is TestDirectLayoutMatchesGoflow2 with
-// templates and records from the fuzzer.
+// templates and records from the fuzzer (spec indexes layoutIEs, sorted).
 func FuzzDirectLayoutMatchesGoflow2(f *testing.F) {
 	f.Add([]byte{5, 2, 8, 2, 0, 2, 1, 2}, flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3))
 	f.Add([]byte{5, 2, 14, 4, 19, 0, 0, 3, 0, 2}, make([]byte, 64))
 	f.Add([]byte{0, 2, 0, 3, 20, 3}, make([]byte, 40))
+	f.Add([]byte{14, 4, 15, 4, 22, 3, 23, 3, 19, 0}, bytes.Repeat([]byte{1, 0, 0xfe}, 40)) // IPv6, start/end, direction
 	f.Fuzz(func(t *testing.T, spec, data []byte) { checkTemplate(t, spec, data) })
 }
