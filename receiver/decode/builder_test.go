@@ -27,11 +27,15 @@ func cat(parts ...[]byte) []byte {
 	return out
 }
 
-// templateSet encodes one template record.
+// templateSet encodes one template record. In IPFIX a type with the
+// enterprise bit (0x8000) is followed by an enterprise number (9).
 func templateSet(version, id uint16, fields ...field) set {
 	body := cat(u16(id), u16(uint16(len(fields))))
 	for _, f := range fields {
 		body = cat(body, u16(f.typ), u16(f.length))
+		if version == 10 && f.typ&0x8000 != 0 {
+			body = cat(body, u32(9))
+		}
 	}
 	sid := uint16(0)
 	if version == 10 {

@@ -14,12 +14,15 @@ import (
 // in an interface and allocates a slice per record (~20 allocations and
 // ~700 ns per record). Most datagrams an exporter sends carry only data sets
 // whose templates are known, so for those we read the fields straight from
-// the datagram at offsets compiled once per template and feed them to the
-// same recordBuilder the goflow2 path uses. Any datagram the fast path does
-// not fully understand (template or options sets, options data, variable
-// length fields, a missing template, any malformation) goes to goflow2
-// unchanged, which stays the reference: TestFastPathMatchesGoflow2 and
-// FuzzFastPathMatchesGoflow2 check both give the same records and counters.
+// the datagram at offsets compiled once per template: the record values by
+// directLayout.apply (which repeats recordBuilder.field's conversions) when
+// no two fields set the same value, the rest through the recordBuilder the
+// goflow2 path uses. Any datagram the fast path does not fully understand
+// (template or options sets, options data, variable length fields, a
+// missing template, any malformation) goes to goflow2 unchanged, which
+// stays the reference: TestFastPathMatchesGoflow2,
+// TestDirectLayoutMatchesGoflow2 and their fuzz targets check both give the
+// same records and counters.
 
 // fieldOp is one field of a compiled template.
 type fieldOp struct {
@@ -50,14 +53,16 @@ type directLayout struct {
 	bytes, pkts, proto, tcpFlags, srcPort, dstPort, inIf, outIf span
 	srcAS, dstAS, direction, start, end                         span
 	src, dst                                                    span // n is 4 or 16
-	// ipVersion is the version of the template's last address field: the
-	// one recordBuilder.field would have set last.
+	// ipVersion is the version of the template's last address field of the
+	// right length (4 or 16 bytes): the one recordBuilder.field sets last.
 	ipVersion uint8
 }
 
 // newDirectLayout returns the layout of ops, the fields it leaves to
-// recordBuilder.field, and false when two fields set the same value (the
-// last would win: ops keeps that order).
+// recordBuilder.field, and false when two fields set the same value: then
+// the field loop decides in template order which one stands (the last one,
+// or for flowDirection the last valid one), as recordBuilder does for
+// goflow2.
 func newDirectLayout(ops []fieldOp) (*directLayout, []fieldOp, bool) {
 	absent := span{n: -1}
 	l := &directLayout{absent, absent, absent, absent, absent, absent, absent, absent,

@@ -194,13 +194,19 @@ func TestCompile(t *testing.T) {
 var layoutIEs = append(slices.Sorted(maps.Keys(usedIE)), 999)
 
 // templateFromSpec turns two bytes per field into a template of at most 24
-// fields: an element of layoutIEs and a length, the address lengths and
-// odd ones included.
+// fields: an element of layoutIEs (the first byte's low 7 bits; its top bit
+// sets the enterprise bit, so in IPFIX the same number from another
+// enterprise, which the decoders must ignore) and a length, the address
+// lengths and odd ones included.
 func templateFromSpec(spec []byte) []field {
 	lengths := []uint16{1, 2, 4, 8, 16, 4, 3, 0, 12}
 	var fields []field
 	for i := 0; i+1 < len(spec) && len(fields) < 24; i += 2 {
-		fields = append(fields, field{layoutIEs[int(spec[i])%len(layoutIEs)], lengths[int(spec[i+1])%len(lengths)]})
+		typ := layoutIEs[int(spec[i]&0x7f)%len(layoutIEs)]
+		if spec[i]&0x80 != 0 {
+			typ |= 0x8000
+		}
+		fields = append(fields, field{typ, lengths[int(spec[i+1])%len(lengths)]})
 	}
 	return fields
 }
@@ -212,10 +218,19 @@ func checkTemplate(t testing.TB, spec, data []byte) {
 	if len(fields) == 0 {
 		return
 	}
+	size := 0
+	for _, f := range fields {
+		size += int(f.length)
+	}
 	for _, v := range []uint16{9, 10} {
 		p := newPair()
 		p.check(t, datagram(v, 0, 1, templateSet(v, 256, fields...)))
 		p.check(t, datagram(v, 1, 1, dataSet(256, data)))
+		// Every template with a byte in it is compiled, so the fast path
+		// must have decoded the data set rather than handed it to goflow2.
+		if want := size > 0; (p.fast.fastHits == 1) != want {
+			t.Fatalf("v%d: fast path took %d datagrams, want %v (template %v)", v, p.fast.fastHits, want, fields)
+		}
 	}
 }
 

@@ -345,7 +345,9 @@ func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.Options
 
 // recordBuilder accumulates one data record's fields. Both decode paths
 // (goflow2's data sets and the compiled fast path) feed it the same
-// (type, bytes) pairs, so they produce the same records by construction.
+// (type, bytes) pairs, except the record values a template's directLayout
+// reads itself with the same conversions; differential tests and fuzzing
+// against goflow2 check that the records agree.
 type recordBuilder struct {
 	r                              *flow.Record // the record being built, in place in Decoder.recs
 	sf                             samplingFields
