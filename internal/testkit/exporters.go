@@ -179,17 +179,19 @@ func RunPmacctNfprobe(ctx context.Context, pcap, target string, version, samplin
 }
 
 // SfprobeMaxSamplesPerDatagram bounds how many flow samples pmacctd's
-// sfprobe packs into one datagram for the frames WritePcap makes (1400-byte
-// datagrams; a sample of a short marker frame takes over 100 bytes).
-// TestPmacctSfprobe checks it.
+// sfprobe packs into one datagram for the frames WritePcap makes: its
+// datagrams are at most 1400 bytes and a sample of a 114-byte marker frame
+// takes about 180; at most 7 have been seen. TestPmacctSfprobe checks it.
 const SfprobeMaxSamplesPerDatagram = 12
 
 // SfprobeMarkers returns how many marker frames (Spec.Markers) keep every
-// traffic sample of a RunPmacctSfprobe run at samplingRate. sfprobe drops
-// its last, partly filled datagram at exit, so enough marker samples must
-// follow the traffic to fill it. sfprobe skips 1 to 2*rate-1 packets between
-// samples, chosen at random, so any 2*rate-1 consecutive frames hold at
-// least one sample.
+// traffic sample of a RunPmacctSfprobe run at samplingRate. sfprobe sends a
+// datagram when the next sample does not fit or on its once-a-second tick,
+// and drops the one it is filling at exit, so where that last datagram
+// starts depends on timing: enough marker samples must follow the traffic
+// to fill a datagram. sfprobe skips 1 to 2*rate-1 packets between samples
+// (random() with a fixed seed, the same sequence every run), so any 2*rate-1
+// consecutive frames hold at least one sample.
 func SfprobeMarkers(samplingRate int) int {
 	return SfprobeMaxSamplesPerDatagram * (2*max(samplingRate, 1) - 1)
 }
