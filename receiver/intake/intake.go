@@ -75,6 +75,8 @@ type socket struct {
 	rcvbuf  int
 	dec     *decode.Decoder
 	limiter logLimiter
+	br      batchReader    // set by the first readBatch
+	msgs    []ipv4.Message // receive buffers of readBatch
 
 	// The datagrams decoded but not yet folded into the core: all from
 	// pendingEx, read in one batch (see flush).
@@ -128,6 +130,21 @@ func (in *Intake) Latency() *health.Histogram { return in.latency }
 // Start binds every socket and starts the readers. On error nothing is left
 // bound.
 func (in *Intake) Start() error {
+	socks, err := in.bind()
+	if err != nil {
+		return err
+	}
+	for _, s := range socks {
+		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "receive_buffer_bytes", s.rcvbuf)
+		in.wg.Add(1)
+		go in.read(s)
+	}
+	return nil
+}
+
+// bind binds every socket (in.sockets) without starting their readers. On
+// error nothing is left bound.
+func (in *Intake) bind() ([]*socket, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -145,7 +162,7 @@ func (in *Intake) Start() error {
 				for _, s := range socks {
 					s.conn.Close()
 				}
-				return fmt.Errorf("listen on %s: %w", addr, err)
+				return nil, fmt.Errorf("listen on %s: %w", addr, err)
 			}
 			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
 			s.setup(in.cfg.ReceiveBuffer)
@@ -157,12 +174,7 @@ func (in *Intake) Start() error {
 	in.mu.Lock()
 	in.sockets = socks
 	in.mu.Unlock()
-	for _, s := range socks {
-		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "receive_buffer_bytes", s.rcvbuf)
-		in.wg.Add(1)
-		go in.read(s)
-	}
-	return nil
+	return socks, nil
 }
 
 // Addrs returns the bound local addresses, one per configured address (useful
@@ -219,34 +231,44 @@ type batchReader interface {
 // wake-up for up to batchSize datagrams under load) and handles each.
 func (in *Intake) read(s *socket) {
 	defer in.wg.Done()
-	var br batchReader = ipv4.NewPacketConn(s.conn)
-	if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
-		br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
-	}
-	msgs := make([]ipv4.Message, batchSize)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-	}
 	for {
-		n, err := br.ReadBatch(msgs, 0)
-		now := time.Now() // one clock read per batch, not per datagram
-		if err != nil {
+		if _, err := in.readBatch(s); err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return
 			}
 			in.log.Warn("reading datagrams", "address", s.addr, "err", err)
+		}
+	}
+}
+
+// readBatch waits for one batch of datagrams on s, handles each and folds
+// their records into the core; it returns how many datagrams it read.
+func (in *Intake) readBatch(s *socket) (int, error) {
+	if s.msgs == nil {
+		s.br = ipv4.NewPacketConn(s.conn)
+		if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
+			s.br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
+		}
+		s.msgs = make([]ipv4.Message, batchSize)
+		for i := range s.msgs {
+			s.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+		}
+	}
+	n, err := s.br.ReadBatch(s.msgs, 0)
+	now := time.Now() // one clock read per batch, not per datagram
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < n; i++ {
+		m := &s.msgs[i]
+		ua, ok := m.Addr.(*net.UDPAddr)
+		if !ok {
 			continue
 		}
-		for i := 0; i < n; i++ {
-			m := &msgs[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap(), now)
-		}
-		in.flush(s)
+		in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap(), now)
 	}
+	in.flush(s)
+	return n, nil
 }
 
 // handle decodes one datagram from addr. Its records are folded into the
