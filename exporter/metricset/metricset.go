@@ -272,7 +272,10 @@ func gatherIntake(in IntakeStats) []Metric {
 func gatherEnrichment(c *core.Core) []Metric {
 	info := newMetric("interface_info", "", "Interface names and descriptions (static or from SNMP IF-MIB ifName/ifAlias), always 1; join on exporter and if_index (= in_if/out_if).", Gauge, "exporter", "if_index", "if_name", "if_alias")
 	info.OTelName = Namespace + ".interface_info"
-	speed := newMetric("interface_speed_bits_per_second", "bit/s", "Interface speed (static, or SNMP ifSpeed/ifHighSpeed).", Gauge, "exporter", "if_index")
+	// "bits/s" rather than UCUM's "bit/s": the Collector's Prometheus
+	// exporter maps only some units to words ("By" to "bytes") and would
+	// serve "bit/s" as _bit_per_second, not the name the alerts use.
+	speed := newMetric("interface_speed_bits_per_second", "bits/s", "Interface speed (static, or SNMP ifSpeed/ifHighSpeed).", Gauge, "exporter", "if_index")
 	speed.OTelName = Namespace + ".interface_speed"
 	for _, i := range c.Interfaces().Snapshot() {
 		ex, idx := i.Exporter.String(), strconv.FormatUint(uint64(i.Index), 10)

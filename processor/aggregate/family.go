@@ -28,6 +28,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -63,6 +64,14 @@ func (s Spec) Validate() error {
 	for _, c := range s.Name {
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
 			return fmt.Errorf("name %q: only lower-case letters, digits and _ are allowed", s.Name)
+		}
+	}
+	// The OpenTelemetry Collector's Prometheus exporter builds names from
+	// the words between underscores, dropping empty ones and "total": such
+	// a family would be served there under another name, or collide.
+	for _, w := range strings.Split(s.Name, "_") {
+		if w == "" || w == "total" {
+			return fmt.Errorf("name %q: must not start or end with _, hold __ or the word total (the Collector's Prometheus exporter would rename it)", s.Name)
 		}
 	}
 	if len(s.Labels) == 0 {

@@ -1,0 +1,70 @@
+package metricset_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/otlptranslator"
+
+	"github.com/flowmetrics/flowmetrics/exporter/metricset"
+	"github.com/flowmetrics/flowmetrics/processor/aggregate"
+	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/receiver/intake"
+)
+
+type intakeStats struct{}
+
+func (intakeStats) Stats() []intake.SocketStats   { return []intake.SocketStats{{Address: ":2055"}} }
+func (intakeStats) Latency() *health.Histogram { return &health.Histogram{} }
+
+// TestOTelNamesTranslateToPrometheusNames checks that the Collector's
+// Prometheus exporter (and Prometheus's own OTLP receiver), which name a
+// metric from its OpenTelemetry name, unit and type with otlptranslator,
+// serve every metric under the standalone exporter's name: the alerts and
+// dashboards use those names.
+func TestOTelNamesTranslateToPrometheusNames(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 4, Families: []aggregate.Spec{
+		{Name: "interface", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelInIf}, Limit: 10},
+		{Name: "src_host", Labels: []aggregate.Label{aggregate.LabelSrcAddr}, Limit: 10},
+		{Name: "as_pair_v2", Labels: []aggregate.Label{aggregate.LabelSrcAS, aggregate.LabelDstAS}, Limit: 10},
+	}})
+	ex := c.Exporters().Get(netip.MustParseAddr("192.0.2.1"))
+	c.Process(ex, []flow.Record{{Exporter: ex.Addr, Bytes: 100, Packets: 1, ScaledBytes: 100, ScaledPackets: 1, IPVersion: 4}}, time.Now())
+	namer := otlptranslator.MetricNamer{WithMetricSuffixes: true}
+	types := map[metricset.Kind]otlptranslator.MetricType{
+		metricset.Counter: otlptranslator.MetricTypeMonotonicCounter, metricset.Gauge: otlptranslator.MetricTypeGauge,
+		metricset.Histogram: otlptranslator.MetricTypeHistogram,
+	}
+	ms := metricset.Gather(c, intakeStats{})
+	if len(ms) < 30 {
+		t.Fatalf("only %d metrics gathered", len(ms))
+	}
+	for _, m := range ms {
+		got, err := namer.Build(otlptranslator.Metric{Name: m.OTelName, Unit: m.Unit, Type: types[m.Kind]})
+		if err != nil || got != m.Name {
+			t.Errorf("%s (unit %q) is served as %q (%v) behind the Collector, want %s", m.OTelName, m.Unit, got, err, m.Name)
+		}
+	}
+}
+
+// TestFamilyNamesTranslate checks that a family name passes
+// aggregate.Spec.Validate exactly when the Collector's Prometheus exporter
+// serves the family's traffic metrics under the standalone names.
+func TestFamilyNamesTranslate(t *testing.T) {
+	namer := otlptranslator.MetricNamer{WithMetricSuffixes: true}
+	for _, name := range []string{"app", "as_pair_v2", "x9", "bytes", "packets", "flows", "per_second", "app_total", "total", "totals", "_app", "app_", "a__b"} {
+		spec := aggregate.Spec{Name: name, Labels: []aggregate.Label{aggregate.LabelExporter}, Limit: 1}
+		translates := true
+		bytes, packets, flows := metricset.TrafficMetrics(aggregate.NewFamily(spec, aggregate.Options{}))
+		for _, m := range []metricset.Metric{bytes, packets, flows} {
+			got, err := namer.Build(otlptranslator.Metric{Name: m.OTelName, Unit: m.Unit, Type: otlptranslator.MetricTypeMonotonicCounter})
+			translates = translates && err == nil && got == m.Name
+		}
+		if valid := spec.Validate() == nil; valid != translates {
+			t.Errorf("family %q: valid %v, but served under its own names behind the Collector: %v", name, valid, translates)
+		}
+	}
+}
