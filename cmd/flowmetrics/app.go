@@ -128,7 +128,7 @@ func (a *app) reload() error {
 	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
 	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {
 		in := intake.New(cfg.Intake(), a.core, a.logger)
-		if err := in.Start(); err != nil {
+		if err := in.StartReplacing(a.intake); err != nil {
 			a.reloadOK.Set(0)
 			a.logger.Error("configuration reload could not bind the new sockets; keeping the old ones", "err", err)
 			return err

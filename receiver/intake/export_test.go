@@ -5,7 +5,7 @@ import "time"
 // BindForBenchmark binds the sockets without starting their readers, so
 // that a benchmark can fill a socket before reading it.
 func (in *Intake) BindForBenchmark() error {
-	_, err := in.bind()
+	_, err := in.bind(nil)
 	return err
 }
 

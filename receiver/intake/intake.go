@@ -128,9 +128,17 @@ func (in *Intake) Config() Config { return in.cfg }
 func (in *Intake) Latency() *health.Histogram { return in.latency }
 
 // Start binds every socket and starts the readers. On error nothing is left
-// bound.
-func (in *Intake) Start() error {
-	socks, err := in.bind()
+// bound. It fails if another socket (another flowmetrics, or another
+// Collector receiver) is bound to one of the ports: SO_REUSEPORT would
+// otherwise let both bind and split the exporters between them.
+func (in *Intake) Start() error { return in.StartReplacing(nil) }
+
+// StartReplacing is Start for an intake that is to replace old, which may
+// still be running on the same ports (a reload binds the new sockets before
+// closing the old ones, so no datagram is lost): old's sockets do not count
+// as another's.
+func (in *Intake) StartReplacing(old *Intake) error {
+	socks, err := in.bind(old)
 	if err != nil {
 		return err
 	}
@@ -142,9 +150,10 @@ func (in *Intake) Start() error {
 	return nil
 }
 
-// bind binds every socket (in.sockets) without starting their readers. On
-// error nothing is left bound.
-func (in *Intake) bind() ([]*socket, error) {
+// bind binds every socket (in.sockets) without starting their readers and
+// checks that no socket but its own and old's shares their ports. On error
+// nothing is left bound.
+func (in *Intake) bind(old *Intake) ([]*socket, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -153,22 +162,37 @@ func (in *Intake) bind() ([]*socket, error) {
 		return errors.Join(err, serr)
 	}}
 	var socks []*socket
+	fail := func(err error) ([]*socket, error) {
+		for _, s := range socks {
+			s.conn.Close()
+		}
+		return nil, err
+	}
+	mine := map[uint64]bool{}
+	if old != nil {
+		old.mu.Lock()
+		for _, s := range old.sockets {
+			mine[s.inode] = true
+		}
+		old.mu.Unlock()
+	}
 	state := decode.NewState(in.cfg.Limits)
 	for _, addr := range in.cfg.Listen {
 		bindAddr := addr
 		for i := 0; i < in.perAddr; i++ {
 			pc, err := lc.ListenPacket(context.Background(), "udp", bindAddr)
 			if err != nil {
-				for _, s := range socks {
-					s.conn.Close()
-				}
-				return nil, fmt.Errorf("listen on %s: %w", addr, err)
+				return fail(fmt.Errorf("listen on %s: %w", addr, err))
 			}
 			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
 			s.setup(in.cfg.ReceiveBuffer)
 			socks = append(socks, s)
+			mine[s.inode] = true
 			// With port 0 the first socket picks the port; the others join it.
 			bindAddr = pc.LocalAddr().String()
+		}
+		if err := checkPortShared(socks[len(socks)-1].conn.LocalAddr().(*net.UDPAddr), mine); err != nil {
+			return fail(fmt.Errorf("listen on %s: %w", addr, err))
 		}
 	}
 	in.mu.Lock()

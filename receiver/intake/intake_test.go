@@ -2,10 +2,12 @@ package intake
 
 import (
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +151,72 @@ func TestConfigAsGiven(t *testing.T) {
 	}
 	if got, want := len(in.Stats()), runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("%d sockets, want one per CPU (%d)", got, want)
+	}
+}
+
+// TestPortSharedWithAnotherIntakeFails: SO_REUSEPORT lets a second
+// flowmetrics (or Collector receiver) of the same user bind a port already
+// in use, and the kernel would split the exporters between the two; Start
+// must refuse, and leave the first intake's traffic whole.
+func TestPortSharedWithAnotherIntakeFails(t *testing.T) {
+	first, c := startIntake(t, Config{Listen: []string{"127.0.0.1:0"}, Sockets: 2})
+	port := first.Addrs()[0].(*net.UDPAddr).Port
+	for _, listen := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf(":%d", port), fmt.Sprintf("0.0.0.0:%d", port)} {
+		second := New(Config{Listen: []string{listen}, Sockets: 1}, core.New(core.Config{MaxExporters: 4}), slog.New(slog.DiscardHandler))
+		err := second.Start()
+		if err == nil {
+			second.Stop()
+			t.Fatalf("a second intake on %s started beside the first", listen)
+		}
+		if !strings.Contains(err.Error(), "also bound") {
+			t.Errorf("%s: error %q does not say the port is taken", listen, err)
+		}
+		if len(second.Stats()) != 0 {
+			t.Errorf("%s: sockets left bound after the failed Start", listen)
+		}
+	}
+	for i := range 20 {
+		send(t, first.Addrs()[0], v5(uint32(i), 1, 100))
+	}
+	waitFor(t, "all 20 datagrams at the first intake", func() bool { return totalBytes(c) == 2000 })
+}
+
+// TestStartReplacingSharesPort: a reload binds the new sockets beside the
+// old ones (so no datagram is lost while it switches); that is not a
+// conflict, and once the old intake stops the new one gets the traffic.
+func TestStartReplacingSharesPort(t *testing.T) {
+	old, _ := startIntake(t, Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1})
+	addr := old.Addrs()[0].String()
+	c := core.New(core.Config{MaxExporters: 4})
+	in := New(Config{Listen: []string{addr}, Sockets: 2}, c, slog.New(slog.DiscardHandler))
+	if err := in.StartReplacing(old); err != nil {
+		t.Fatalf("replacing intake: %v", err)
+	}
+	defer in.Stop()
+	old.Stop()
+	send(t, in.Addrs()[0], v5(0, 3, 100))
+	waitFor(t, "records at the new intake", func() bool { return totalBytes(c) == 300 })
+}
+
+func TestParseProcAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+	}{
+		{"0100007F:0801", "127.0.0.1:2049"},
+		{"00000000:07D3", "0.0.0.0:2003"},
+		{"00000000000000000000000001000000:0035", "[::1]:53"},
+		{"0000000000000000FFFF00000100007F:0801", "127.0.0.1:2049"},
+		{"00000000000000000000000000000000:18EB", "[::]:6379"},
+	} {
+		got, ok := parseProcAddr(tc.in)
+		if !ok || got.String() != tc.want {
+			t.Errorf("parseProcAddr(%q) = %v, %v; want %s", tc.in, got, ok, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "0100007F", "0100007F:zz", "01007F:0801", "XX00007F:0801"} {
+		if _, ok := parseProcAddr(bad); ok {
+			t.Errorf("parseProcAddr(%q) accepted", bad)
+		}
 	}
 }
