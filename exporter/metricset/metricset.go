@@ -180,6 +180,12 @@ func (m *Metric) add(v float64, labels ...string) {
 	m.Points = append(m.Points, Point{Labels: labels, Value: v})
 }
 
+// addSince adds a counter's point whose count began at start (zero: not
+// known).
+func (m *Metric) addSince(start time.Time, v float64, labels ...string) {
+	m.Points = append(m.Points, Point{Labels: labels, Value: v, Start: start})
+}
+
 func joinLabels(l []string) string {
 	s := ""
 	for i, x := range l {
@@ -207,20 +213,20 @@ func gatherExporters(t *health.Table) []Metric {
 		ex := e.Addr.String()
 		for _, p := range append([]flow.Protocol{flow.ProtoUnknown}, flow.Protocols...) {
 			if v := e.Datagrams[p].Load(); v > 0 {
-				datagrams.add(float64(v), ex, p.String())
+				datagrams.addSince(e.Created, float64(v), ex, p.String())
 			}
 			if v := e.Records[p].Load(); v > 0 {
-				records.add(float64(v), ex, p.String())
+				records.addSince(e.Created, float64(v), ex, p.String())
 			}
 		}
 		for _, r := range health.Reasons() {
-			errs.add(float64(e.DecodeErrors[r].Load()), ex, r.String())
+			errs.addSince(e.Created, float64(e.DecodeErrors[r].Load()), ex, r.String())
 		}
-		missing.add(float64(e.TemplateMissingSets.Load()), ex)
+		missing.addSince(e.Created, float64(e.TemplateMissingSets.Load()), ex)
 		templates.add(float64(e.Templates.Load()), ex)
-		gaps.add(float64(e.SequenceGaps.Load()), ex)
-		lost.add(float64(e.LostRecords.Load()), ex)
-		resets.add(float64(e.SequenceResets.Load()), ex)
+		gaps.addSince(e.Created, float64(e.SequenceGaps.Load()), ex)
+		lost.addSince(e.Created, float64(e.LostRecords.Load()), ex)
+		resets.addSince(e.Created, float64(e.SequenceResets.Load()), ex)
 		if r := e.SamplingRate.Load(); r > 0 {
 			src := flow.RateSource(e.RateSource.Load())
 			rate.add(float64(r), ex, src.String())
@@ -231,7 +237,7 @@ func gatherExporters(t *health.Table) []Metric {
 				rate.add(float64(st), ex, flow.RateHeader.String())
 			}
 		}
-		unresolved.add(float64(e.Unresolved.Load()), ex)
+		unresolved.addSince(e.Created, float64(e.Unresolved.Load()), ex)
 		lastSeen.add(float64(e.LastSeen.Load())/1e9, ex)
 	})
 	u := t.Untracked()

@@ -17,8 +17,8 @@ import (
 
 type intakeStats struct{}
 
-func (intakeStats) Stats() []intake.SocketStats   { return []intake.SocketStats{{Address: ":2055"}} }
-func (intakeStats) Latency() *health.Histogram { return &health.Histogram{} }
+func (intakeStats) Stats() []intake.SocketStats { return []intake.SocketStats{{Address: ":2055"}} }
+func (intakeStats) Latency() *health.Histogram  { return &health.Histogram{} }
 
 // TestOTelNamesTranslateToPrometheusNames checks that the Collector's
 // Prometheus exporter (and Prometheus's own OTLP receiver), which name a
@@ -66,5 +66,38 @@ func TestFamilyNamesTranslate(t *testing.T) {
 		if valid := spec.Validate() == nil; valid != translates {
 			t.Errorf("family %q: valid %v, but served under its own names behind the Collector: %v", name, valid, translates)
 		}
+	}
+}
+
+// TestExporterCountersStartWhenTracked: an exporter forgotten to stay
+// within max_exporters starts its counters from zero when it comes back;
+// their start time must move with them, or OpenTelemetry consumers read a
+// cumulative counter that went backwards within one start.
+func TestExporterCountersStartWhenTracked(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 1})
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	records := func() metricset.Point {
+		t.Helper()
+		for _, m := range metricset.GatherHealth(c, nil) {
+			for _, p := range m.Points {
+				if m.Name == "flowmetrics_records_total" && p.Labels[0] == a.String() {
+					return p
+				}
+			}
+		}
+		t.Fatal("no records_total point for", a)
+		return metricset.Point{}
+	}
+	c.Exporters().Get(a).Records[flow.NetFlowV5].Add(5)
+	first := records()
+	c.Exporters().Get(b) // forgets a
+	time.Sleep(time.Millisecond)
+	c.Exporters().Get(a).Records[flow.NetFlowV5].Add(2)
+	second := records()
+	if first.Value != 5 || second.Value != 2 {
+		t.Fatalf("records %v then %v, want 5 then 2", first.Value, second.Value)
+	}
+	if first.Start.IsZero() || !second.Start.After(first.Start) {
+		t.Errorf("start %v then %v: the restarted counter must have a later start", first.Start, second.Start)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2/simplelru"
 
@@ -93,6 +94,10 @@ type Exporter struct {
 	Unresolved atomic.Uint64
 	// LastSeen is the Unix time in nanoseconds of the last datagram.
 	LastSeen atomic.Int64
+	// Created is when the table started tracking the exporter: the start
+	// of its counters, which begin again from zero if it is forgotten
+	// (max_exporters) and comes back. Zero for Table.Untracked.
+	Created time.Time
 }
 
 // CountDatagram records one datagram of protocol p at unix nanos now.
@@ -128,7 +133,7 @@ func (t *Table) Get(addr netip.Addr) *Exporter {
 	if e, ok := t.lru.Get(addr); ok {
 		return e
 	}
-	e := &Exporter{Addr: addr}
+	e := &Exporter{Addr: addr, Created: time.Now()}
 	t.lru.Add(addr, e)
 	return e
 }
