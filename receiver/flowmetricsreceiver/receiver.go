@@ -2,6 +2,7 @@ package flowmetricsreceiver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -38,8 +39,17 @@ type flowReceiver struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	started  time.Time
-	shutdown sync.Once
+	mu       sync.Mutex // guards state
+	state    int        // notStarted, running or stopped
 }
+
+// The receiver's lifecycle: Start once, then Shutdown (the Collector builds
+// a new receiver to start again).
+const (
+	notStarted = iota
+	running
+	stopped
+)
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*flowReceiver, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
@@ -56,6 +66,11 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*fl
 // Start binds the sockets and starts the collection loop. The loop's context
 // is its own, not derived from ctx, which only bounds Start itself.
 func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != notStarted {
+		return errors.New("flowmetrics receiver: Start called twice or after Shutdown")
+	}
 	logger := slog.New(zapslog.NewHandler(r.set.Logger.Core()))
 	fc := r.cfg.flow()
 	r.core = core.New(fc.Core())
@@ -77,6 +92,7 @@ func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 	r.cancel = cancel
 	r.wg.Add(1)
 	go r.loop(ctx, logger)
+	r.state = running
 	return nil
 }
 
@@ -107,8 +123,11 @@ func (r *flowReceiver) loop(ctx context.Context, logger *slog.Logger) {
 
 // emit converts the current state and hands it to the next consumer, counted
 // by the collector's own receiver telemetry.
-func (r *flowReceiver) emit(ctx context.Context) {
-	md, points := r.convert.metrics(metricset.Gather(r.core, r.intake), time.Now())
+func (r *flowReceiver) emit(ctx context.Context) { r.emitFrom(ctx, r.intake) }
+
+// emitFrom is emit with the socket figures read from in.
+func (r *flowReceiver) emitFrom(ctx context.Context, in metricset.IntakeStats) {
+	md, points := r.convert.metrics(metricset.Gather(r.core, in), time.Now())
 	ctx = r.obsrecv.StartMetricsOp(ctx)
 	err := r.next.ConsumeMetrics(ctx, md)
 	r.obsrecv.EndMetricsOp(ctx, "flowmetrics", points, err)
@@ -120,15 +139,28 @@ func (r *flowReceiver) emit(ctx context.Context) {
 // Shutdown drains and closes the sockets, stops the loop and emits one last
 // collection so the final interval is not lost.
 func (r *flowReceiver) Shutdown(ctx context.Context) error {
-	r.shutdown.Do(func() {
-		if r.cancel == nil {
-			return // never started
-		}
-		r.intake.Stop()
-		r.snmp.Stop()
-		r.cancel()
-		r.wg.Wait()
-		r.emit(ctx)
-	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.state
+	r.state = stopped
+	if was != running {
+		return nil
+	}
+	// The socket figures (drops, buffer sizes) as the sockets close, for
+	// the last collection: a stopped intake has none.
+	sockets := r.intake.Stats()
+	r.intake.Stop()
+	r.snmp.Stop()
+	r.cancel()
+	r.wg.Wait()
+	r.emitFrom(ctx, closedIntake{sockets, r.intake})
 	return nil
 }
+
+// closedIntake is a stopped intake's figures with the sockets' last ones.
+type closedIntake struct {
+	sockets []intake.SocketStats
+	*intake.Intake
+}
+
+func (c closedIntake) Stats() []intake.SocketStats { return c.sockets }

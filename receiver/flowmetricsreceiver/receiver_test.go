@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -83,8 +84,16 @@ func TestLifecycle(t *testing.T) {
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
+		t.Error("a second Start succeeded")
+	}
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// The Collector builds a new receiver to start again: this one refuses
+	// (it would leave sockets and goroutines no Shutdown stops).
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
+		t.Error("Start after Shutdown succeeded")
 	}
 	// The port is free again.
 	pc, err := net.ListenPacket("udp", cfg.Listen[0])
@@ -102,19 +111,36 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// TestStartFailsOnBusyPort: a port held by a plain socket, or by another
+// receiver (whose SO_REUSEPORT sockets the kernel would let this one join,
+// splitting the exporters between the two), fails Start.
 func TestStartFailsOnBusyPort(t *testing.T) {
+	f := NewFactory()
+	newReceiver := func(listen string) receiver.Metrics {
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.Listen = []string{listen}
+		r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Listen = []string{pc.LocalAddr().String()}
-	r, _ := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
-		_ = r.Shutdown(context.Background())
-		t.Fatal("Start succeeded on a port bound without SO_REUSEPORT")
+	first := newReceiver(freeUDP(t))
+	if err := first.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Shutdown(context.Background()) }()
+	for what, listen := range map[string]string{"plain socket": pc.LocalAddr().String(), "other receiver": first.(*flowReceiver).intake.Addrs()[0].String()} {
+		r := newReceiver(listen)
+		if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
+			_ = r.Shutdown(context.Background())
+			t.Errorf("Start succeeded on a port held by a %s", what)
+		}
 	}
 }
 
@@ -193,6 +219,11 @@ func TestReceivesOverUDP(t *testing.T) {
 			}
 			if _, ok := findMetric(md, "flowmetrics.datagrams"); !ok {
 				t.Error("no health metric flowmetrics.datagrams")
+			}
+			// The final emission comes after the sockets closed, yet
+			// still has their figures.
+			if buf, ok := findMetric(md, "flowmetrics.socket_receive_buffer"); !ok || buf.Gauge().DataPoints().Len() == 0 || buf.Gauge().DataPoints().At(0).DoubleValue() <= 0 {
+				t.Error("the final emission lacks the socket's receive buffer")
 			}
 			got, err := tel.GetMetric("otelcol_receiver_accepted_metric_points")
 			if err != nil {
