@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -195,12 +196,25 @@ func (c *Config) Validate() error {
 	if len(c.Listen) == 0 {
 		return errors.New("listen: at least one address is required")
 	}
+	seen := map[string]int{}
 	for i, a := range c.Listen {
-		if _, err := netip.ParseAddrPort(a); err != nil {
-			if _, _, err2 := net.SplitHostPort(a); err2 != nil {
-				return fmt.Errorf("listen[%d]: %q is not host:port", i, a)
-			}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("listen[%d]: %q is not host:port", i, a)
 		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
+			return fmt.Errorf("listen[%d]: %q: the port must be a number from 0 to 65535", i, a)
+		}
+		key := a
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			key = ap.String()
+		} else if host == "" {
+			key = ":" + port
+		}
+		if j, ok := seen[key]; ok {
+			return fmt.Errorf("listen[%d]: %q is listen[%d] again", i, a, j)
+		}
+		seen[key] = i
 	}
 	if c.Sockets < 0 || c.Sockets > 256 {
 		return fmt.Errorf("sockets: must be 0..256, got %d", c.Sockets)

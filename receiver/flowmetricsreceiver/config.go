@@ -1,7 +1,6 @@
 package flowmetricsreceiver
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -51,9 +50,6 @@ func (c *Config) Validate() error {
 	case AttributesSemconv, AttributesPrometheus:
 	default:
 		return fmt.Errorf("attribute_style: must be %q or %q, got %q", AttributesSemconv, AttributesPrometheus, c.AttributeStyle)
-	}
-	if len(c.Families) == 0 {
-		return errors.New("families: at least one family is required")
 	}
 	fc := c.flow()
 	return fc.Validate()

@@ -48,6 +48,11 @@ func TestLoadConfig(t *testing.T) {
 	if def.CollectionInterval != 10*time.Second || def.AttributeStyle != AttributesSemconv || len(def.Families) != len(config.DefaultFamilies) {
 		t.Errorf("defaults = %+v", def)
 	}
+	// As in the standalone: no families but the per-exporter totals.
+	none, err := load(t, "no_families")
+	if err != nil || len(none.flow().Core().Families) != 0 {
+		t.Errorf("families: [] gives %v, %v; want no families", none, err)
+	}
 	c, err := load(t, "custom")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +96,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		"invalid_sketch":           "series.sketch_size: must be at least 1, got 0",
 		"invalid_tombstones":       "series.tombstones: must be at least 1, got 0",
 		"invalid_override_rate":    "sampling.overrides[0].rate: must be at least 1",
-		"invalid_no_families":      "families: at least one family is required",
+		"invalid_listen_port":      `listen[0]: "127.0.0.1:99999": the port must be a number from 0 to 65535`,
 		"invalid_duplicate_family": `families[1].name: "x" is used twice or reserved`,
 		"invalid_reserved_family":  `families[0].name: "exporter" is used twice or reserved`,
 		"invalid_family_name":      `families[0] (Bad-Name): name "Bad-Name": only lower-case letters, digits and _ are allowed`,
@@ -107,7 +112,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 	}
 	for key := range cm.ToStringMap() {
 		id := strings.TrimPrefix(key, TypeStr+"/")
-		if _, ok := tests[id]; !ok && id != TypeStr && id != "custom" {
+		if _, ok := tests[id]; !ok && id != TypeStr && id != "custom" && id != "no_families" {
 			t.Errorf("testdata case %q has no expected error", id)
 		}
 	}
