@@ -20,7 +20,10 @@ import (
 )
 
 // TotalsFamily is the name of the built-in family that holds every
-// exporter's totals; it is never evicted while the exporter is tracked.
+// exporter's totals. Its limit is max_exporters, so no exporter's series is
+// displaced by another's; like every series, one idle for
+// series.idle_timeout is frozen, then dropped after series.frozen_hold, and
+// resumes from its tombstone when traffic comes back.
 const TotalsFamily = "exporter"
 
 // MaxRecordBytes bounds the corrected bytes of one record. A larger value is
