@@ -43,8 +43,9 @@ type Config struct {
 
 // Validate reports the first problem, naming the key. It does not change c.
 func (c *Config) Validate() error {
-	if c.CollectionInterval <= 0 {
-		return fmt.Errorf("collection_interval: must be positive, got %s", c.CollectionInterval)
+	if c.CollectionInterval < time.Second {
+		// A bare number is nanoseconds: "10" would emit every 10 ns.
+		return fmt.Errorf("collection_interval: must be at least 1s, got %s", c.CollectionInterval)
 	}
 	switch c.AttributeStyle {
 	case AttributesSemconv, AttributesPrometheus:
