@@ -28,19 +28,19 @@ const maintainEvery = time.Second
 // flowReceiver runs the intake and the core, and emits metrics every
 // collection interval.
 type flowReceiver struct {
-	cfg      *Config
-	set      receiver.Settings
-	next     consumer.Metrics
-	obsrecv  *receiverhelper.ObsReport
-	convert  *converter
-	core     *core.Core
-	intake   *intake.Intake
-	snmp     *snmp.Poller
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	started  time.Time
-	mu       sync.Mutex // guards state
-	state    int        // notStarted, running or stopped
+	cfg     *Config
+	set     receiver.Settings
+	next    consumer.Metrics
+	obsrecv *receiverhelper.ObsReport
+	convert *converter
+	core    *core.Core
+	intake  *intake.Intake
+	snmp    *snmp.Poller
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started time.Time
+	mu      sync.Mutex // guards state
+	state   int        // notStarted, running or stopped
 }
 
 // The receiver's lifecycle: Start once, then Shutdown (the Collector builds
