@@ -43,9 +43,9 @@ type Config struct {
 
 // Validate reports the first problem, naming the key. It does not change c.
 func (c *Config) Validate() error {
-	if c.CollectionInterval < time.Second {
+	if c.CollectionInterval < 100*time.Millisecond {
 		// A bare number is nanoseconds: "10" would emit every 10 ns.
-		return fmt.Errorf("collection_interval: must be at least 1s, got %s", c.CollectionInterval)
+		return fmt.Errorf("collection_interval: must be at least 100ms, got %s", c.CollectionInterval)
 	}
 	switch c.AttributeStyle {
 	case AttributesSemconv, AttributesPrometheus:

@@ -78,8 +78,8 @@ func TestLoadConfig(t *testing.T) {
 // the exact error; a case without an expectation fails.
 func TestLoadConfigInvalid(t *testing.T) {
 	tests := map[string]string{
-		"invalid_interval":         "collection_interval: must be at least 1s, got 0s",
-		"invalid_interval_number":  "collection_interval: must be at least 1s, got 10ns",
+		"invalid_interval":         "collection_interval: must be at least 100ms, got 0s",
+		"invalid_interval_number":  "collection_interval: must be at least 100ms, got 10ns",
 		"invalid_style":            `attribute_style: must be "semconv" or "prometheus", got "otel"`,
 		"invalid_label":            `families[0] (x).labels: unknown label "colour" (known: exporter, in_if, out_if, direction, proto, src_port, dst_port, port, src_addr, dst_addr, src_as, dst_as, ip_version, src_net, dst_net, tenant, src_country, dst_country, service)`,
 		"invalid_limit":            "families[0] (x): limit: must be at least 1, got 0",
