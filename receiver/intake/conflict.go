@@ -16,6 +16,7 @@ import (
 type udpSocket struct {
 	addr  netip.AddrPort
 	inode uint64
+	drops uint64 // datagrams the kernel dropped on the socket
 }
 
 // readUDPSockets lists the UDP sockets of the network namespace from
@@ -31,13 +32,14 @@ func readUDPSockets() []udpSocket {
 		sc.Scan() // header
 		for sc.Scan() {
 			fs := strings.Fields(sc.Text())
-			if len(fs) < 10 {
+			if len(fs) < 13 {
 				continue
 			}
 			ap, ok := parseProcAddr(fs[1])
-			inode, err := strconv.ParseUint(fs[9], 10, 64)
-			if ok && err == nil {
-				out = append(out, udpSocket{addr: ap, inode: inode})
+			inode, err1 := strconv.ParseUint(fs[9], 10, 64)
+			drops, err2 := strconv.ParseUint(fs[12], 10, 64)
+			if ok && err1 == nil && err2 == nil {
+				out = append(out, udpSocket{addr: ap, inode: inode, drops: drops})
 			}
 		}
 		f.Close()

@@ -1,11 +1,7 @@
 package intake
 
 import (
-	"bufio"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -15,25 +11,8 @@ import (
 // returns an empty map.
 func readDrops() map[uint64]uint64 {
 	out := map[uint64]uint64{}
-	for _, p := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		sc.Scan() // header
-		for sc.Scan() {
-			fs := strings.Fields(sc.Text())
-			if len(fs) < 13 {
-				continue
-			}
-			inode, err1 := strconv.ParseUint(fs[9], 10, 64)
-			drops, err2 := strconv.ParseUint(fs[12], 10, 64)
-			if err1 == nil && err2 == nil {
-				out[inode] = drops
-			}
-		}
-		f.Close()
+	for _, s := range readUDPSockets() {
+		out[s.inode] = s.drops
 	}
 	return out
 }
