@@ -188,9 +188,9 @@ func Health() *Dashboard {
 			}),
 	)
 	b.add(8, 8,
-		ts("Series per family against its limit", "Series each family holds over its configured series limit; at 100% new keys fold into other (alert FlowmetricsFamilyAtSeriesLimit).", "percentunit",
+		ts("Series per family against its limit", "Series each family holds over its configured series limit; at 100% new keys fold into other. Normal for the top-talker families (src_host, dst_host); alert FlowmetricsFamilyAtSeriesLimit fires when a full family folds more than half of the records (see Records folded into other).", "percentunit",
 			"max by (instance, family) ("+ji.sel("flowmetrics_family_series")+") / max by (instance, family) ("+ji.sel("flowmetrics_family_series_limit")+")", "{{instance}} {{family}}", maxOf(1)),
-		ts("Records folded into other", "Records per second folded into a family's other series because the family was full.", "cps",
+		ts("Records folded into other", "Records per second folded into a family's other series because the family was full (alert FlowmetricsFamilyAtSeriesLimit: more than half of the instance's records over an hour, family full).", "cps",
 			ji.sumRate("instance, family", "flowmetrics_family_other_records_total"), "{{instance}} {{family}}"),
 		ts("Series evictions", "Series frozen per second, by family and cause (idle: no traffic for the idle timeout; replaced: a heavier key took the slot).", "cps",
 			ji.sumRate("family, cause", "flowmetrics_family_evictions_total"), "{{family}} {{cause}}"),
