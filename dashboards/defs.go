@@ -171,7 +171,7 @@ func Health() *Dashboard {
 			}),
 		ts("Sampling rate in force", "The 1:N sampling rate applied to each exporter's latest records, and where it came from (header, options, override, default). Traffic counters are multiplied by it.", "short",
 			"max by (exporter, source) ("+s.sel("flowmetrics_sampling_rate")+")", "{{exporter}} 1:N ({{source}})"),
-		ts("Records without a sampling rate", "Records per second for which no sampling rate was known; they are counted 1:1 and undercount if the exporter samples.", "cps",
+		ts("Records without a sampling rate", "Records per second for which no sampling rate was known; they are counted 1:1 and undercount if the exporter samples (alert FlowmetricsSamplingRateUnknown: more than 1% of the exporter's records).", "cps",
 			s.sumRate("exporter", "flowmetrics_sampling_unresolved_records_total"), "{{exporter}}"),
 	)
 
