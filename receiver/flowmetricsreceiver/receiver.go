@@ -123,11 +123,8 @@ func (r *flowReceiver) loop(ctx context.Context, logger *slog.Logger) {
 
 // emit converts the current state and hands it to the next consumer, counted
 // by the collector's own receiver telemetry.
-func (r *flowReceiver) emit(ctx context.Context) { r.emitFrom(ctx, r.intake) }
-
-// emitFrom is emit with the socket figures read from in.
-func (r *flowReceiver) emitFrom(ctx context.Context, in metricset.IntakeStats) {
-	md, points := r.convert.metrics(metricset.Gather(r.core, in), time.Now())
+func (r *flowReceiver) emit(ctx context.Context) {
+	md, points := r.convert.metrics(metricset.Gather(r.core, r.intake), time.Now())
 	ctx = r.obsrecv.StartMetricsOp(ctx)
 	err := r.next.ConsumeMetrics(ctx, md)
 	r.obsrecv.EndMetricsOp(ctx, "flowmetrics", points, err)
@@ -146,21 +143,10 @@ func (r *flowReceiver) Shutdown(ctx context.Context) error {
 	if was != running {
 		return nil
 	}
-	// The socket figures (drops, buffer sizes) as the sockets close, for
-	// the last collection: a stopped intake has none.
-	sockets := r.intake.Stats()
-	r.intake.Stop()
+	r.intake.Stop() // its Stats are then the sockets' last figures
 	r.snmp.Stop()
 	r.cancel()
 	r.wg.Wait()
-	r.emitFrom(ctx, closedIntake{sockets, r.intake})
+	r.emit(ctx)
 	return nil
 }
-
-// closedIntake is a stopped intake's figures with the sockets' last ones.
-type closedIntake struct {
-	sockets []intake.SocketStats
-	*intake.Intake
-}
-
-func (c closedIntake) Stats() []intake.SocketStats { return c.sockets }

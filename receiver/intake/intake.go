@@ -62,8 +62,8 @@ type Intake struct {
 
 	mu      sync.Mutex
 	sockets []*socket
+	final   []SocketStats // the sockets' figures when Stop closed them
 	wg      sync.WaitGroup
-	stopped chan struct{}
 }
 
 // socket is one bound UDP socket and its reader.
@@ -75,7 +75,7 @@ type socket struct {
 	rcvbuf  int
 	dec     *decode.Decoder
 	limiter logLimiter
-	br      batchReader    // set by the first readBatch
+	br      batchReader    // recvmmsg on conn
 	msgs    []ipv4.Message // receive buffers of readBatch
 
 	// The datagrams decoded but not yet folded into the core: all from
@@ -104,7 +104,7 @@ type SocketStats struct {
 
 // New prepares an Intake; Start binds the sockets.
 func New(cfg Config, c *core.Core, log *slog.Logger) *Intake {
-	in := &Intake{cfg: cfg, perAddr: cfg.Sockets, core: c, log: log, latency: &health.Histogram{}, stopped: make(chan struct{})}
+	in := &Intake{cfg: cfg, perAddr: cfg.Sockets, core: c, log: log, latency: &health.Histogram{}}
 	if in.perAddr <= 0 {
 		in.perAddr = runtime.GOMAXPROCS(0)
 	}
@@ -186,6 +186,14 @@ func (in *Intake) bind(old *Intake) ([]*socket, error) {
 			}
 			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
 			s.setup(in.cfg.ReceiveBuffer)
+			s.br = ipv4.NewPacketConn(s.conn)
+			if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
+				s.br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
+			}
+			s.msgs = make([]ipv4.Message, batchSize)
+			for i := range s.msgs {
+				s.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+			}
 			socks = append(socks, s)
 			mine[s.inode] = true
 			// With port 0 the first socket picks the port; the others join it.
@@ -268,16 +276,6 @@ func (in *Intake) read(s *socket) {
 // readBatch waits for one batch of datagrams on s, handles each and folds
 // their records into the core; it returns how many datagrams it read.
 func (in *Intake) readBatch(s *socket) (int, error) {
-	if s.msgs == nil {
-		s.br = ipv4.NewPacketConn(s.conn)
-		if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
-			s.br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
-		}
-		s.msgs = make([]ipv4.Message, batchSize)
-		for i := range s.msgs {
-			s.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		}
-	}
 	n, err := s.br.ReadBatch(s.msgs, 0)
 	now := time.Now() // one clock read per batch, not per datagram
 	if err != nil {
@@ -377,16 +375,31 @@ func (in *Intake) Stop() {
 		_ = s.conn.SetReadDeadline(deadline)
 	}
 	in.wg.Wait()
+	// The sockets' last figures, for a final report after Stop (Stats).
+	final := statsOf(socks)
 	for _, s := range socks {
 		s.conn.Close()
 	}
+	in.mu.Lock()
+	in.final = final
+	in.mu.Unlock()
 }
 
 // Stats returns every socket's figures, including kernel drop counts.
+// After Stop it returns their figures as they were when they closed.
 func (in *Intake) Stats() []SocketStats {
 	in.mu.Lock()
 	socks := append([]*socket(nil), in.sockets...)
+	final := in.final
 	in.mu.Unlock()
+	if len(socks) == 0 && final != nil {
+		return append([]SocketStats(nil), final...)
+	}
+	return statsOf(socks)
+}
+
+// statsOf reads the figures of socks.
+func statsOf(socks []*socket) []SocketStats {
 	drops := readDrops()
 	out := make([]SocketStats, 0, len(socks))
 	idx := map[string]int{}

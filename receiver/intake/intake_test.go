@@ -122,6 +122,10 @@ func TestStopReleasesPort(t *testing.T) {
 	in, _ := startIntake(t, Config{Sockets: 2})
 	addr := in.Addrs()[0].String()
 	in.Stop()
+	// Stats then reports the sockets as they closed, for a last report.
+	if st := in.Stats(); len(st) != 2 || st[0].ReceiveBuffer <= 0 || st[1].Index != 1 {
+		t.Errorf("Stats after Stop = %+v, want the two sockets' last figures", st)
+	}
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatalf("port still bound after Stop: %v", err)
