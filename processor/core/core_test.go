@@ -61,6 +61,29 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+// TestProcessCountsRecordsByProtocol: a batch mixing protocols (one
+// address exporting two) counts each record under its own protocol, and an
+// implausible one under none.
+func TestProcessCountsRecordsByProtocol(t *testing.T) {
+	ex1 := netip.MustParseAddr("192.0.2.1")
+	c := New(Config{MaxExporters: 4, Sampling: sampling.Config{Overrides: []sampling.Override{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Rate: 100}}}})
+	ex := c.Exporters().Get(ex1)
+	mixed := []flow.Record{
+		{Exporter: ex1, Bytes: 1, Packets: 1, Protocol: flow.NetFlowV9},
+		{Exporter: ex1, Bytes: 1, Packets: 1, Protocol: flow.NetFlowV9},
+		{Exporter: ex1, Bytes: 1, Packets: 1, Protocol: flow.IPFIX},
+		{Exporter: ex1, Bytes: 1 << 49, Packets: 1, Protocol: flow.SFlowV5}, // implausible: not counted
+		{Exporter: ex1, Bytes: 1, Packets: 1, Protocol: flow.NetFlowV9},
+	}
+	c.Process(ex, mixed, time.Unix(1700000000, 0))
+	if v9, ipfix, sf := ex.Records[flow.NetFlowV9].Load(), ex.Records[flow.IPFIX].Load(), ex.Records[flow.SFlowV5].Load(); v9 != 3 || ipfix != 1 || sf != 0 {
+		t.Errorf("records by protocol after a mixed batch: v9 %d, ipfix %d, sflow %d; want 3, 1, 0", v9, ipfix, sf)
+	}
+	if got := sumBytes(c.Totals()); got != 400 {
+		t.Errorf("totals = %d, want 400", got)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	good := aggregate.Spec{Name: "a", Labels: []aggregate.Label{aggregate.LabelProto}, Limit: 1}
 	tests := []struct {
