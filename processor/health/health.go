@@ -111,9 +111,12 @@ func (e *Exporter) CountError(r Reason) { e.DecodeErrors[r].Add(1) }
 
 // Table is the bounded set of exporters. It is safe for concurrent use.
 type Table struct {
-	mu      sync.Mutex
-	lru     *lru.LRU[netip.Addr, *Exporter]
-	evicted atomic.Uint64
+	mu       sync.Mutex
+	lru      *lru.LRU[netip.Addr, *Exporter]
+	capacity int
+	evicted  atomic.Uint64
+	// lastEvicted is the exporter the last Add forgot (under mu).
+	lastEvicted netip.Addr
 	// unknown collects errors for datagrams whose exporter is not tracked
 	// (for example: refused by the allowlist).
 	unknown Exporter
@@ -121,22 +124,36 @@ type Table struct {
 
 // NewTable returns a table for at most capacity exporters.
 func NewTable(capacity int) *Table {
-	t := &Table{}
-	t.lru, _ = lru.NewLRU[netip.Addr, *Exporter](capacity, func(netip.Addr, *Exporter) { t.evicted.Add(1) })
+	t := &Table{capacity: capacity}
+	t.lru, _ = lru.NewLRU[netip.Addr, *Exporter](capacity, func(a netip.Addr, _ *Exporter) {
+		t.evicted.Add(1)
+		t.lastEvicted = a
+	})
 	return t
 }
 
 // Get returns the exporter's figures, creating them if needed.
 func (t *Table) Get(addr netip.Addr) *Exporter {
+	e, _ := t.Track(addr)
+	return e
+}
+
+// Track is Get that also returns the exporter forgotten to make room for
+// addr, if it had to forget one (the zero Addr otherwise).
+func (t *Table) Track(addr netip.Addr) (*Exporter, netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.lru.Get(addr); ok {
-		return e
+		return e, netip.Addr{}
 	}
 	e := &Exporter{Addr: addr, Created: time.Now()}
+	t.lastEvicted = netip.Addr{}
 	t.lru.Add(addr, e)
-	return e
+	return e, t.lastEvicted
 }
+
+// Capacity returns the most exporters the table tracks.
+func (t *Table) Capacity() int { return t.capacity }
 
 // Untracked returns the figures kept for traffic from no tracked exporter.
 func (t *Table) Untracked() *Exporter { return &t.unknown }

@@ -21,6 +21,29 @@ func TestTableIsBounded(t *testing.T) {
 	}
 }
 
+func TestTrackReportsTheForgottenExporter(t *testing.T) {
+	tab := NewTable(2)
+	a := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, i}) }
+	for _, tc := range []struct {
+		addr, forgot netip.Addr
+	}{
+		{a(1), netip.Addr{}},
+		{a(2), netip.Addr{}},
+		{a(1), netip.Addr{}}, // known: nothing forgotten, 1 becomes the most recent
+		{a(3), a(2)},         // 2 is now the least recently seen
+		{a(3), netip.Addr{}},
+		{a(4), a(1)},
+	} {
+		e, forgot := tab.Track(tc.addr)
+		if e.Addr != tc.addr || forgot != tc.forgot {
+			t.Errorf("Track(%v) = %v, forgot %v; want forgot %v", tc.addr, e.Addr, forgot, tc.forgot)
+		}
+	}
+	if tab.Evicted() != 2 || tab.Capacity() != 2 {
+		t.Errorf("evicted %d, capacity %d; want 2, 2", tab.Evicted(), tab.Capacity())
+	}
+}
+
 func TestHistogram(t *testing.T) {
 	var h Histogram
 	for _, ns := range []int64{500, 3000, 3000, 20_000_000} {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,6 +222,61 @@ func TestParseProcAddr(t *testing.T) {
 	for _, bad := range []string{"", "0100007F", "0100007F:zz", "01007F:0801", "XX00007F:0801"} {
 		if _, ok := parseProcAddr(bad); ok {
 			t.Errorf("parseProcAddr(%q) accepted", bad)
+		}
+	}
+}
+
+// lockedBuffer collects log output written by the socket readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestExporterFloodIsLogged: past max_exporters each new source address
+// makes the table forget the least recently seen exporter; that is counted
+// and logged, at most once per log interval.
+func TestExporterFloodIsLogged(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 2})
+	var logs lockedBuffer
+	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1}, c, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := in.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	for i := 1; i <= 4; i++ {
+		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(10+i))}, in.Addrs()[0].(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(v5(0, 1, 100)); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		// One at a time, so that the order of first sight is known.
+		waitFor(t, fmt.Sprintf("%d records", i), func() bool { return totalBytes(c) == uint64(100*i) })
+	}
+	if got := c.Exporters().Evicted(); got != 2 {
+		t.Fatalf("evicted %d exporters, want 2", got)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "too many exporters"); n != 1 {
+		t.Fatalf("logged the eviction %d times, want once (rate-limited):\n%s", n, out)
+	}
+	for _, want := range []string{"exporter=127.0.0.13", "forgotten=127.0.0.11", "max_exporters=2", "evicted_total=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eviction log lacks %s:\n%s", want, out)
 		}
 	}
 }
