@@ -250,7 +250,7 @@ func (l *lockedBuffer) String() string {
 func TestExporterFloodIsLogged(t *testing.T) {
 	c := core.New(core.Config{MaxExporters: 2})
 	var logs lockedBuffer
-	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1}, c, slog.New(slog.NewTextHandler(&logs, nil)))
+	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1}, c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{AddSource: true})))
 	if err := in.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -274,9 +274,16 @@ func TestExporterFloodIsLogged(t *testing.T) {
 	if n := strings.Count(out, "too many exporters"); n != 1 {
 		t.Fatalf("logged the eviction %d times, want once (rate-limited):\n%s", n, out)
 	}
-	for _, want := range []string{"exporter=127.0.0.13", "forgotten=127.0.0.11", "max_exporters=2", "evicted_total=1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("eviction log lacks %s:\n%s", want, out)
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, "too many exporters") {
+			line = l
+		}
+	}
+	// source= names the intake's check, not the rate limiter.
+	for _, want := range []string{"exporter=127.0.0.13", "forgotten=127.0.0.11", "max_exporters=2", "evicted_total=1", "intake/intake.go:"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("eviction log lacks %s: %s", want, line)
 		}
 	}
 }
