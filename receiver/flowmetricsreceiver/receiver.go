@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/flowmetrics/flowmetrics/exporter/metricset"
@@ -129,7 +130,7 @@ func (r *flowReceiver) emit(ctx context.Context) {
 	err := r.next.ConsumeMetrics(ctx, md)
 	r.obsrecv.EndMetricsOp(ctx, "flowmetrics", points, err)
 	if err != nil {
-		r.set.Logger.Warn("next consumer refused flow metrics")
+		r.set.Logger.Warn("next consumer refused flow metrics", zap.Error(err))
 	}
 }
 

@@ -3,6 +3,7 @@ package flowmetricsreceiver
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/flowmetrics/flowmetrics/config"
 )
@@ -108,6 +111,37 @@ func TestLifecycle(t *testing.T) {
 	}
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConsumerErrorIsLogged: when the next consumer refuses a collection,
+// the warning says why.
+func TestConsumerErrorIsLogged(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.CollectionInterval = 100 * time.Millisecond
+	set := receivertest.NewNopSettings(f.Type())
+	logs, observed := observer.New(zap.WarnLevel)
+	set.Logger = zap.New(logs)
+	r, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewErr(errors.New("sending queue is full")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for observed.FilterMessage("next consumer refused flow metrics").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no warning after the consumer refused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e := observed.FilterMessage("next consumer refused flow metrics").All()[0]
+	if got := e.ContextMap()["error"]; got != "sending queue is full" {
+		t.Errorf("warning's error = %v, want the consumer's", got)
 	}
 }
 
