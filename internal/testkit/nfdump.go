@@ -29,8 +29,9 @@ type Nfcapd struct {
 	err  error
 }
 
-// SyncBuffer is a bytes.Buffer safe for one writer (a child process's
-// output) and concurrent readers (the test).
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a child
+// process's output, a logger used by several goroutines) and readers (the
+// test).
 type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

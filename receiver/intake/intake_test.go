@@ -8,10 +8,10 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowmetrics/flowmetrics/internal/testkit"
 	"github.com/flowmetrics/flowmetrics/processor/core"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 )
@@ -226,30 +226,12 @@ func TestParseProcAddr(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written by the socket readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestExporterFloodIsLogged: past max_exporters each new source address
 // makes the table forget the least recently seen exporter; that is counted
 // and logged, at most once per log interval.
 func TestExporterFloodIsLogged(t *testing.T) {
 	c := core.New(core.Config{MaxExporters: 2})
-	var logs lockedBuffer
+	var logs testkit.SyncBuffer
 	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1}, c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{AddSource: true})))
 	if err := in.Start(); err != nil {
 		t.Fatal(err)
