@@ -25,5 +25,6 @@ command -v nfcapd >/dev/null || echo "nfcapd not found: comparing flowmetrics an
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 $GO build -o "$bin/flowmetrics" ./cmd/flowmetrics
-exec $GO run ./internal/loadtest --compare --binary "$bin/flowmetrics" --goflow2 "$GOFLOW2" \
+# Not exec: the EXIT trap above must still run to remove the built binary.
+$GO run ./internal/loadtest --compare --binary "$bin/flowmetrics" --goflow2 "$GOFLOW2" \
 	--protocols "$PROTOCOLS" --rates "$RATES" --records "$RECORDS" --timeout "$TIMEOUT"
