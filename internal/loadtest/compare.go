@@ -52,7 +52,7 @@ func udpDrops(port int) float64 {
 // protocol and collector the CPU seconds per million records (at the lowest
 // rate, where every collector keeps up) and the highest rate with no kernel
 // socket drops, each with its ratio to flowmetrics.
-func compareCollectors(flowmetrics, goflow2 string, protos []string, rates []float64, records, exporters int, deadline time.Time) error {
+func compareCollectors(ctx context.Context, flowmetrics, goflow2 string, protos []string, rates []float64, records, exporters int) error {
 	cols := []collector{{name: "flowmetrics", bin: flowmetrics, args: func(port, _ string) []string {
 		return []string{"--flow.listen-address=127.0.0.1:" + port, "--web.listen-address=127.0.0.1:0", "--log.level=warn"}
 	}}}
@@ -67,6 +67,12 @@ func compareCollectors(flowmetrics, goflow2 string, protos []string, rates []flo
 			return []string{"-w", dir, "-p", port, "-b", "127.0.0.1", "-B", "33554432"}
 		}})
 	}
+	low := lowestRate(rates)
+	if rates[low] > 0 {
+		fmt.Printf("cpu_s/Mrec: CPU seconds per million records sent at %.0f records/s\n", rates[low])
+	} else {
+		fmt.Println("cpu_s/Mrec: CPU seconds per million records sent as fast as the sender can")
+	}
 	fmt.Printf("%-6s %-12s %12s %8s %16s %8s\n", "proto", "collector", "cpu_s/Mrec", "ratio", "zero-loss rec/s", "ratio")
 	for _, p := range protos {
 		var baseCPU, baseRate float64
@@ -76,14 +82,14 @@ func compareCollectors(flowmetrics, goflow2 string, protos []string, rates []flo
 			}
 			var cpuPerM, best float64
 			for i, rate := range rates {
-				if time.Now().After(deadline) {
-					return fmt.Errorf("--timeout reached")
+				if ctx.Err() != nil {
+					return stopped(ctx)
 				}
-				perM, drops, sent, err := compareStep(c, flowgen.Protocol(p), rate, records, exporters, deadline)
+				perM, drops, sent, err := compareStep(ctx, c, flowgen.Protocol(p), rate, records, exporters)
 				if err != nil {
 					return err
 				}
-				if i == 0 {
+				if i == low {
 					cpuPerM = perM
 				}
 				if drops == 0 && sent > best {
@@ -99,10 +105,22 @@ func compareCollectors(flowmetrics, goflow2 string, protos []string, rates []flo
 	return nil
 }
 
+// lowestRate returns the index of the lowest offered rate (0, as fast as
+// possible, counts as the highest).
+func lowestRate(rates []float64) int {
+	low := 0
+	for i, r := range rates {
+		if r > 0 && (rates[low] <= 0 || r < rates[low]) {
+			low = i
+		}
+	}
+	return low
+}
+
 // compareStep runs one collector for one offered rate and returns its CPU
 // seconds per million records sent, the kernel's drops on its socket and
 // the rate the sender achieved.
-func compareStep(c collector, p flowgen.Protocol, rate float64, records, exporters int, deadline time.Time) (cpuPerM, drops, sentRate float64, err error) {
+func compareStep(ctx context.Context, c collector, p flowgen.Protocol, rate float64, records, exporters int) (cpuPerM, drops, sentRate float64, err error) {
 	addr := freePort("udp")
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	if p == flowgen.SFlow && c.name == "goflow2" {
@@ -124,12 +142,13 @@ func compareStep(c collector, p flowgen.Protocol, rate float64, records, exporte
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	time.Sleep(time.Second)
 	cpu0 := cpuTicks(cmd.Process.Pid)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
 		Target: netip.MustParseAddrPort(addr), Exporters: exporters, Records: records, Rate: rate,
 	})
+	if ctx.Err() != nil && (err != nil || res.Records < records) {
+		return 0, 0, 0, fmt.Errorf("%s, %s: %v after sending %d of %d records", c.name, p, stopped(ctx), res.Records, records)
+	}
 	if err != nil {
 		return 0, 0, 0, err
 	}

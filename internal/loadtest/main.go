@@ -5,7 +5,8 @@
 // records and its peak RSS, then per protocol the highest rate at which
 // nothing was lost (records sent minus records counted, and kernel socket
 // drops, both zero). Every step is bounded in records, the whole run by
-// --timeout.
+// --timeout; Ctrl-C or SIGTERM ends it the same way, stopping the collector
+// under test and removing its files.
 //
 //	go run ./internal/loadtest --binary bin/flowmetrics
 //	go run ./internal/loadtest --binary bin/flowmetrics --gomaxprocs 1 --sockets 1
@@ -14,15 +15,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/flowmetrics/flowmetrics/internal/flowgen"
@@ -41,18 +46,24 @@ func main() {
 	compare := flag.Bool("compare", false, "instead, run the same stream through flowmetrics, goflow2 (-goflow2) and nfcapd and compare")
 	goflow2 := flag.String("goflow2", "", "goflow2 v2.2.6 binary for --compare (go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6)")
 	flag.Parse()
-	deadline := time.Now().Add(*timeout)
-	var rateList []float64
-	for _, r := range strings.Split(*rates, ",") {
-		v, err := strconv.ParseFloat(r, 64)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest: --rates:", err)
-			os.Exit(2)
-		}
-		rateList = append(rateList, v)
+	rateList, err := parseRates(*rates)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest: --rates:", err)
+		os.Exit(2)
 	}
+	if *records < 1 {
+		fmt.Fprintln(os.Stderr, "loadtest: --records must be at least 1")
+		os.Exit(2)
+	}
+	// A signal ends the run like --timeout does: the step under way stops
+	// sending, stops its collector and removes its directory. Without this,
+	// SIGTERM (timeout(1), a CI job's cancel) left the collector running.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeoutCause(ctx, *timeout, errTimeout)
+	defer cancel()
 	if *compare {
-		if err := compareCollectors(*binary, *goflow2, strings.Split(*protos, ","), rateList, *records, *exporters, deadline); err != nil {
+		if err := compareCollectors(ctx, *binary, *goflow2, strings.Split(*protos, ","), rateList, *records, *exporters); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
@@ -62,11 +73,11 @@ func main() {
 	for _, p := range strings.Split(*protos, ",") {
 		best := 0.0
 		for _, rate := range rateList {
-			if time.Now().After(deadline) {
-				fmt.Fprintln(os.Stderr, "loadtest: --timeout reached")
+			if ctx.Err() != nil {
+				fmt.Fprintln(os.Stderr, "loadtest:", stopped(ctx))
 				os.Exit(1)
 			}
-			res, err := step(*binary, flowgen.Protocol(p), rate, *records, *sockets, *procs, *exporters, deadline)
+			res, err := step(ctx, *binary, flowgen.Protocol(p), rate, *records, *sockets, *procs, *exporters)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "loadtest:", err)
 				os.Exit(1)
@@ -77,6 +88,34 @@ func main() {
 		}
 		fmt.Printf("%-6s zero-loss: %.0f records/s (highest processed rate of a step that lost nothing)\n", p, best)
 	}
+}
+
+// errTimeout is the cause of the run's context ending at --timeout.
+var errTimeout = errors.New("--timeout reached")
+
+// stopped says why the run's context ended: --timeout or a signal.
+func stopped(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errors.New("interrupted")
+}
+
+// parseRates reads --rates: offered records/s, 0 for as fast as the
+// sender can.
+func parseRates(s string) ([]float64, error) {
+	var rates []float64
+	for _, r := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil {
+			return nil, err
+		}
+		if v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%q: a rate is records per second, or 0 for as fast as the sender can", r)
+		}
+		rates = append(rates, v)
+	}
+	return rates, nil
 }
 
 // stepResult is what one step measured.
@@ -144,7 +183,7 @@ func peakRSS(pid int) string {
 	return "?"
 }
 
-func step(binary string, p flowgen.Protocol, rate float64, records, sockets, procs, exporters int, deadline time.Time) (stepResult, error) {
+func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, records, sockets, procs, exporters int) (stepResult, error) {
 	flows, web := freePort("udp"), freePort("tcp")
 	dir, err := os.MkdirTemp("", "loadtest")
 	if err != nil {
@@ -175,18 +214,17 @@ func step(binary string, p flowgen.Protocol, rate float64, records, sockets, pro
 	}
 	pid := cmd.Process.Pid
 	cpu0 := cpuTicks(pid)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
 	start := time.Now()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
 		Target: netip.MustParseAddrPort(flows), Exporters: exporters, Records: records, Rate: rate,
 	})
+	if ctx.Err() != nil && (err != nil || res.Records < records) {
+		// A Ctrl-C also reaches the collector, whose socket then refuses.
+		return stepResult{}, fmt.Errorf("%s: %v after sending %d of %d records", p, stopped(ctx), res.Records, records)
+	}
 	if err != nil {
 		return stepResult{}, err
-	}
-	if res.Records < records {
-		return stepResult{}, fmt.Errorf("%s: --timeout reached after sending %d of %d records", p, res.Records, records)
 	}
 	// Wait for the exporter to finish what is queued (the socket buffers
 	// absorb a burst). Polling /metrics instead would bill each scrape
