@@ -81,6 +81,11 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.SamplingRate == 0 {
 		cfg.SamplingRate = 1
 	}
+	if cfg.Protocol == V5 && cfg.SamplingRate > 0x3fff {
+		// The header's sampling interval is 14 bits: a larger rate would
+		// go out as 16383 while the sender reports the one asked for.
+		return nil, fmt.Errorf("flowgen: NetFlow v5 states sampling rates up to 16383 (a 14-bit header field), not %d", cfg.SamplingRate)
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	return &Generator{
 		cfg: cfg, rng: rng,

@@ -152,3 +152,24 @@ func TestSendDecodesGapFree(t *testing.T) {
 		})
 	}
 }
+
+// TestV5SamplingRateFits: the v5 header holds a 14-bit sampling interval;
+// 16383 is sent as stated and decoded as such, a larger rate is refused
+// rather than sent as 16383 while the sender reports the one asked for.
+func TestV5SamplingRateFits(t *testing.T) {
+	g, err := New(Config{Protocol: V5, SamplingRate: 16383, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dg, _ := g.Data(nil)
+	res, errs := decode.New(decode.Limits{}).Decode(dg, netip.MustParseAddr("127.0.0.1"), &health.Exporter{})
+	if len(errs) > 0 || len(res.Records) == 0 || res.Records[0].SamplingRate != 16383 {
+		t.Fatalf("rate 16383: %v, errors %v", res.Records, errs)
+	}
+	if _, err := New(Config{Protocol: V5, SamplingRate: 16384}); err == nil {
+		t.Fatal("v5 with sampling rate 16384 accepted")
+	}
+	if _, err := New(Config{Protocol: V9, SamplingRate: 1 << 20}); err != nil {
+		t.Fatalf("v9 states 32-bit rates: %v", err)
+	}
+}
