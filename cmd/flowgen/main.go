@@ -50,6 +50,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowgen: --target: %v\n", err)
 		return 2
 	}
+	// The generator would quietly replace these (--hosts 1 by 10,000,
+	// --interfaces 0 by 8), or run something other than asked for.
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{*records < 1, "--records must be at least 1"},
+		{*rate < 0, "--rate must be 0 (as fast as possible) or more"},
+		{*dgRate < 0, "--datagram-rate must be 0 or more"},
+		{*exporters < 1, "--exporters must be at least 1"},
+		{*interfaces < 1, "--interfaces must be at least 1"},
+		{*hosts < 2, "--hosts must be at least 2"},
+		{*sampling < 1, "--sampling-rate must be at least 1 (1 = unsampled)"},
+		{*tplEvery < 1, "--template-every must be at least 1"},
+		{*batch < 1, "--batch must be at least 1"},
+	} {
+		if c.bad {
+			fmt.Fprintln(stderr, "flowgen:", c.msg)
+			return 2
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
@@ -65,7 +86,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	secs := res.Elapsed.Seconds()
-	fmt.Fprintf(stdout, "sent %d records in %d datagrams in %s (%.0f records/s); %d bytes, %d packets before sampling (x%d)\n",
-		res.Records, res.Datagrams, res.Elapsed.Round(time.Millisecond), float64(res.Records)/secs, res.Bytes, res.Packets, *sampling)
+	fmt.Fprintf(stdout, "sent %d records in %d datagrams in %s (%.0f records/s); %s\n",
+		res.Records, res.Datagrams, res.Elapsed.Round(time.Millisecond), float64(res.Records)/secs,
+		volume(res, flowgen.Protocol(*proto), *sampling, *drops))
 	return 0
+}
+
+// volume says what the records carry and what a collector that corrects
+// for sampling should count: the bytes and packets the records state, times
+// the sampling rate (for sFlow with --agent-drops, the effective rate).
+func volume(res flowgen.Result, p flowgen.Protocol, rate, drops uint32) string {
+	s := fmt.Sprintf("the records state %d bytes, %d packets", res.Bytes, res.Packets)
+	eff := uint64(rate)
+	if p == flowgen.SFlow {
+		eff *= uint64(drops) + 1
+	}
+	if eff <= 1 {
+		return s + " (unsampled)"
+	}
+	s += fmt.Sprintf("; x%d after sampling correction: %d bytes, %d packets", eff, res.Bytes*eff, res.Packets*eff)
+	if eff != uint64(rate) {
+		s += fmt.Sprintf(" (rate %d declared, %d effective with --agent-drops %d)", rate, eff, drops)
+	}
+	return s
 }

@@ -26,6 +26,15 @@ func TestRun(t *testing.T) {
 		{"remote refused", []string{"--target", "192.0.2.1:2055", "--records", "1"}, 1, "", "not a loopback address"},
 		{"bad target", []string{"--target", "nowhere"}, 2, "", "--target"},
 		{"bad protocol", []string{"--protocol", "v7"}, 2, "", "enum value must be one of"},
+		{"sampled volume", []string{"--target", target, "--protocol", "v5", "--records", "30", "--sampling-rate", "100"}, 0, "x100 after sampling correction", ""},
+		{"agent drops volume", []string{"--target", target, "--protocol", "sflow", "--records", "8", "--sampling-rate", "10", "--agent-drops", "1"}, 0, "x20 after sampling correction", ""},
+		{"unsampled", []string{"--target", target, "--records", "30"}, 0, "(unsampled)", ""},
+		{"no records", []string{"--target", target, "--records", "0"}, 2, "", "--records must be at least 1"},
+		{"one host", []string{"--target", target, "--hosts", "1"}, 2, "", "--hosts must be at least 2"},
+		{"no interfaces", []string{"--target", target, "--interfaces", "0"}, 2, "", "--interfaces must be at least 1"},
+		{"rate 0 sampling", []string{"--target", target, "--sampling-rate", "0"}, 2, "", "--sampling-rate must be at least 1"},
+		{"negative rate", []string{"--target", target, "--rate=-1"}, 2, "", "--rate must be 0"},
+		{"v5 rate too large", []string{"--target", target, "--protocol", "v5", "--records", "30", "--sampling-rate", "16384"}, 1, "", "up to 16383"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

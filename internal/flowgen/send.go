@@ -2,9 +2,11 @@ package flowgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -131,7 +133,12 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 		for sent := 0; sent < len(msgs); {
 			n, err := e.pc.WriteBatch(msgs[sent:], 0)
 			if err != nil {
-				return res, fmt.Errorf("flowgen: sending: %w", err)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					// The error names the local address; say which target
+					// refused (ICMP port unreachable for an earlier datagram).
+					return res, fmt.Errorf("flowgen: sending to %s: %w (is a collector listening there?)", c.Target, err)
+				}
+				return res, fmt.Errorf("flowgen: sending to %s: %w", c.Target, err)
 			}
 			sent += n
 		}
