@@ -64,7 +64,7 @@ fuzz:
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)
 
-## bench: Go benchmarks of every stage, benchstat-friendly
+## bench: Go benchmarks of every stage, benchstat-friendly (six counts: about a quarter of an hour on two cores)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./processor/... ./receiver/... ./exporter/... | tee bench.out
 	@echo "compare two runs with: go run golang.org/x/perf/cmd/benchstat@latest old.out bench.out"
