@@ -28,7 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	proto := app.Flag("protocol", "v5, v9, ipfix or sflow.").Default("v9").Enum("v5", "v9", "ipfix", "sflow")
 	exporters := app.Flag("exporters", "Simulated exporters (from 127.0.0.10, .11, ... on a loopback target).").Default("1").Int()
 	records := app.Flag("records", "Flow records (sFlow: samples) to send in all.").Default("300000").Int()
-	rate := app.Flag("rate", "Records (sFlow: samples) per second; 0 sends as fast as possible.").Default("0").Float64()
+	rate := app.Flag("rate", "Records (sFlow: samples) per second, over all exporters together; 0 sends as fast as possible.").Default("0").Float64()
 	dgRate := app.Flag("datagram-rate", "Data datagrams per second, instead of --rate.").Default("0").Float64()
 	interfaces := app.Flag("interfaces", "Interfaces (ifIndex values) per exporter.").Default("8").Int()
 	domain := app.Flag("domain", "Observation domain / source id / sub-agent of the first exporter; the others follow.").Default("0").Uint32()
