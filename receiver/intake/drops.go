@@ -47,13 +47,15 @@ func (l *logLimiter) log(log *slog.Logger, key, msg string, args ...any) {
 	if n > 0 {
 		args = append(args, "suppressed", n)
 	}
+	ctx := context.Background()
+	if !log.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
 	// The record carries the caller's position, not this function's, so
 	// that the log's source names the check that failed.
 	var pc [1]uintptr
 	runtime.Callers(2, pc[:])
 	r := slog.NewRecord(now, slog.LevelWarn, msg, pc[0])
 	r.Add(args...)
-	if ctx := context.Background(); log.Enabled(ctx, slog.LevelWarn) {
-		_ = log.Handler().Handle(ctx, r)
-	}
+	_ = log.Handler().Handle(ctx, r)
 }
