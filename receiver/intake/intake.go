@@ -142,12 +142,28 @@ func (in *Intake) StartReplacing(old *Intake) error {
 	if err != nil {
 		return err
 	}
+	smallest := 0
 	for _, s := range socks {
 		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "receive_buffer_bytes", s.rcvbuf)
+		if smallest == 0 || s.rcvbuf < smallest {
+			smallest = s.rcvbuf
+		}
 		in.wg.Add(1)
 		go in.read(s)
 	}
+	if bufferCapped(in.cfg.ReceiveBuffer, smallest) {
+		in.log.Warn("the kernel capped the socket receive buffers below receive_buffer_bytes: a burst the configured size would absorb is dropped (flowmetrics_socket_drops_total); raise net.core.rmem_max or give flowmetrics CAP_NET_ADMIN",
+			"receive_buffer_bytes", in.cfg.ReceiveBuffer, "granted_bytes", smallest/2)
+	}
 	return nil
+}
+
+// bufferCapped reports whether a socket asked for a receive buffer of
+// requested bytes got less: Linux reports twice the size it grants (the
+// other half is its bookkeeping), and grants at most net.core.rmem_max
+// without CAP_NET_ADMIN.
+func bufferCapped(requested, effective int) bool {
+	return requested > 0 && effective > 0 && effective < 2*requested
 }
 
 // bind binds every socket (in.sockets) without starting their readers and

@@ -269,3 +269,20 @@ func TestExporterFloodIsLogged(t *testing.T) {
 		}
 	}
 }
+
+func TestBufferCapped(t *testing.T) {
+	for _, tt := range []struct {
+		requested, effective int
+		want                 bool
+	}{
+		{32 << 20, 64 << 20, false}, // granted (Linux reports double)
+		{32 << 20, 8 << 20, true},   // capped by net.core.rmem_max = 4 MiB
+		{32 << 20, 32 << 20, true},  // rmem_max = 16 MiB: half the buffer asked for
+		{0, 212992, false},          // the kernel's default was asked for
+		{32 << 20, 0, false},        // unknown (getsockopt failed)
+	} {
+		if got := bufferCapped(tt.requested, tt.effective); got != tt.want {
+			t.Errorf("bufferCapped(%d, %d) = %v, want %v", tt.requested, tt.effective, got, tt.want)
+		}
+	}
+}
