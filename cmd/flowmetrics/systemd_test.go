@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,8 +14,8 @@ import (
 // TestSystemdUnit checks examples/flowmetrics.service: systemd-analyze
 // verify reports nothing (unknown keys, bad values, a command that is not
 // executable), run with the built binary in place of /usr/local/bin; and
-// the flags of its ExecStart, with the configuration it names installed
-// from examples/flowmetrics.yml as its header says, pass --config.check.
+// the flags of its ExecStart, with the files its header's install steps put
+// under /etc/flowmetrics (and no others), pass --config.check.
 func TestSystemdUnit(t *testing.T) {
 	testkit.SkipIfMissing(t, "systemd-analyze")
 	root := filepath.Join("..", "..")
@@ -46,12 +47,45 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 
-	const cfg = "--config.file=/etc/flowmetrics/flowmetrics.yml"
+	// Install what the header's install steps put under /etc/flowmetrics,
+	// and only that, so that a file the configuration names but the steps
+	// leave out (networks_file) fails the check as it would fail the unit.
+	etc := filepath.Join(dir, "etc", "flowmetrics")
+	const conf = "/etc/flowmetrics/"
+	for _, l := range strings.Split(string(unit), "\n") {
+		f := strings.Fields(strings.TrimPrefix(l, "#"))
+		if len(f) < 3 || f[0] != "install" {
+			continue
+		}
+		if i := slices.Index(f, "#"); i >= 0 {
+			f = f[:i]
+		}
+		src, dst := f[len(f)-2], f[len(f)-1]
+		rest, ok := strings.CutPrefix(dst, conf)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			rest = filepath.Base(src)
+		}
+		b, err := os.ReadFile(filepath.Join(root, src))
+		if err != nil {
+			t.Fatalf("install step %q: %v", l, err)
+		}
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(etc, rest), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const cfg = "--config.file=" + conf + "flowmetrics.yml"
 	args := []string{"--config.check"}
 	found := false
 	for _, a := range execStart[1:] {
 		if a == cfg {
-			a, found = "--config.file="+filepath.Join(root, "examples", "flowmetrics.yml"), true
+			a, found = "--config.file="+filepath.Join(etc, "flowmetrics.yml"), true
 		}
 		args = append(args, a)
 	}
@@ -59,6 +93,6 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("ExecStart does not pass %s", cfg)
 	}
 	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration is valid") {
-		t.Errorf("flowmetrics %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Errorf("flowmetrics %s, with the files the unit's header installs: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
