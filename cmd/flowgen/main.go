@@ -65,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{*sampling < 1, "--sampling-rate must be at least 1 (1 = unsampled)"},
 		{*tplEvery < 1, "--template-every must be at least 1"},
 		{*batch < 1, "--batch must be at least 1"},
+		{*duration <= 0, "--duration must be more than 0"},
+		{*drops > 0 && *proto != "sflow", "--agent-drops applies to --protocol sflow only"},
 	} {
 		if c.bad {
 			fmt.Fprintln(stderr, "flowgen:", c.msg)

@@ -34,6 +34,8 @@ func TestRun(t *testing.T) {
 		{"no interfaces", []string{"--target", target, "--interfaces", "0"}, 2, "", "--interfaces must be at least 1"},
 		{"rate 0 sampling", []string{"--target", target, "--sampling-rate", "0"}, 2, "", "--sampling-rate must be at least 1"},
 		{"negative rate", []string{"--target", target, "--rate=-1"}, 2, "", "--rate must be 0"},
+		{"no duration", []string{"--target", target, "--duration", "0s"}, 2, "", "--duration must be more than 0"},
+		{"agent drops without sflow", []string{"--target", target, "--protocol", "v9", "--agent-drops", "3"}, 2, "", "--agent-drops applies to --protocol sflow only"},
 		{"v5 rate too large", []string{"--target", target, "--protocol", "v5", "--records", "30", "--sampling-rate", "16384"}, 1, "", "up to 16383"},
 	}
 	for _, tt := range tests {
