@@ -58,9 +58,12 @@ func main() {
 	// A signal ends the run like --timeout does: the step under way stops
 	// sending, stops its collector and removes its directory. Without this,
 	// SIGTERM (timeout(1), a CI job's cancel) left the collector running.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeoutCause(ctx, *timeout, errTimeout)
+	// After the first signal, a second one kills as usual (should the
+	// collector under test not stop).
+	go func() { <-signalled.Done(); stop() }()
+	ctx, cancel := context.WithTimeoutCause(signalled, *timeout, errTimeout)
 	defer cancel()
 	if *compare {
 		if err := compareCollectors(ctx, *binary, *goflow2, strings.Split(*protos, ","), rateList, *records, *exporters); err != nil {
