@@ -17,6 +17,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(datagram(10, 1, 1, optionsTemplateSet(10, 257, []field{{149, 4}}, []field{{304, 2}, {305, 4}, {309, 4}, {310, 4}}),
 		dataSet(257, cat(u32(1), u16(3), u32(1), u32(1), u32(256)))))
 	f.Add(datagram(10, 2, 1, templateSet(10, 258, field{1, 0xffff}, field{8, 4}), dataSet(258, []byte{3, 1, 2, 3, 10, 0, 0, 1})))
+	f.Add(datagram(10, 3, 1, templateSet(10, 259, field{10, 4}, field{ieDataLinkFrameSize, 2}, field{ieDataLinkFrameSection, 0xffff}),
+		dataSet(259, cat(u32(3), u16(1418), varBytes(ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443))))))
 	f.Add(v5Datagram(0, 100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))
 	f.Add(sflowDatagram(1, 512, ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443), 1418))
 	d := New(Limits{MaxTemplates: 16, MaxExporters: 4})

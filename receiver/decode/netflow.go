@@ -51,6 +51,12 @@ const (
 	ieSamplingSize       = 309
 	ieSamplingPopulation = 310
 	ieSamplingProb       = 311
+	// PSAMP packet sections (RFC 5477): a record carrying one sampled
+	// packet's first bytes instead of counters, as Juniper's inline
+	// monitoring exports.
+	ieDataLinkFrameSize     = 312
+	ieIPHeaderPacketSection = 313
+	ieDataLinkFrameSection  = 315
 )
 
 // beUint reads a big-endian unsigned integer of 1 to 8 bytes (reduced-size
@@ -354,6 +360,11 @@ type recordBuilder struct {
 	octTotal, pktTotal, outB, outP uint64
 	initB, respB, initP, respP     uint64
 	haveDelta, havePkts            bool
+	// section is a packet section (IE 315 from the frame's start, IE 313
+	// from the IP header), a slice of the datagram; frameSize is IE 312.
+	section   []byte
+	sectionIP bool
+	frameSize uint64
 }
 
 // field applies one non-enterprise field value.
@@ -420,8 +431,51 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 		r.Start = int64(beUint(b))
 	case ieFlowEndMs:
 		r.End = int64(beUint(b))
+	case ieDataLinkFrameSection:
+		rb.section, rb.sectionIP = b, false
+	case ieIPHeaderPacketSection:
+		rb.section, rb.sectionIP = b, true
+	case ieDataLinkFrameSize:
+		rb.frameSize = beUint(b)
 	default:
 		rb.sf.setValue(typ, b)
+	}
+}
+
+// packet completes a record that carries a sampled packet rather than
+// counters (PSAMP: a packet section and/or the frame's size, no octet or
+// packet counter): one packet of its IP length (as NetFlow and IPFIX count
+// bytes), or of its frame size when the section holds no IP header; the
+// addresses, protocol and ports the record's own fields leave out come
+// from the section's headers. sFlow's raw packet headers are read the
+// same way (parseHeader).
+func (rb *recordBuilder) packet() {
+	r := rb.r
+	var p flow.Record
+	parsed := false
+	if len(rb.section) > 0 {
+		proto := uint32(headerEthernet)
+		if rb.sectionIP {
+			proto = headerIPv4
+			if rb.section[0]>>4 == 6 {
+				proto = headerIPv6
+			}
+		}
+		parsed = parseHeader(&p, proto, rb.section)
+	}
+	if r.Bytes == 0 && r.Packets == 0 && (parsed || rb.frameSize != 0) {
+		r.Packets = 1
+		r.Bytes = rb.frameSize
+		if parsed {
+			r.Bytes = p.Bytes
+		}
+	}
+	if !parsed || r.IPVersion != 0 {
+		return
+	}
+	r.IPVersion, r.SrcAddr, r.DstAddr = p.IPVersion, p.SrcAddr, p.DstAddr
+	if r.Proto == 0 {
+		r.Proto, r.SrcPort, r.DstPort, r.TCPFlags = p.Proto, p.SrcPort, p.DstPort, p.TCPFlags
 	}
 }
 
@@ -474,6 +528,9 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		default:
 			r.Packets = rb.outP
 		}
+	}
+	if len(rb.section) > 0 || rb.frameSize != 0 {
+		rb.packet()
 	}
 	// Rate: the record's own sampling fields, then its sampler id's
 	// options, then the domain's options.

@@ -1,0 +1,127 @@
+package decode
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
+)
+
+// varBytes encodes a variable-length IPFIX field value (RFC 7011 7).
+func varBytes(b []byte) []byte {
+	if len(b) < 255 {
+		return cat([]byte{byte(len(b))}, b)
+	}
+	return cat([]byte{255}, u16(uint16(len(b))), b)
+}
+
+// fixed pads or cuts b to n bytes, as an exporter with a fixed-length
+// section field sends it.
+func fixed(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}
+
+// ethVLANIPv6UDP returns an 802.1Q-tagged Ethernet/IPv6/UDP header for a
+// packet with payloadLen bytes after the IPv6 header.
+func ethVLANIPv6UDP(src, dst netip.Addr, payloadLen uint16, sport, dport uint16) []byte {
+	eth := cat(make([]byte, 12), u16(0x8100), u16(100), u16(0x86dd))
+	s, d := src.As16(), dst.As16()
+	ip := cat([]byte{0x60, 0, 0, 0}, u16(payloadLen), []byte{17, 64}, s[:], d[:])
+	return cat(eth, ip, u16(sport), u16(dport), u16(payloadLen), u16(0))
+}
+
+// TestPacketSections: IPFIX records that carry one sampled packet's first
+// bytes (dataLinkFrameSection 315 or ipHeaderPacketSection 313) and its
+// frame size (312) instead of counters, as Juniper's inline monitoring
+// exports them, count one packet of its IP length, with the addresses,
+// protocol and ports read from the section's headers; a section without an
+// IP header counts the frame size. Variable-length sections go through
+// goflow2, fixed-length ones through the fast path; both must agree.
+func TestPacketSections(t *testing.T) {
+	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	src6, dst6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	v6 := ethVLANIPv6UDP(src6, dst6, 472, 5353, 53)
+	arp := cat(make([]byte, 12), u16(0x0806), make([]byte, 28))
+	ipOnly := v4[14:]
+
+	type want struct {
+		src, dst       string
+		proto          uint8
+		sport, dport   uint16
+		bytes, packets uint64
+	}
+	cases := []struct {
+		name    string
+		typ     uint16 // section element
+		section []byte
+		frame   uint16
+		want    want
+	}{
+		{"ethernet ipv4 tcp", ieDataLinkFrameSection, v4, 1418, want{"10.1.1.1", "10.2.2.2", 6, 40000, 443, 1400, 1}},
+		{"vlan ipv6 udp", ieDataLinkFrameSection, v6, 534, want{"2001:db8::1", "2001:db8::2", 17, 5353, 53, 512, 1}},
+		{"arp: frame size", ieDataLinkFrameSection, arp, 60, want{"invalid IP", "invalid IP", 0, 0, 0, 60, 1}},
+		{"ip header section", ieIPHeaderPacketSection, ipOnly, 1418, want{"10.1.1.1", "10.2.2.2", 6, 40000, 443, 1400, 1}},
+		{"ipv6 header section", ieIPHeaderPacketSection, v6[18:], 534, want{"2001:db8::1", "2001:db8::2", 17, 5353, 53, 512, 1}},
+	}
+	for _, tc := range cases {
+		for _, length := range []uint16{0xffff, 64} {
+			name := tc.name + map[bool]string{true: ", variable length", false: ", fixed length"}[length == 0xffff]
+			t.Run(name, func(t *testing.T) {
+				p := newPair()
+				section := varBytes(tc.section)
+				if length != 0xffff {
+					section = fixed(tc.section, int(length))
+				}
+				b := datagram(10, 1, 7,
+					// 1 packet selected, 999 skipped: 1:1000 (RFC 5477).
+					optionsTemplateSet(10, 300, []field{{149, 4}}, []field{{iePacketInterval, 4}, {iePacketSpace, 4}}),
+					dataSet(300, cat(u32(7), u32(1), u32(999))),
+				)
+				p.check(t, b)
+				b = datagram(10, 2, 7,
+					templateSet(10, 256, field{ieInIf, 4}, field{ieDataLinkFrameSize, 2}, field{tc.typ, length}),
+					dataSet(256, cat(u32(3), u16(tc.frame), section)),
+				)
+				p.check(t, b) // learns the template through goflow2
+				recs := p.check(t, datagram(10, 3, 7, dataSet(256, cat(u32(3), u16(tc.frame), section))))
+				if fast := p.fast.fastHits > 0; fast != (length != 0xffff) {
+					t.Errorf("fast path taken: %v", fast)
+				}
+				if len(recs) != 1 {
+					t.Fatalf("%d records", len(recs))
+				}
+				r, w := recs[0], tc.want
+				if r.SrcAddr.String() != w.src || r.DstAddr.String() != w.dst || r.Proto != w.proto || r.SrcPort != w.sport ||
+					r.DstPort != w.dport || r.Bytes != w.bytes || r.Packets != w.packets || r.InIf != 3 {
+					t.Errorf("record %+v, want %+v", r, w)
+				}
+				if r.SamplingRate != 1000 || r.RateSource != flow.RateDomain {
+					t.Errorf("rate %d from %v, want 1000 from the domain's options", r.SamplingRate, r.RateSource)
+				}
+			})
+		}
+	}
+}
+
+// TestPacketSectionDoesNotOverrideCounters: a record with counters and
+// addresses of its own keeps them; a section only fills what is missing.
+func TestPacketSectionDoesNotOverrideCounters(t *testing.T) {
+	p := newPair()
+	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	b := datagram(10, 1, 7,
+		templateSet(10, 256, field{1, 4}, field{2, 4}, field{8, 4}, field{ieDataLinkFrameSection, 0xffff}),
+		dataSet(256, cat(u32(9000), u32(6), []byte{192, 168, 0, 9}, varBytes(v4))),
+	)
+	recs := p.check(t, b)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	// The record's own source wins; its IP version makes the section's
+	// addresses (and with them protocol and ports) stay out.
+	if r.Bytes != 9000 || r.Packets != 6 || r.SrcAddr != netip.MustParseAddr("192.168.0.9") || r.DstAddr.IsValid() {
+		t.Errorf("record %+v", r)
+	}
+}
