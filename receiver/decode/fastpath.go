@@ -190,7 +190,8 @@ var usedIE = func() map[uint16]bool {
 		ieSamplingInterval, ieSamplerID, ieSamplerRandom, ieDirection, ieOctetTotal, iePacketTotal,
 		ieFlowStartMs, ieFlowEndMs, ieInitiatorOctets, ieResponderOctets, ieInitiatorPackets, ieResponderPackets,
 		ieSelectorID, ieSelectorAlgorithm, iePacketInterval, iePacketSpace, ieSamplingSize, ieSamplingPopulation,
-		ieSamplingProb, ieDataLinkFrameSize, ieIPHeaderPacketSection, ieDataLinkFrameSection} {
+		ieSamplingProb, ieDataLinkFrameSize, ieIPHeaderPacketSection, ieDataLinkFrameSection,
+		ieDataLinkFrameType, ieSectionOffset, ieSectionExportedOctets} {
 		m[t] = true
 	}
 	return m

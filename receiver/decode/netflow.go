@@ -57,6 +57,13 @@ const (
 	ieDataLinkFrameSize     = 312
 	ieIPHeaderPacketSection = 313
 	ieDataLinkFrameSection  = 315
+	// RFC 7133: what the section holds when it is not a whole Ethernet
+	// frame's start: the frame type (1 is IEEE 802.3 Ethernet), the offset
+	// the section starts at, and how many of its octets were observed (the
+	// rest is padding).
+	ieDataLinkFrameType     = 408
+	ieSectionOffset         = 409
+	ieSectionExportedOctets = 410
 )
 
 // beUint reads a big-endian unsigned integer of 1 to 8 bytes (reduced-size
@@ -362,9 +369,14 @@ type recordBuilder struct {
 	haveDelta, havePkts            bool
 	// section is a packet section (IE 315 from the frame's start, IE 313
 	// from the IP header), a slice of the datagram; frameSize is IE 312.
-	section   []byte
-	sectionIP bool
-	frameSize uint64
+	// frameType (408), sectionOffset (409) and exported (410) say where
+	// the section starts and how much of it is real (RFC 7133).
+	section                  []byte
+	sectionIP                bool
+	frameSize                uint64
+	frameType, sectionOffset uint64
+	exported                 uint64
+	haveFrameType, haveExp   bool
 }
 
 // field applies one non-enterprise field value.
@@ -437,37 +449,58 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 		rb.section, rb.sectionIP = b, true
 	case ieDataLinkFrameSize:
 		rb.frameSize = beUint(b)
+	case ieDataLinkFrameType:
+		rb.frameType, rb.haveFrameType = beUint(b), true
+	case ieSectionOffset:
+		rb.sectionOffset = beUint(b)
+	case ieSectionExportedOctets:
+		rb.exported, rb.haveExp = beUint(b), true
 	default:
 		rb.sf.setValue(typ, b)
 	}
 }
 
 // packet completes a record that carries a sampled packet rather than
-// counters (PSAMP: a packet section and/or the frame's size, no octet or
-// packet counter): one packet of its IP length (as NetFlow and IPFIX count
-// bytes), or of its frame size when the section holds no IP header; the
-// addresses, protocol and ports the record's own fields leave out come
-// from the section's headers. sFlow's raw packet headers are read the
-// same way (parseHeader).
+// counters (PSAMP: a packet section and/or the frame's size): one packet of
+// its IP length (as NetFlow and IPFIX count bytes), or of its frame size
+// when the section holds no readable IP header. Counters the record has
+// stand; the section fills those it lacks (no bytes with at most one
+// packet, or no packets). A record without addresses of its own takes the
+// section's, and the section's protocol and ports unless it has a
+// protocol. sFlow's raw packet headers are read the same way
+// (parseHeader). A section is read only from the frame's (or IP header's)
+// start: not at a sectionOffset, nor as Ethernet when dataLinkFrameType
+// says another link layer, and without the padding beyond
+// sectionExportedOctets (RFC 7133).
 func (rb *recordBuilder) packet() {
 	r := rb.r
 	var p flow.Record
 	parsed := false
-	if len(rb.section) > 0 {
+	section := rb.section
+	if rb.haveExp && rb.exported < uint64(len(section)) {
+		section = section[:rb.exported]
+	}
+	ethernet := !rb.haveFrameType || rb.frameType == 1
+	if len(section) > 0 && rb.sectionOffset == 0 && (rb.sectionIP || ethernet) {
 		proto := uint32(headerEthernet)
 		if rb.sectionIP {
 			proto = headerIPv4
-			if rb.section[0]>>4 == 6 {
+			if section[0]>>4 == 6 {
 				proto = headerIPv6
 			}
 		}
-		parsed = parseHeader(&p, proto, rb.section)
+		parsed = parseHeader(&p, proto, section)
 	}
-	if r.Bytes == 0 && r.Packets == 0 && (parsed || rb.frameSize != 0) {
-		r.Packets = 1
-		r.Bytes = rb.frameSize
-		if parsed {
-			r.Bytes = p.Bytes
+	size := rb.frameSize
+	if parsed && p.Bytes != 0 {
+		size = p.Bytes
+	}
+	if size != 0 || parsed {
+		switch {
+		case r.Bytes == 0 && r.Packets <= 1:
+			r.Bytes, r.Packets = size, 1
+		case r.Packets == 0:
+			r.Packets = 1
 		}
 	}
 	if !parsed || r.IPVersion != 0 {

@@ -125,3 +125,58 @@ func TestPacketSectionDoesNotOverrideCounters(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestPacketSectionEdges: a section fills only the counters a record lacks,
+// is read only from the frame's start and without padding (RFC 7133
+// dataLinkFrameType, sectionOffset, sectionExportedOctets), and falls back
+// to the frame size when its IP length is zero; in v9 as in IPFIX, through
+// both decode paths.
+func TestPacketSectionEdges(t *testing.T) {
+	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	zeroLen := append([]byte(nil), v4...)
+	zeroLen[16], zeroLen[17] = 0, 0
+	type want struct {
+		bytes, packets uint64
+		dst            string
+		proto          uint8
+		dport          uint16
+	}
+	for _, tc := range []struct {
+		name   string
+		fields []field
+		rec    []byte
+		want   want
+	}{
+		{"packets only", []field{{2, 4}, {312, 2}, {315, 64}}, cat(u32(1), u16(1418), fixed(v4, 64)), want{1400, 1, "10.2.2.2", 6, 443}},
+		{"octets only", []field{{1, 4}, {312, 2}, {315, 64}}, cat(u32(1400), u16(1418), fixed(v4, 64)), want{1400, 1, "10.2.2.2", 6, 443}},
+		{"more packets than the section: counters stand", []field{{2, 4}, {315, 64}}, cat(u32(5), fixed(v4, 64)), want{0, 5, "10.2.2.2", 6, 443}},
+		{"frame size alone", []field{{312, 1}}, []byte{60}, want{60, 1, "invalid IP", 0, 0}},
+		{"zero IP length: frame size", []field{{312, 2}, {315, 64}}, cat(u16(1418), fixed(zeroLen, 64)), want{1418, 1, "10.2.2.2", 6, 443}},
+		{"own addresses keep out the section's protocol", []field{{12, 4}, {312, 2}, {315, 64}}, cat([]byte{192, 0, 2, 1}, u16(1418), fixed(v4, 64)), want{1400, 1, "192.0.2.1", 0, 0}},
+		{"section offset: not read", []field{{409, 2}, {312, 2}, {315, 50}}, cat(u16(14), u16(1418), fixed(v4[14:], 50)), want{1418, 1, "invalid IP", 0, 0}},
+		{"not Ethernet: not read", []field{{408, 2}, {312, 2}, {315, 64}}, cat(u16(2), u16(1418), fixed(v4, 64)), want{1418, 1, "invalid IP", 0, 0}},
+		{"Ethernet frame type: read", []field{{408, 1}, {312, 2}, {315, 64}}, cat([]byte{1}, u16(1418), fixed(v4, 64)), want{1400, 1, "10.2.2.2", 6, 443}},
+		// 30 octets observed (the IP header cut at 16), padded to 64: the
+		// zeros are no destination address.
+		{"padding is not header", []field{{410, 2}, {312, 2}, {315, 64}}, cat(u16(30), u16(1418), fixed(v4[:30], 64)), want{1418, 1, "invalid IP", 0, 0}},
+		{"exported octets cover the header", []field{{410, 2}, {312, 2}, {315, 64}}, cat(u16(54), u16(1418), fixed(v4, 64)), want{1400, 1, "10.2.2.2", 6, 443}},
+	} {
+		for _, version := range []uint16{9, 10} {
+			t.Run(tc.name+map[uint16]string{9: " v9", 10: " ipfix"}[version], func(t *testing.T) {
+				p := newPair()
+				p.check(t, datagram(version, 1, 7, templateSet(version, 256, tc.fields...)))
+				recs := p.check(t, datagram(version, 2, 7, dataSet(256, tc.rec)))
+				if p.fast.fastHits == 0 {
+					t.Error("the fast path did not take the data set")
+				}
+				if len(recs) != 1 {
+					t.Fatalf("%d records", len(recs))
+				}
+				r, w := recs[0], tc.want
+				if r.Bytes != w.bytes || r.Packets != w.packets || r.DstAddr.String() != w.dst || r.Proto != w.proto || r.DstPort != w.dport {
+					t.Errorf("record %+v, want %+v", r, w)
+				}
+			})
+		}
+	}
+}
