@@ -197,12 +197,45 @@ func parseHeader(r *flow.Record, proto uint32, h []byte) bool {
 			return parseIPv4(r, h)
 		case 0x86dd:
 			return parseIPv6(r, h)
+		case 0x8847, 0x8848: // MPLS unicast, multicast
+			return parseMPLS(r, h)
 		}
 		return false
 	case headerIPv4:
 		return parseIPv4(r, h)
 	case headerIPv6:
 		return parseIPv6(r, h)
+	}
+	return false
+}
+
+// maxMPLSLabels bounds the label stack parseMPLS walks.
+const maxMPLSLabels = 8
+
+// parseMPLS skips an MPLS label stack (4 bytes a label, the last with the
+// bottom-of-stack bit) and reads the IP packet under it, told apart by its
+// version nibble; a pseudowire (control word 0, Ethernet inside) or a
+// longer stack is not read.
+func parseMPLS(r *flow.Record, h []byte) bool {
+	for range maxMPLSLabels {
+		if len(h) < 4 {
+			return false
+		}
+		bottom := h[2]&1 == 1
+		h = h[4:]
+		if !bottom {
+			continue
+		}
+		if len(h) == 0 {
+			return false
+		}
+		switch h[0] >> 4 {
+		case 4:
+			return parseIPv4(r, h)
+		case 6:
+			return parseIPv6(r, h)
+		}
+		return false
 	}
 	return false
 }
