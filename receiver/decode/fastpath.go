@@ -190,7 +190,7 @@ var usedIE = func() map[uint16]bool {
 		ieSamplingInterval, ieSamplerID, ieSamplerRandom, ieDirection, ieOctetTotal, iePacketTotal,
 		ieFlowStartMs, ieFlowEndMs, ieInitiatorOctets, ieResponderOctets, ieInitiatorPackets, ieResponderPackets,
 		ieSelectorID, ieSelectorAlgorithm, iePacketInterval, iePacketSpace, ieSamplingSize, ieSamplingPopulation,
-		ieSamplingProb, ieDataLinkFrameSize, ieIPHeaderPacketSection, ieDataLinkFrameSection,
+		ieSamplingProb, ieDataLinkFrameSize, ieIPHeaderPacketSection, ieDataLinkFrameSection, ieMPLSPayloadPacketSection,
 		ieDataLinkFrameType, ieSectionOffset, ieSectionExportedOctets} {
 		m[t] = true
 	}

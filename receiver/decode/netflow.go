@@ -57,6 +57,8 @@ const (
 	ieDataLinkFrameSize     = 312
 	ieIPHeaderPacketSection = 313
 	ieDataLinkFrameSection  = 315
+	// mplsPayloadPacketSection starts at the IP header under the labels.
+	ieMPLSPayloadPacketSection = 317
 	// RFC 7133: what the section holds when it is not a whole Ethernet
 	// frame's start: the frame type (1 is IEEE 802.3 Ethernet), the offset
 	// the section starts at, and how many of its octets were observed (the
@@ -368,7 +370,7 @@ type recordBuilder struct {
 	initB, respB, initP, respP     uint64
 	haveDelta, havePkts            bool
 	// section is a packet section (IE 315 from the frame's start, IE 313
-	// from the IP header), a slice of the datagram; frameSize is IE 312.
+	// and 317 from the IP header), a slice of the datagram; frameSize is IE 312.
 	// frameType (408), sectionOffset (409) and exported (410) say where
 	// the section starts and how much of it is real (RFC 7133).
 	section                  []byte
@@ -445,7 +447,7 @@ func (rb *recordBuilder) field(typ uint16, b []byte) {
 		r.End = int64(beUint(b))
 	case ieDataLinkFrameSection:
 		rb.section, rb.sectionIP = b, false
-	case ieIPHeaderPacketSection:
+	case ieIPHeaderPacketSection, ieMPLSPayloadPacketSection:
 		rb.section, rb.sectionIP = b, true
 	case ieDataLinkFrameSize:
 		rb.frameSize = beUint(b)

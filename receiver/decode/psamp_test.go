@@ -64,6 +64,7 @@ func TestPacketSections(t *testing.T) {
 		{"arp: frame size", ieDataLinkFrameSection, arp, 60, want{"invalid IP", "invalid IP", 0, 0, 0, 60, 1}},
 		{"ip header section", ieIPHeaderPacketSection, ipOnly, 1418, want{"10.1.1.1", "10.2.2.2", 6, 40000, 443, 1400, 1}},
 		{"ipv6 header section", ieIPHeaderPacketSection, v6[18:], 534, want{"2001:db8::1", "2001:db8::2", 17, 5353, 53, 512, 1}},
+		{"mpls payload section", ieMPLSPayloadPacketSection, ipOnly, 1426, want{"10.1.1.1", "10.2.2.2", 6, 40000, 443, 1400, 1}},
 	}
 	for _, tc := range cases {
 		for _, length := range []uint16{0xffff, 64} {
