@@ -483,15 +483,13 @@ func (rb *recordBuilder) packet() {
 		section = section[:rb.exported]
 	}
 	ethernet := !rb.haveFrameType || rb.frameType == 1
-	if len(section) > 0 && rb.sectionOffset == 0 && (rb.sectionIP || ethernet) {
-		proto := uint32(headerEthernet)
-		if rb.sectionIP {
-			proto = headerIPv4
-			if section[0]>>4 == 6 {
-				proto = headerIPv6
-			}
+	if rb.sectionOffset == 0 {
+		switch {
+		case rb.sectionIP:
+			parsed = parseIP(&p, section)
+		case ethernet:
+			parsed = parseHeader(&p, headerEthernet, section)
 		}
-		parsed = parseHeader(&p, proto, section)
 	}
 	size := rb.frameSize
 	if parsed && p.Bytes != 0 {

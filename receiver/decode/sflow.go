@@ -226,16 +226,21 @@ func parseMPLS(r *flow.Record, h []byte) bool {
 		if !bottom {
 			continue
 		}
-		if len(h) == 0 {
-			return false
-		}
-		switch h[0] >> 4 {
-		case 4:
-			return parseIPv4(r, h)
-		case 6:
-			return parseIPv6(r, h)
-		}
+		return parseIP(r, h)
+	}
+	return false
+}
+
+// parseIP reads an IPv4 or IPv6 packet, told apart by its version nibble.
+func parseIP(r *flow.Record, h []byte) bool {
+	if len(h) == 0 {
 		return false
+	}
+	switch h[0] >> 4 {
+	case 4:
+		return parseIPv4(r, h)
+	case 6:
+		return parseIPv6(r, h)
 	}
 	return false
 }
