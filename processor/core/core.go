@@ -20,10 +20,12 @@ import (
 )
 
 // TotalsFamily is the name of the built-in family that holds every
-// exporter's totals. Its limit is max_exporters, so no exporter's series is
-// displaced by another's; like every series, one idle for
-// series.idle_timeout is frozen, then dropped after series.frozen_hold, and
-// resumes from its tombstone when traffic comes back.
+// exporter's totals. Its limit is max_exporters and it admits like every
+// family: while more addresses than that have sent (a flood), a new
+// exporter's totals go to exporter "other" until it displaces an idle entry
+// (TestRealExporterAfterFlood). A series idle for series.idle_timeout is
+// frozen, dropped after series.frozen_hold, and resumes from its tombstone
+// when traffic comes back.
 const TotalsFamily = "exporter"
 
 // MaxRecordBytes bounds the corrected bytes of one record. A larger value is
