@@ -24,8 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/flowmetrics/flowmetrics/processor/core"
@@ -75,8 +73,7 @@ type socket struct {
 	rcvbuf  int
 	dec     *decode.Decoder
 	limiter logLimiter
-	br      batchReader    // recvmmsg on conn
-	msgs    []ipv4.Message // receive buffers of readBatch
+	br      *batchReader // recvmmsg on conn
 
 	// The datagrams decoded but not yet folded into the core: all from
 	// pendingEx, read in one batch (see flush).
@@ -202,13 +199,9 @@ func (in *Intake) bind(old *Intake) ([]*socket, error) {
 			}
 			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
 			s.setup(in.cfg.ReceiveBuffer)
-			s.br = ipv4.NewPacketConn(s.conn)
-			if la := s.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() == nil {
-				s.br = ipv6.NewPacketConn(s.conn) // includes dual-stack [::] sockets
-			}
-			s.msgs = make([]ipv4.Message, batchSize)
-			for i := range s.msgs {
-				s.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+			if s.br, err = newBatchReader(s.conn, batchSize, maxDatagram); err != nil {
+				pc.Close()
+				return fail(fmt.Errorf("listen on %s: %w", addr, err))
 			}
 			socks = append(socks, s)
 			mine[s.inode] = true
@@ -270,11 +263,6 @@ const maxDatagram = 65535
 // batchSize is how many datagrams one recvmmsg call may return.
 const batchSize = 16
 
-// batchReader is implemented by ipv4.PacketConn and ipv6.PacketConn.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // read receives datagrams in batches (recvmmsg: one system call and one
 // wake-up for up to batchSize datagrams under load) and handles each.
 func (in *Intake) read(s *socket) {
@@ -292,18 +280,15 @@ func (in *Intake) read(s *socket) {
 // readBatch waits for one batch of datagrams on s, handles each and folds
 // their records into the core; it returns how many datagrams it read.
 func (in *Intake) readBatch(s *socket) (int, error) {
-	n, err := s.br.ReadBatch(s.msgs, 0)
+	n, err := s.br.read()
 	now := time.Now() // one clock read per batch, not per datagram
 	if err != nil {
 		return 0, err
 	}
-	for i := 0; i < n; i++ {
-		m := &s.msgs[i]
-		ua, ok := m.Addr.(*net.UDPAddr)
-		if !ok {
-			continue
+	for i := range n {
+		if b, addr, ok := s.br.datagram(i); ok {
+			in.handle(s, b, addr, now)
 		}
-		in.handle(s, m.Buffers[0][:m.N], ua.AddrPort().Addr().Unmap(), now)
 	}
 	in.flush(s)
 	return n, nil

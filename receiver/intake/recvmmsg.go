@@ -1,0 +1,153 @@
+package intake
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// batchReader receives datagrams with recvmmsg(2) into buffers it owns and
+// reuses: one system call for up to batchSize datagrams, and no allocation
+// per datagram.
+//
+// It is written by hand rather than using golang.org/x/net's ReadBatch
+// because that allocated a net.UDPAddr and a few more objects per datagram
+// and converted every source address twice (to net.UDPAddr, then to
+// netip.Addr): about 200 ns per datagram, or 25 ns per sFlow sample, in
+// BenchmarkIntake's profile.
+type batchReader struct {
+	rc    syscall.RawConn
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrAny
+	bufs  [][]byte
+	// zones names the interfaces of link-local sources' scope ids, so
+	// that fe80::1 on two links stays two exporters; the kernel sets the
+	// scope id from the receiving interface, so it holds one entry per
+	// interface at most.
+	zones map[uint32]string
+	recv  func(fd uintptr) bool // r.recvmmsg
+	// n and errno are what the last recvmmsg returned.
+	n     int
+	errno syscall.Errno
+}
+
+// mmsghdr is struct mmsghdr of recvmmsg(2): a message header and the length
+// the kernel received into it. Go pads it as C does.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+}
+
+// newBatchReader returns a reader of conn with n buffers of size bytes.
+func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r := &batchReader{rc: rc, hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrAny, n), bufs: make([][]byte, n), zones: map[uint32]string{}}
+	r.recv = r.recvmmsg
+	for i := range r.hdrs {
+		r.bufs[i] = make([]byte, size)
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(size)
+		h := &r.hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+	}
+	return r, nil
+}
+
+// read waits until at least one datagram is queued (or the connection's
+// read deadline passes, or it is closed) and receives up to len(r.hdrs);
+// it returns how many. Datagram i is then r.datagram(i), until the next read.
+func (r *batchReader) read() (int, error) {
+	for i := range r.hdrs {
+		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrAny
+		r.hdrs[i].hdr.Flags = 0
+	}
+	r.n, r.errno = 0, 0
+	if err := r.rc.Read(r.recv); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, &net.OpError{Op: "recvmmsg", Net: "udp", Err: r.errno}
+	}
+	return r.n, nil
+}
+
+// recvmmsg is the function read passes to RawConn.Read (a method value made
+// once, in newBatchReader: a closure made per call would escape and cost two
+// allocations per batch). It reports false to wait for the poller.
+func (r *batchReader) recvmmsg(fd uintptr) bool {
+	for {
+		m, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			r.n = int(m)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // nothing queued
+		default:
+			r.errno = e
+			return true
+		}
+	}
+}
+
+// datagram returns the payload and source address of datagram i of the last
+// read; ok is false for a source that is not an IP address (not seen on a
+// UDP socket). An IPv4 source on a dual-stack socket comes unmapped.
+func (r *batchReader) datagram(i int) (b []byte, addr netip.Addr, ok bool) {
+	addr, ok = r.source(&r.names[i], r.hdrs[i].hdr.Namelen)
+	return r.bufs[i][:r.hdrs[i].len], addr, ok
+}
+
+// source converts a source address the kernel wrote (namelen bytes of sa).
+func (r *batchReader) source(sa *unix.RawSockaddrAny, namelen uint32) (netip.Addr, bool) {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		if namelen < unix.SizeofSockaddrInet4 {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr), true
+	case unix.AF_INET6:
+		if namelen < unix.SizeofSockaddrInet6 {
+			return netip.Addr{}, false
+		}
+		sa6 := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+		a := netip.AddrFrom16(sa6.Addr).Unmap()
+		if sa6.Scope_id != 0 && a.Is6() {
+			a = a.WithZone(r.zone(sa6.Scope_id))
+		}
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// zone returns the name of interface index, or its number when it has no
+// name (it went away); looked up once per index.
+func (r *batchReader) zone(index uint32) string {
+	if z, ok := r.zones[index]; ok {
+		return z
+	}
+	z := strconv.FormatUint(uint64(index), 10)
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		z = ifi.Name
+	}
+	if len(r.zones) < maxZones {
+		r.zones[index] = z
+	}
+	return z
+}
+
+// maxZones bounds the zone cache (one entry per interface in practice).
+const maxZones = 1024

@@ -1,0 +1,180 @@
+package intake
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestBatchReader sends datagrams over loopback to IPv4, IPv6 and
+// dual-stack sockets and checks what batchReader hands on: every payload
+// byte for byte, its source (unmapped on a dual-stack socket), and batches
+// of at most the reader's size.
+func TestBatchReader(t *testing.T) {
+	cases := []struct {
+		name, listen, to, from string
+	}{
+		{"ipv4", "127.0.0.1:0", "127.0.0.1", "127.0.0.1"},
+		{"ipv4 other source", "127.0.0.1:0", "127.0.0.1", "127.0.0.9"},
+		{"ipv6", "[::1]:0", "::1", "::1"},
+		{"dual-stack from ipv4", "[::]:0", "127.0.0.1", "127.0.0.9"},
+		{"dual-stack from ipv6", "[::]:0", "::1", "::1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", tc.listen)
+			if err != nil {
+				t.Skipf("cannot listen on %s here: %v", tc.listen, err)
+			}
+			conn := pc.(*net.UDPConn)
+			defer conn.Close()
+			from := netip.MustParseAddr(tc.from)
+			port := conn.LocalAddr().(*net.UDPAddr).Port
+			dst := &net.UDPAddr{IP: net.ParseIP(tc.to), Port: port}
+			out, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IP(from.AsSlice())}, dst)
+			if err != nil {
+				t.Skipf("cannot send from %s here: %v", from, err)
+			}
+			defer out.Close()
+			const batch, sent = 4, 10
+			r, err := newBatchReader(conn, batch, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Payloads of different sizes, up to the buffer's.
+			var want [][]byte
+			for i := range sent {
+				p := bytes.Repeat([]byte{byte(i + 1)}, 1+i*227)
+				want = append(want, p)
+				if _, err := out.Write(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			var got [][]byte
+			for len(got) < sent {
+				n, err := r.read()
+				if err != nil {
+					t.Fatalf("after %d datagrams: %v", len(got), err)
+				}
+				if n < 1 || n > batch {
+					t.Fatalf("read returned %d datagrams, want 1 to %d", n, batch)
+				}
+				for i := range n {
+					b, addr, ok := r.datagram(i)
+					if !ok || addr != from {
+						t.Fatalf("datagram %d from %v (ok %v), want %v", len(got), addr, ok, from)
+					}
+					got = append(got, append([]byte(nil), b...))
+				}
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Errorf("datagram %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+				}
+			}
+			// Nothing more queued: the deadline ends the wait.
+			if err := conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.read(); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("read on an empty socket = %d, %v; want 0 and a deadline error", n, err)
+			}
+		})
+	}
+}
+
+// TestBatchReaderClosed checks that a reader waiting on a socket returns
+// net.ErrClosed when the socket is closed (how Stop ends the readers).
+func TestBatchReaderClosed(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newBatchReader(pc.(*net.UDPConn), 2, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.read()
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	pc.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("read after close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read did not return after the socket was closed")
+	}
+}
+
+// TestBatchReaderSource checks the conversion of the kernel's source
+// addresses, including the zone of a link-local IPv6 source (the interface
+// the datagram came in on, so fe80::1 on two links is two exporters).
+func TestBatchReaderSource(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no loopback interface named lo")
+	}
+	v4 := func(a string) unix.RawSockaddrAny {
+		var sa unix.RawSockaddrAny
+		s := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+		s.Family, s.Addr = unix.AF_INET, netip.MustParseAddr(a).As4()
+		return sa
+	}
+	v6 := func(a string, scope uint32) unix.RawSockaddrAny {
+		var sa unix.RawSockaddrAny
+		s := (*unix.RawSockaddrInet6)(unsafe.Pointer(&sa))
+		s.Family, s.Addr, s.Scope_id = unix.AF_INET6, netip.MustParseAddr(a).As16(), scope
+		return sa
+	}
+	unix6 := unix.RawSockaddrAny{}
+	unix6.Addr.Family = unix.AF_UNIX
+	cases := []struct {
+		name    string
+		sa      unix.RawSockaddrAny
+		namelen uint32
+		want    string // "" for not an address
+	}{
+		{"ipv4", v4("192.0.2.7"), unix.SizeofSockaddrInet4, "192.0.2.7"},
+		{"ipv4 cut short", v4("192.0.2.7"), 4, ""},
+		{"ipv6", v6("2001:db8::1", 0), unix.SizeofSockaddrInet6, "2001:db8::1"},
+		{"ipv4-mapped", v6("::ffff:192.0.2.8", 0), unix.SizeofSockaddrInet6, "192.0.2.8"},
+		{"link-local with zone", v6("fe80::1", uint32(lo.Index)), unix.SizeofSockaddrInet6, "fe80::1%lo"},
+		{"zone of a gone interface", v6("fe80::2", 987654), unix.SizeofSockaddrInet6, "fe80::2%987654"},
+		{"ipv6 cut short", v6("2001:db8::1", 0), 20, ""},
+		{"not ip", unix6, unix.SizeofSockaddrInet6, ""},
+	}
+	r := &batchReader{zones: map[uint32]string{}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := r.source(&tc.sa, tc.namelen)
+			if tc.want == "" {
+				if ok {
+					t.Errorf("got %v, want not an address", got)
+				}
+				return
+			}
+			if !ok || got != netip.MustParseAddr(tc.want) {
+				t.Errorf("got %v (ok %v), want %s", got, ok, tc.want)
+			}
+		})
+	}
+	if z := r.zones[987654]; z != strconv.Itoa(987654) {
+		t.Errorf("zone cache holds %q for the gone interface", z)
+	}
+}
