@@ -357,7 +357,10 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	if len(words) > 2 && words[0] == 0 && words[1] == 1 {
 		skip = 2
 	}
-	var hExp [2]uint64
+	// The exporter words (kept whole by the mask) are then also copied
+	// into both compact keys once per exporter, and only the other words
+	// are gathered per record.
+	rest := words[skip:]
 	hPre := f.tab.seed
 	for i := range recs {
 		bk := &base[i]
@@ -368,18 +371,21 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 		bw := (*[keyWords]uint64)(unsafe.Pointer(bk))
 		ck, prev := &keys[i&1], &keys[(i+1)&1]
 		diff := uint64(0)
-		for j, w := range words {
-			x := bw[w] & m[j]
-			ck[j] = x
-			diff |= x ^ prev[j]
+		if skip != 0 && (i == 0 || bw[0] != ck[0] || bw[1] != ck[1]) {
+			keys[0][0], keys[0][1] = bw[0], bw[1]
+			keys[1][0], keys[1][1] = bw[0], bw[1]
+			hPre = f.tab.hashFrom(f.tab.seed, ck[:2])
+			diff = 1
+		}
+		cm, cc, cp := m[skip:skip+len(rest)], ck[skip:skip+len(rest)], prev[skip:skip+len(rest)]
+		for j, w := range rest {
+			x := bw[w] & cm[j]
+			cc[j] = x
+			diff |= x ^ cp[j]
 		}
 		s := prevS
 		if diff != 0 || s == nil {
-			if skip != 0 && (i == 0 || ck[0] != hExp[0] || ck[1] != hExp[1]) {
-				hExp = [2]uint64{ck[0], ck[1]}
-				hPre = f.tab.hashFrom(f.tab.seed, ck[:2])
-			}
-			h := f.tab.hashFrom(hPre, ck[skip:len(words)])
+			h := f.tab.hashFrom(hPre, cc)
 			s = nil
 			id := f.tab.find(ck, h)
 			if id >= 0 {

@@ -369,3 +369,46 @@ func TestHashedAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedExporterBatch checks that a batch mixing exporters keeps each
+// exporter's series apart, however the addresses differ: addKeyed copies
+// the exporter words once per run of records from one exporter, and
+// consecutive records with equal labels reuse the previous series.
+func TestMixedExporterBatch(t *testing.T) {
+	tests := []struct {
+		name string
+		exps []string // records cycle through these, all with the same source
+	}{
+		{"ipv4 exporters", []string{"192.0.2.1", "192.0.2.2"}},
+		{"ipv6 exporters differing in the high half", []string{"2001:db8::1", "2001:db9::1"}},
+		{"ipv6 exporters differing in the low half", []string{"2001:db8::1", "2001:db8::2"}},
+		{"ipv4 and ipv6", []string{"192.0.2.1", "2001:db8::1", "192.0.2.9"}},
+		{"runs of one exporter", []string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.2", "192.0.2.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFamily(Spec{Name: "proto", Labels: []Label{LabelExporter, LabelProto}, Limit: 10}, Options{})
+			want := map[string]uint64{}
+			var recs []flow.Record
+			for i := range 30 {
+				e := tc.exps[i%len(tc.exps)]
+				b := uint64(1 + i)
+				recs = append(recs, rec(e, "10.0.0.1", b))
+				want[netip.MustParseAddr(e).String()+"|tcp|"] += b
+			}
+			f.Add(recs, t0)
+			got := map[string]uint64{}
+			for k, c := range byLabels(f) {
+				got[k] = c.Bytes
+			}
+			if len(got) != len(want) {
+				t.Fatalf("series %v, want %v", got, want)
+			}
+			for k, b := range want {
+				if got[k] != b {
+					t.Errorf("%s: %d bytes, want %d (all: %v)", k, got[k], b, got)
+				}
+			}
+		})
+	}
+}
