@@ -357,6 +357,7 @@ func (in *Intake) allowed(a netip.Addr) bool {
 	if len(allow) == 0 {
 		return true
 	}
+	a = a.WithZone("") // a prefix has no zone: Contains is false for any zoned address
 	for _, p := range allow {
 		if p.Contains(a) {
 			return true

@@ -133,20 +133,21 @@ func (r *batchReader) source(sa *unix.RawSockaddrAny, namelen uint32) (netip.Add
 	return netip.Addr{}, false
 }
 
-// zone returns the name of interface index, or its number when it has no
-// name (it went away); looked up once per index.
+// zone returns the name of interface index, or its number when the lookup
+// fails (the interface went away); a name is looked up once per index, a
+// failed lookup is not remembered.
 func (r *batchReader) zone(index uint32) string {
 	if z, ok := r.zones[index]; ok {
 		return z
 	}
-	z := strconv.FormatUint(uint64(index), 10)
-	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
-		z = ifi.Name
+	ifi, err := net.InterfaceByIndex(int(index))
+	if err != nil {
+		return strconv.FormatUint(uint64(index), 10)
 	}
 	if len(r.zones) < maxZones {
-		r.zones[index] = z
+		r.zones[index] = ifi.Name
 	}
-	return z
+	return ifi.Name
 }
 
 // maxZones bounds the zone cache (one entry per interface in practice).

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 	"unsafe"
@@ -174,7 +173,32 @@ func TestBatchReaderSource(t *testing.T) {
 			}
 		})
 	}
-	if z := r.zones[987654]; z != strconv.Itoa(987654) {
-		t.Errorf("zone cache holds %q for the gone interface", z)
+	if z, ok := r.zones[987654]; ok {
+		t.Errorf("zone cache holds %q for an interface that was not found", z)
+	}
+	if z := r.zones[uint32(lo.Index)]; z != "lo" {
+		t.Errorf("zone cache holds %q for lo", z)
+	}
+}
+
+// TestAllowedLinkLocal checks that allowed_exporters matches a link-local
+// exporter, whose address comes with the zone of the interface it was
+// received on (netip.Prefix.Contains is false for any zoned address).
+func TestAllowedLinkLocal(t *testing.T) {
+	in := &Intake{}
+	in.SetAllowed([]netip.Prefix{netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("192.0.2.0/24")})
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"fe80::1%eth0", true},
+		{"fe80::1", true},
+		{"2001:db8::1%eth0", false},
+		{"192.0.2.9", true},
+		{"198.51.100.1", false},
+	} {
+		if got := in.allowed(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("allowed(%s) = %v, want %v", tc.addr, got, tc.want)
+		}
 	}
 }
