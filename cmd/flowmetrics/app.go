@@ -115,26 +115,33 @@ func (a *app) reload() error {
 		a.logger.Warn("max_exporters changes take effect only after a restart", "running", a.cfg.MaxExporters, "configured", cfg.MaxExporters)
 		cfg.MaxExporters = a.cfg.MaxExporters
 	}
+	// Bind the new sockets (if their settings changed) before applying
+	// anything else: a reload that cannot bind them fails as a whole, with
+	// the running families, sampling, allowlist and enrichment untouched.
+	// Rebinding would forget every exporter's templates: only when the
+	// sockets' settings really changed.
+	var replaced *intake.Intake
+	oldIn, newIn := a.intake.Config(), cfg.Intake()
+	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
+	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {
+		in := intake.New(cfg.Intake(), a.core, a.logger)
+		if err := in.StartReplacing(a.intake); err != nil {
+			err = fmt.Errorf("cannot bind the new sockets: %w", err)
+			a.reloadOK.Set(0)
+			a.logger.Error("configuration reload failed; keeping the running configuration", "file", a.configFile, "err", err)
+			return err
+		}
+		replaced, a.intake = a.intake, in
+	}
 	created := a.core.Reconfigure(cfg.Core())
 	if err := a.core.RefreshEnrichment(); err != nil {
 		a.logger.Error("enrichment database not loaded; retrying every geoip.reload_interval", "err", err)
 	}
 	a.geoipEvery.Store(int64(cfg.Enrich.GeoIP.ReloadInterval))
 	a.snmp.SetConfig(cfg.SNMP())
-	// Rebinding would forget every exporter's templates: only when the
-	// sockets' settings really changed.
-	oldIn, newIn := a.intake.Config(), cfg.Intake()
-	a.intake.SetAllowed(newIn.AllowedExporters)
-	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
-	if !reflect.DeepEqual(oldIn, newIn) || !slices.Equal(oldIn.Listen, newIn.Listen) {
-		in := intake.New(cfg.Intake(), a.core, a.logger)
-		if err := in.StartReplacing(a.intake); err != nil {
-			a.reloadOK.Set(0)
-			a.logger.Error("configuration reload could not bind the new sockets; keeping the old ones", "err", err)
-			return err
-		}
-		a.intake.Stop()
-		a.intake = in
+	a.intake.SetAllowed(cfg.Intake().AllowedExporters)
+	if replaced != nil {
+		replaced.Stop()
 		a.logger.Info("sockets rebound; exporters' templates are learnt again from their next template datagram")
 	}
 	a.cfg = cfg
