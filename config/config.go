@@ -71,12 +71,19 @@ type SeriesConfig struct {
 	FrozenHold time.Duration `yaml:"frozen_hold" mapstructure:"frozen_hold"`
 	// AdmissionWindow is how often heavier keys may displace light series.
 	AdmissionWindow time.Duration `yaml:"admission_window" mapstructure:"admission_window"`
-	// SketchSize is the number of heavy-hitter counters per family.
+	// SketchSize is the number of heavy-hitter counters per family
+	// (1..MaxSketchSize).
 	SketchSize int `yaml:"sketch_size" mapstructure:"sketch_size"`
 	// Tombstones is the number of dropped series per family remembered so
 	// that they resume their values when they come back.
 	Tombstones int `yaml:"tombstones" mapstructure:"tombstones"`
 }
+
+// MaxSketchSize bounds series.sketch_size. Each family (and the exporter
+// totals) allocates its sketch up front, about 70 bytes per counter: at this
+// bound some 70 MiB per family. A larger value would pass a check and then
+// fail at start, or kill the running process on reload, allocating gigabytes.
+const MaxSketchSize = 1 << 20
 
 // SamplingConfig is the operator's say on sampling rates.
 type SamplingConfig struct {
@@ -238,8 +245,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("series.frozen_hold: must be positive, got %s", s.FrozenHold)
 	case s.AdmissionWindow <= 0:
 		return fmt.Errorf("series.admission_window: must be positive, got %s", s.AdmissionWindow)
-	case s.SketchSize < 1:
-		return fmt.Errorf("series.sketch_size: must be at least 1, got %d", s.SketchSize)
+	case s.SketchSize < 1 || s.SketchSize > MaxSketchSize:
+		return fmt.Errorf("series.sketch_size: must be 1..%d, got %d", MaxSketchSize, s.SketchSize)
 	case s.Tombstones < 1:
 		return fmt.Errorf("series.tombstones: must be at least 1, got %d", s.Tombstones)
 	}

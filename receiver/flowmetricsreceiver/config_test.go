@@ -94,7 +94,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		"invalid_max_templates":    "max_templates_per_exporter: must be at least 1, got 0",
 		"invalid_hold":             "series.frozen_hold: must be positive, got 0s",
 		"invalid_window":           "series.admission_window: must be positive, got -5s",
-		"invalid_sketch":           "series.sketch_size: must be at least 1, got 0",
+		"invalid_sketch":           "series.sketch_size: must be 1..1048576, got 0",
 		"invalid_tombstones":       "series.tombstones: must be at least 1, got 0",
 		"invalid_override_rate":    "sampling.overrides[0].rate: must be at least 1",
 		"invalid_listen_port":      `listen[0]: "127.0.0.1:99999": the port must be a number from 0 to 65535`,
