@@ -79,6 +79,12 @@ type SeriesConfig struct {
 	Tombstones int `yaml:"tombstones" mapstructure:"tombstones"`
 }
 
+// MaxReceiveBufferBytes is the largest receive buffer Linux grants
+// (INT_MAX/2). The size is passed to setsockopt as a C int: a larger value
+// would wrap (3000000000 became a negative request and a 2 KiB buffer,
+// reported as a cap by net.core.rmem_max).
+const MaxReceiveBufferBytes = 1<<30 - 1
+
 // MaxSketchSize bounds series.sketch_size. Each family (and the exporter
 // totals) allocates its sketch up front, about 70 bytes per counter: at this
 // bound some 70 MiB per family. A larger value would pass a check and then
@@ -226,8 +232,8 @@ func (c *Config) Validate() error {
 	if c.Sockets < 0 || c.Sockets > 256 {
 		return fmt.Errorf("sockets: must be 0..256, got %d", c.Sockets)
 	}
-	if c.ReceiveBufferBytes < 0 {
-		return fmt.Errorf("receive_buffer_bytes: must not be negative, got %d", c.ReceiveBufferBytes)
+	if c.ReceiveBufferBytes < 0 || c.ReceiveBufferBytes > MaxReceiveBufferBytes {
+		return fmt.Errorf("receive_buffer_bytes: must be 0..%d, got %d", MaxReceiveBufferBytes, c.ReceiveBufferBytes)
 	}
 	for i, a := range c.AllowedExporters {
 		if _, err := parsePrefix(a); err != nil {

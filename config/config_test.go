@@ -72,6 +72,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-ttl.yml":                            "series.idle_timeout: must be positive, got -1s",
 		"invalid-sketch-size.yml":                    "series.sketch_size: must be 1..1048576, got 100000000",
 		"invalid-max-exporters.yml":                  "max_exporters: must be at least 1, got 0",
+		"invalid-receive-buffer.yml":                 "receive_buffer_bytes: must be 0..1073741823, got 3000000000",
 		"invalid-sockets.yml":                        "sockets: must be 0..256, got 1000",
 		"invalid-hash-key.yml":                       "families[0] (x).hash_addresses: needs address_hash_key of at least 16 characters",
 		"invalid-enrich-network-prefix.yml":          `enrich.networks[0].prefix: "10.0.0.0/33" is not a CIDR`,

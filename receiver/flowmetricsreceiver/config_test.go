@@ -89,7 +89,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		"invalid_allowed":          `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
 		"invalid_listen_empty":     "listen: at least one address is required",
 		"invalid_sockets":          "sockets: must be 0..256, got 1000",
-		"invalid_receive_buffer":   "receive_buffer_bytes: must not be negative, got -1",
+		"invalid_receive_buffer":   "receive_buffer_bytes: must be 0..1073741823, got -1",
 		"invalid_max_exporters":    "max_exporters: must be at least 1, got 0",
 		"invalid_max_templates":    "max_templates_per_exporter: must be at least 1, got 0",
 		"invalid_hold":             "series.frozen_hold: must be positive, got 0s",
