@@ -113,6 +113,8 @@ func run(args []string, stderr io.Writer) int {
 			Name:        program,
 			Description: "NetFlow v5/v9, IPFIX and sFlow v5 to Prometheus metrics",
 			Version:     version.Info(),
+			// No /debug/pprof handlers are served: do not link to them.
+			Profiling: "false",
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},
 				{Address: "/-/healthy", Text: "Health"},
