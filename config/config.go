@@ -189,7 +189,7 @@ func parse(b []byte, dir string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, err
+		return Config{}, nameKeys(b, err)
 	}
 	if dir != "" {
 		for _, p := range []*string{&c.Enrich.NetworksFile, &c.Enrich.GeoIP.ASNDatabase, &c.Enrich.GeoIP.CountryDatabase} {

@@ -65,7 +65,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-listen-port.yml":                    `listen[0]: "127.0.0.1:99999": the port must be a number from 0 to 65535`,
 		"invalid-listen-named-port.yml":              `listen[0]: "localhost:netflow": the port must be a number from 0 to 65535`,
 		"invalid-listen-duplicate.yml":               `listen[3]: ":2055" is listen[0] again`,
-		"invalid-unknown-key.yml":                    "yaml: unmarshal errors:\n  line 1: field listne not found in type config.Config",
+		"invalid-unknown-key.yml":                    "yaml: unmarshal errors:\n  line 1: listne: unknown key (known: listen, sockets, receive_buffer_bytes, allowed_exporters, max_exporters, max_templates_per_exporter, series, sampling, families, address_hash_key, enrich)",
 		"invalid-override-exporter.yml":              `sampling.overrides[0].exporter: "not-an-ip" is neither an address nor a CIDR`,
 		"invalid-override-rate.yml":                  "sampling.overrides[0].rate: must be at least 1",
 		"invalid-allowed.yml":                        `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
@@ -271,5 +271,27 @@ func TestRelativePathsFollowTheConfigFile(t *testing.T) {
 	}
 	if _, err := Parse([]byte("enrich:\n  networks_file: networks.csv\n")); err == nil {
 		t.Error("Parse found networks.csv outside the working directory")
+	}
+}
+
+// TestDecodeErrorsNameTheKey checks that yaml's type and unknown-field
+// errors name the configuration key (as Validate's errors do), not only a
+// line and a Go type, also for several keys on one line.
+func TestDecodeErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"max_exporters: many\n", "line 1: max_exporters: cannot unmarshal !!str `many` into int"},
+		{"series: {idle_timeout: 5m, frozen_hold: 10x}\n", "line 1: series.frozen_hold: cannot unmarshal !!str `10x` into time.Duration"},
+		{"sampling:\n  default_rate: -5\n", "line 2: sampling.default_rate: cannot unmarshal !!int `-5` into uint32"},
+		{"series:\n  idle: 1m\n", "line 2: series.idle: unknown key (known: idle_timeout, frozen_hold, admission_window, sketch_size, tombstones)"},
+		{"families:\n  - {name: x, labels: [exporter], limit: 1}\n  - {name: y, labels: [exporter], limit: ten, hash: true}\n",
+			"line 3: families[1].limit: cannot unmarshal !!str `ten` into int\n  line 3: families[1].hash: unknown key (known: name, labels, limit, ipv4_prefix_length, ipv6_prefix_length, hash_addresses)"},
+		{"enrich:\n  interfaces:\n    - {exporter: 10.0.0.1, if_index: 1, nam: x}\n", "line 3: enrich.interfaces[0].nam: unknown key (known: exporter, if_index, name, alias, speed_bps)"},
+		{"listen: :2055\n", "line 1: listen: cannot unmarshal !!str `:2055` into []string"},
+		{"- a\n", "line 1: cannot unmarshal !!seq into config.Config"},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if want := "yaml: unmarshal errors:\n  " + tc.want; err == nil || err.Error() != want {
+			t.Errorf("Parse(%q) error = %v\nwant %s", tc.in, err, want)
+		}
 	}
 }

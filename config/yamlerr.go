@@ -1,0 +1,167 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// yaml.v3 words its unmarshal errors after the Go types ("line 3: cannot
+// unmarshal !!str `many` into int", "field idel not found in type
+// config.SeriesConfig"): the line is there, the key is not. These match the
+// two kinds whose key can be found again in the document.
+var (
+	reTypeError    = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
+	reUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+)
+
+// yamlNode is a key or value of the document, with the dotted path of the
+// key it belongs to (families[0].labels).
+type yamlNode struct {
+	line  int
+	key   bool // a mapping key (else a value)
+	text  string
+	path  string
+	isMap bool // a value that is a mapping or a sequence
+}
+
+// nameKeys rewrites the lines of a *yaml.TypeError from decoding b into a
+// Config so that each names the key it is about, in the configuration's
+// own terms: "line 3: max_exporters: cannot unmarshal !!str `many` into
+// int", "line 2: series.idel: unknown key (known: idle_timeout, ...)". Lines
+// it cannot place are kept as they are; any other error is returned as is.
+func nameKeys(b []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return err
+	}
+	var nodes []yamlNode
+	collectNodes(doc.Content[0], "", &nodes)
+	out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+	for i, msg := range te.Errors {
+		out.Errors[i] = nameKey(msg, nodes)
+	}
+	return out
+}
+
+// nameKey rewrites one line of a yaml.TypeError.
+func nameKey(msg string, nodes []yamlNode) string {
+	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		for _, n := range nodes {
+			if n.key && n.line == line && n.text == m[2] {
+				known := knownKeys(parentPath(n.path))
+				if len(known) == 0 {
+					return "line " + m[1] + ": " + n.path + ": unknown key"
+				}
+				return "line " + m[1] + ": " + n.path + ": unknown key (known: " + strings.Join(known, ", ") + ")"
+			}
+		}
+		return msg
+	}
+	if m := reTypeError.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		scalar := m[2] != "!!map" && m[2] != "!!seq"
+		for _, n := range nodes {
+			if n.key || n.line != line || n.isMap == scalar || (scalar && n.text != m[3]) {
+				continue
+			}
+			if n.path == "" {
+				return msg // the document itself
+			}
+			return "line " + m[1] + ": " + n.path + ": cannot unmarshal " + strings.TrimPrefix(msg, "line "+m[1]+": cannot unmarshal ")
+		}
+	}
+	return msg
+}
+
+// collectNodes lists n's keys and values under path.
+func collectNodes(n *yaml.Node, path string, out *[]yamlNode) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		*out = append(*out, yamlNode{line: n.Line, path: path, isMap: true})
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			*out = append(*out, yamlNode{line: k.Line, key: true, text: k.Value, path: p})
+			collectNodes(v, p, out)
+		}
+	case yaml.SequenceNode:
+		*out = append(*out, yamlNode{line: n.Line, path: path, isMap: true})
+		for i, v := range n.Content {
+			collectNodes(v, path+"["+strconv.Itoa(i)+"]", out)
+		}
+	case yaml.ScalarNode:
+		*out = append(*out, yamlNode{line: n.Line, text: n.Value, path: path})
+	}
+}
+
+// parentPath is the path of the mapping that holds the key at path.
+func parentPath(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// knownKeys lists the keys a Config accepts in the mapping at path
+// ("" for the top level, "families[0]", "enrich.snmp").
+func knownKeys(path string) []string {
+	t := reflect.TypeOf(Config{})
+	if path != "" {
+		for _, part := range strings.Split(path, ".") {
+			name, depth := part, strings.Count(part, "[")
+			if i := strings.IndexByte(part, '['); i >= 0 {
+				name = part[:i]
+			}
+			f, ok := fieldByKey(t, name)
+			if !ok {
+				return nil
+			}
+			for t = f.Type; depth > 0 && t.Kind() == reflect.Slice; depth-- {
+				t = t.Elem()
+			}
+		}
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := range t.NumField() {
+		if k := yamlTagKey(t.Field(i)); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	for i := range t.NumField() {
+		if yamlTagKey(t.Field(i)) == key {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func yamlTagKey(f reflect.StructField) string {
+	k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if k == "-" || !f.IsExported() {
+		return ""
+	}
+	return k
+}
