@@ -191,6 +191,21 @@ func parse(b []byte, dir string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, nameKeys(b, err)
 	}
+	// A second document (after ---) would be ignored without a word; an
+	// empty one (a trailing ---) holds nothing to ignore.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Config{}, err
+		}
+		if len(next.Content) > 0 && next.Content[0].Tag != "!!null" {
+			return Config{}, fmt.Errorf("line %d: a second YAML document; the configuration is one document (remove the ---)", next.Content[0].Line)
+		}
+	}
 	if dir != "" {
 		for _, p := range []*string{&c.Enrich.NetworksFile, &c.Enrich.GeoIP.ASNDatabase, &c.Enrich.GeoIP.CountryDatabase} {
 			if *p != "" && !filepath.IsAbs(*p) {

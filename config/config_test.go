@@ -295,3 +295,22 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondDocumentRefused: keys after a --- separator would otherwise be
+// ignored without a word, an invalid value among them passing
+// --config.check.
+func TestSecondDocumentRefused(t *testing.T) {
+	for _, in := range []string{
+		"max_exporters: 5\n---\nmax_exporters: oops\n",
+		"---\nmax_exporters: 5\n---\nseries: {idle_timeout: 1m}\n",
+	} {
+		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), "second YAML document") {
+			t.Errorf("Parse(%q) error = %v, want a second document refused", in, err)
+		}
+	}
+	for _, in := range []string{"---\nmax_exporters: 5\n", "max_exporters: 5\n...\n", "", "max_exporters: 5\n---\n", "max_exporters: 5\n---\n# nothing\n"} {
+		if _, err := Parse([]byte(in)); err != nil {
+			t.Errorf("Parse(%q) = %v, want one document accepted", in, err)
+		}
+	}
+}
