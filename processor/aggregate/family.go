@@ -479,9 +479,14 @@ func (f *Family) lookup(k *Key) (int32, ckey, uint64) {
 }
 
 // other returns the overflow series of an exporter, creating it if needed.
+// In a family whose only label is the exporter (the exporter totals among
+// them) an exporter's overflow series would carry the labels of its own
+// series, and a page would list the exporter twice (while its series is
+// frozen, or once it is admitted); there the overflow series is the shared
+// one, exporter "other".
 func (f *Family) other(exporter [16]byte, now time.Time) int32 {
 	k := Key{Exporter: exporter, Other: true}
-	if f.mask&(1<<LabelExporter) == 0 {
+	if f.mask&(1<<LabelExporter) == 0 || f.mask == 1<<LabelExporter {
 		k.Exporter = [16]byte{}
 	}
 	id, ck, h := f.lookup(&k)

@@ -412,3 +412,58 @@ func TestMixedExporterBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestExporterOnlyFamilyHasUniqueLabels: in a family whose only label is
+// the exporter (the built-in exporter totals, or a user's), an exporter's
+// own overflow series would carry the very labels of its series, and a
+// Prometheus page would list one exporter twice. Its overflow is therefore
+// the shared exporter "other": when the family is full, and when a frozen
+// exporter's traffic comes back during series.frozen_hold.
+func TestExporterOnlyFamilyHasUniqueLabels(t *testing.T) {
+	unique := func(t *testing.T, f *Family) map[string]Counts {
+		t.Helper()
+		got := map[string]Counts{}
+		for _, p := range f.Collect(nil) {
+			k := strings.Join(p.Labels, "|")
+			if _, dup := got[k]; dup {
+				t.Fatalf("two series with labels %q: %+v", k, f.Collect(nil))
+			}
+			got[k] = p.Counts
+		}
+		return got
+	}
+	t.Run("frozen exporter comes back", func(t *testing.T) {
+		f := NewFamily(Spec{Name: "e", Labels: []Label{LabelExporter}, Limit: 10}, Options{})
+		f.Maintain(t0)
+		f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.1", 10)}, t0)
+		now := t0.Add(DefaultOptions.TTL + time.Second)
+		f.Maintain(now) // frozen, exposed for the hold
+		f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.1", 20)}, now)
+		got := unique(t, f)
+		if got["192.0.2.1"].Bytes != 10 || got[OtherValue].Bytes != 20 {
+			t.Errorf("series = %+v, want the frozen 10 bytes and 20 under %q", got, OtherValue)
+		}
+	})
+	t.Run("full family admits an exporter later", func(t *testing.T) {
+		f := NewFamily(Spec{Name: "e", Labels: []Label{LabelExporter}, Limit: 1}, Options{})
+		now := t0
+		f.Maintain(now)
+		f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.1", 10)}, now)
+		var sent uint64 = 10
+		for range 200 { // the heavy exporter displaces the light one
+			now = now.Add(time.Second)
+			f.Add([]flow.Record{rec("192.0.2.2", "10.0.0.1", 1000)}, now)
+			sent += 1000
+			f.Maintain(now)
+			unique(t, f)
+		}
+		got := unique(t, f)
+		var total uint64
+		for _, c := range got {
+			total += c.Bytes
+		}
+		if got["192.0.2.2"].Bytes == 0 || total+10*f.Stats().Dropped < sent-10 {
+			t.Errorf("series = %+v, want 192.0.2.2 admitted and every byte in some series", got)
+		}
+	})
+}
