@@ -258,6 +258,25 @@ func (c *Config) Validate() error {
 	if c.MaxTemplatesPerExporter < 1 {
 		return fmt.Errorf("max_templates_per_exporter: must be at least 1, got %d", c.MaxTemplatesPerExporter)
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"series.idle_timeout", c.Series.IdleTimeout},
+		{"series.frozen_hold", c.Series.FrozenHold},
+		{"series.admission_window", c.Series.AdmissionWindow},
+		{"enrich.geoip.reload_interval", c.Enrich.GeoIP.ReloadInterval},
+		{"enrich.snmp.interval", c.Enrich.SNMP.Interval},
+		{"enrich.snmp.timeout", c.Enrich.SNMP.Timeout},
+	} {
+		// None is meant shorter than a millisecond: such a value is a
+		// number written without a unit, which the Collector's decoder
+		// reads as nanoseconds ("idle_timeout: 600" would freeze every
+		// series at once) where this package's YAML refuses it.
+		if d.v > 0 && d.v < time.Millisecond {
+			return fmt.Errorf("%s: got %s; a number without a unit is nanoseconds: write the unit, such as %q", d.key, d.v, strconv.FormatInt(d.v.Nanoseconds(), 10)+"s")
+		}
+	}
 	s := c.Series
 	switch {
 	case s.IdleTimeout <= 0:
