@@ -26,7 +26,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.ErrorWriter(stderr)
 	target := app.Flag("target", "Collector UDP address.").Default("127.0.0.1:2055").String()
 	proto := app.Flag("protocol", "v5, v9, ipfix or sflow.").Default("v9").Enum("v5", "v9", "ipfix", "sflow")
-	exporters := app.Flag("exporters", "Simulated exporters (from 127.0.0.10, .11, ... on a loopback target).").Default("1").Int()
+	exporters := app.Flag("exporters", "Simulated exporters (several send from 127.0.0.10, .11, ... on an IPv4 loopback target; one sends from the address the system picks).").Default("1").Int()
 	records := app.Flag("records", "Flow records (sFlow: samples) to send in all.").Default("300000").Int()
 	rate := app.Flag("rate", "Records (sFlow: samples) per second, over all exporters together; 0 sends as fast as possible.").Default("0").Float64()
 	dgRate := app.Flag("datagram-rate", "Data datagrams per second, instead of --rate.").Default("0").Float64()

@@ -149,7 +149,7 @@ func (in *Intake) StartReplacing(old *Intake) error {
 		go in.read(s)
 	}
 	if bufferCapped(in.cfg.ReceiveBuffer, smallest) {
-		in.log.Warn("the kernel capped the socket receive buffers below receive_buffer_bytes: a burst the configured size would absorb is dropped (flowmetrics_socket_drops_total); raise net.core.rmem_max or give flowmetrics CAP_NET_ADMIN",
+		in.log.Warn("the kernel capped the socket receive buffers below receive_buffer_bytes: a burst the configured size would absorb is dropped (flowmetrics_socket_drops_total); raise net.core.rmem_max or give the process CAP_NET_ADMIN",
 			"receive_buffer_bytes", in.cfg.ReceiveBuffer, "granted_bytes", smallest/2)
 	}
 	return nil
