@@ -58,21 +58,53 @@ func validFields(fields ...[]netflow.Field) bool {
 	return total > 0 || anyVar
 }
 
+// withoutEmpty returns fields without its zero-length fixed fields, which
+// take no bytes of a record and carry no value. goflow2 makes a DataField
+// for every field of every record it decodes, so a template of thousands
+// of them over a one-byte record (a variable-length field, or a one-byte
+// one) would turn one 64 KB data set into tens of gigabytes: with every
+// field taking at least one byte, a record has at most as many fields as
+// bytes. fields is not modified.
+func withoutEmpty(fields []netflow.Field) []netflow.Field {
+	n := 0
+	for _, f := range fields {
+		if f.Length != 0 {
+			n++
+		}
+	}
+	if n == len(fields) {
+		return fields
+	}
+	out := make([]netflow.Field, 0, n)
+	for _, f := range fields {
+		if f.Length != 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // AddTemplate stores a template, replacing one with the same id.
 func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t any) error {
-	switch t := t.(type) {
+	switch tt := t.(type) {
 	case netflow.TemplateRecord:
-		if !validFields(t.Fields) {
+		tt.Fields = withoutEmpty(tt.Fields)
+		if !validFields(tt.Fields) {
 			return fmt.Errorf("template %d: %w", id, ErrTemplateInvalid)
 		}
+		t = tt
 	case netflow.NFv9OptionsTemplateRecord:
-		if !validFields(t.Scopes, t.Options) {
+		tt.Scopes, tt.Options = withoutEmpty(tt.Scopes), withoutEmpty(tt.Options)
+		if !validFields(tt.Scopes, tt.Options) {
 			return fmt.Errorf("options template %d: %w", id, ErrTemplateInvalid)
 		}
+		t = tt
 	case netflow.IPFIXOptionsTemplateRecord:
-		if !validFields(t.Scopes, t.Options) {
+		tt.Scopes, tt.Options = withoutEmpty(tt.Scopes), withoutEmpty(tt.Options)
+		if !validFields(tt.Scopes, tt.Options) {
 			return fmt.Errorf("options template %d: %w", id, ErrTemplateInvalid)
 		}
+		t = tt
 	default:
 		return fmt.Errorf("template %d: %w", id, ErrTemplateInvalid)
 	}

@@ -1,0 +1,64 @@
+package decode
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/flowmetrics/flowmetrics/processor/health"
+)
+
+// TestZeroLengthFieldsDoNotAmplify: a template of many zero-length fields
+// over a one-byte record must not make one data set cost memory in
+// proportion to fields × records (goflow2 makes a DataField per field and
+// record): 2000 fields and 2000 one-byte records were 190 MB.
+func TestZeroLengthFieldsDoNotAmplify(t *testing.T) {
+	const fields, records = 2000, 2000
+	for _, tc := range []struct {
+		name string
+		last field // the one field that takes a byte
+		rec  []byte
+	}{
+		{"variable-length", field{ieDataLinkFrameSection, 0xffff}, []byte{0}},
+		{"fixed-length", field{ieProtocol, 1}, []byte{6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, version := range []uint16{9, 10} {
+				fs := make([]field, 0, fields+1)
+				for range fields {
+					fs = append(fs, field{ieOctetDelta, 0})
+				}
+				fs = append(fs, tc.last)
+				d, ex := New(Limits{}), &health.Exporter{}
+				decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, fs...)))
+				var data []byte
+				for range records {
+					data = append(data, tc.rec...)
+				}
+				// A template set in the same datagram sends it through goflow2.
+				b := datagram(version, 1, 1, templateSet(version, 300, flowFields...), dataSet(256, data))
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				d.Decode(b, exporter, ex)
+				runtime.ReadMemStats(&after)
+				if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+					t.Fatalf("v%d: one %d-byte datagram allocated %d MB", version, len(b), got>>20)
+				}
+			}
+		})
+	}
+}
+
+// TestZeroLengthFieldsIgnored: zero-length fields take no bytes and set
+// nothing; the template's other fields decode as without them.
+func TestZeroLengthFieldsIgnored(t *testing.T) {
+	for _, version := range []uint16{9, 10} {
+		d, ex := New(Limits{}), &health.Exporter{}
+		fs := append([]field{{ieOctetDelta, 0}, {999, 0}}, flowFields...)
+		recs := decodeAll(t, d, ex,
+			datagram(version, 0, 1, templateSet(version, 256, fs...)),
+			datagram(version, 1, 1, dataSet(256, flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 2, 6, 1500, 3))))
+		if len(recs) != 1 || recs[0].Bytes != 1500 || recs[0].Packets != 3 || recs[0].Proto != 6 {
+			t.Fatalf("v%d: %+v", version, recs)
+		}
+	}
+}
