@@ -21,15 +21,44 @@ var (
 // netflow.NetFlowTemplateSystem; it is used by one worker only, so it has no
 // lock.
 type templateStore struct {
-	max       int
-	templates map[uint64]any
+	max int
+	// fields is the number of fields of the stored templates, bounded by
+	// fieldBudget: the templates' memory is in proportion to it, about
+	// 60 bytes a field. Without it max templates of 16,000 fields each (a
+	// 64 KB template set) took 250 MB per exporter.
+	fields, fieldBudget int
+	templates           map[uint64]any
 	// compiled holds the fast-path form of data templates with only
 	// fixed-length fields (see fastpath.go).
 	compiled map[uint64]*compiledTemplate
 }
 
-func newTemplateStore(max int) *templateStore {
-	return &templateStore{max: max, templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate)}
+// maxTemplateFields is the most fields (scope fields included) one template
+// may have; real templates have tens, and the IANA registry a few hundred
+// information elements.
+const maxTemplateFields = 1024
+
+// avgTemplateFields is the mean number of fields per template that an
+// exporter's field budget allows for: max templates of avgTemplateFields,
+// and at least one of maxTemplateFields.
+const avgTemplateFields = 64
+
+func newTemplateStore(limit int) *templateStore {
+	return &templateStore{max: limit, fieldBudget: max(limit*avgTemplateFields, maxTemplateFields),
+		templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate)}
+}
+
+// fieldCount returns the number of fields of a stored template.
+func fieldCount(t any) int {
+	switch t := t.(type) {
+	case netflow.TemplateRecord:
+		return len(t.Fields)
+	case netflow.NFv9OptionsTemplateRecord:
+		return len(t.Scopes) + len(t.Options)
+	case netflow.IPFIXOptionsTemplateRecord:
+		return len(t.Scopes) + len(t.Options)
+	}
+	return 0
 }
 
 func templateKey(version uint16, domain uint32, id uint16) uint64 {
@@ -108,10 +137,19 @@ func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t 
 	default:
 		return fmt.Errorf("template %d: %w", id, ErrTemplateInvalid)
 	}
+	n := fieldCount(t)
+	if n > maxTemplateFields {
+		return fmt.Errorf("template %d has %d fields, more than %d: %w", id, n, maxTemplateFields, ErrTemplateLimit)
+	}
 	k := templateKey(version, domain, id)
-	if _, ok := s.templates[k]; !ok && len(s.templates) >= s.max {
+	old, ok := s.templates[k]
+	if !ok && len(s.templates) >= s.max {
 		return fmt.Errorf("template %d: %w", id, ErrTemplateLimit)
 	}
+	if s.fields-fieldCount(old)+n > s.fieldBudget {
+		return fmt.Errorf("template %d: the exporter's templates already have %d fields, at most %d: %w", id, s.fields, s.fieldBudget, ErrTemplateLimit)
+	}
+	s.fields += n - fieldCount(old)
 	s.templates[k] = t
 	delete(s.compiled, k)
 	if tr, ok := t.(netflow.TemplateRecord); ok {
@@ -139,6 +177,7 @@ func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16)
 	}
 	delete(s.templates, k)
 	delete(s.compiled, k)
+	s.fields -= fieldCount(t)
 	return t, nil
 }
 

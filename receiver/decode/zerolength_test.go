@@ -62,3 +62,40 @@ func TestZeroLengthFieldsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateFieldBudget: an exporter's templates are bounded in fields as
+// well as in number (max templates of 16,000 fields were 250 MB an
+// exporter): a template of more than 1024 fields is refused,
+// and so is one past the exporter's budget; replacing a template frees its
+// old fields.
+func TestTemplateFieldBudget(t *testing.T) {
+	many := func(n int) []field {
+		fs := make([]field, n)
+		for i := range fs {
+			fs[i] = field{999, 1}
+		}
+		return fs
+	}
+	for _, version := range []uint16{9, 10} {
+		d, ex := New(Limits{MaxTemplates: 4}), &health.Exporter{} // budget: 1024 fields
+		limit := func() uint64 { return ex.DecodeErrors[health.ReasonTemplateLimit].Load() }
+		decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, many(1025)...)))
+		if ex.Templates.Load() != 0 || limit() != 1 {
+			t.Fatalf("v%d: a %d-field template: templates %d, template_limit %d", version, 1025, ex.Templates.Load(), limit())
+		}
+		decodeAll(t, d, ex, datagram(version, 1, 1, templateSet(version, 256, many(1000)...)))
+		decodeAll(t, d, ex, datagram(version, 2, 1, templateSet(version, 257, many(100)...)))
+		if ex.Templates.Load() != 1 || limit() != 2 {
+			t.Fatalf("v%d: past the budget: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
+		}
+		decodeAll(t, d, ex, datagram(version, 3, 1, templateSet(version, 256, many(924)...)))
+		decodeAll(t, d, ex, datagram(version, 4, 1, templateSet(version, 257, many(100)...)))
+		if ex.Templates.Load() != 2 || limit() != 2 {
+			t.Fatalf("v%d: after a replacement: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
+		}
+		decodeAll(t, d, ex, datagram(version, 5, 1, templateSet(version, 258, flowFields...)))
+		if ex.Templates.Load() != 2 || limit() != 3 {
+			t.Fatalf("v%d: a small template past the budget: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
+		}
+	}
+}
