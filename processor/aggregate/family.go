@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -155,10 +156,22 @@ type Counts struct {
 	Bytes, Packets, Flows uint64
 }
 
+// add counts one record. The counters saturate rather than wrap: a
+// counter that wrapped would go down, which Prometheus takes for a reset
+// and rate() for a burst of up to 2^64 (the core drops records above 2^50
+// bytes or packets, but 16,384 of those would still wrap one).
 func (c *Counts) add(r *flow.Record) {
-	c.Bytes += r.ScaledBytes
-	c.Packets += r.ScaledPackets
+	c.Bytes = satAdd(c.Bytes, r.ScaledBytes)
+	c.Packets = satAdd(c.Packets, r.ScaledPackets)
 	c.Flows++
+}
+
+// satAdd returns a+b, or the largest uint64 if that overflows.
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
 }
 
 // series is one series' state; its key is in the family's keyTable under the
@@ -400,7 +413,7 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 		r := &recs[i]
 		s.add(r)
 		s.lastSeen = ns
-		s.window += r.ScaledBytes + 1
+		s.window = satAdd(s.window, r.ScaledBytes+1)
 	}
 }
 

@@ -33,6 +33,10 @@ const TotalsFamily = "exporter"
 // wrap a counter.
 const MaxRecordBytes = 1 << 50
 
+// MaxRecordPackets bounds the corrected packets of one record likewise: no
+// packet is shorter than a byte.
+const MaxRecordPackets = MaxRecordBytes
+
 // Config is what the core needs to run.
 type Config struct {
 	// Families are the metric families, in exposition order.
@@ -199,7 +203,7 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 		if !st.corrector.Apply(r, override) {
 			ex.Unresolved.Add(1)
 		}
-		if r.ScaledBytes > MaxRecordBytes {
+		if r.ScaledBytes > MaxRecordBytes || r.ScaledPackets > MaxRecordPackets {
 			ex.CountError(health.ReasonImplausible)
 			continue
 		}
