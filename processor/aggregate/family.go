@@ -27,7 +27,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -166,12 +166,12 @@ func (c *Counts) add(r *flow.Record) {
 	c.Flows++
 }
 
-// satAdd returns a+b, or the largest uint64 if that overflows.
+// satAdd returns a+b, or the largest uint64 if that overflows. Branch-free
+// (the carry, negated, is all ones exactly when the sum wrapped): it runs
+// three times per record and family.
 func satAdd(a, b uint64) uint64 {
-	if s := a + b; s >= a {
-		return s
-	}
-	return math.MaxUint64
+	s, carry := bits.Add64(a, b, 0)
+	return s | -carry
 }
 
 // series is one series' state; its key is in the family's keyTable under the
