@@ -71,6 +71,7 @@ func TestInvalid(t *testing.T) {
 		"invalid-allowed.yml":                        `allowed_exporters[0]: "10.0.0.0/33" is neither an address nor a CIDR`,
 		"invalid-ttl.yml":                            "series.idle_timeout: must be positive, got -1s",
 		"invalid-sketch-size.yml":                    "series.sketch_size: must be 1..1048576, got 100000000",
+		"invalid-service-reserved.yml":               `enrich.services[0].name: "other" is reserved (overflow series and flows without ports use it)`,
 		"invalid-max-exporters.yml":                  "max_exporters: must be at least 1, got 0",
 		"invalid-receive-buffer.yml":                 "receive_buffer_bytes: must be 0..1073741823, got 3000000000",
 		"invalid-sockets.yml":                        "sockets: must be 0..256, got 1000",

@@ -89,15 +89,15 @@ func LabelNames() []string { return append([]string(nil), labelNames[:]...) }
 
 // OtherValue is the value every non-exporter label takes on a family's
 // overflow series.
-const OtherValue = "other"
+const OtherValue = flow.OtherValue
 
 // UnknownValue is the value of an enrichment label (src_net, dst_net,
 // tenant, src_country, dst_country) when the record matched nothing, and of
 // service for a record without ports.
-const UnknownValue = "unknown"
+const UnknownValue = flow.UnknownValue
 
 // NoServiceValue is the service of a record without ports (ICMP, GRE...).
-const NoServiceValue = "none"
+const NoServiceValue = flow.NoServiceValue
 
 // Key identifies one series of a family. Dimensions the family does not use
 // stay zero. It has no pointers so that maps keyed by it are cheap for the

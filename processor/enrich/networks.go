@@ -49,6 +49,12 @@ func (n Network) Validate() error {
 	default:
 		return fmt.Errorf("role: must be %q or %q, got %q", RoleInternal, RoleExternal, n.Role)
 	}
+	if flow.Reserved(n.Name) {
+		return fmt.Errorf("name: %q is reserved (overflow and unmatched series use it)", n.Name)
+	}
+	if flow.Reserved(n.Tenant) {
+		return fmt.Errorf("tenant: %q is reserved (overflow and unmatched series use it)", n.Tenant)
+	}
 	return nil
 }
 

@@ -178,6 +178,8 @@ func TestParseNetworks(t *testing.T) {
 		{"unterminated quote", "prefix,name\n10.0.0.0/8,\"Office\n", `line 2: extraneous or missing " in quoted-field`},
 		{"latin-1", "prefix,name\n10.0.0.0/8,B\xfcro\n", `line 2: "B\xfcro" is not valid UTF-8 (save the file as UTF-8)`},
 		{"BOM only", "\ufeff", "line 1: missing header (e.g. prefix,name,tenant,role)"},
+		{"reserved name", "prefix,name\n10.0.0.0/8,other\n", `line 2: name: "other" is reserved (overflow and unmatched series use it)`},
+		{"reserved tenant", "prefix,tenant\n10.0.0.0/8,unknown\n", `line 2: tenant: "unknown" is reserved (overflow and unmatched series use it)`},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

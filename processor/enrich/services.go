@@ -3,6 +3,7 @@ package enrich
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
@@ -29,6 +30,14 @@ func (s ServiceName) Validate() error {
 	}
 	if s.Name == "" {
 		return errors.New("name: must not be empty")
+	}
+	if flow.Reserved(s.Name) {
+		return fmt.Errorf("name: %q is reserved (overflow series and flows without ports use it)", s.Name)
+	}
+	// An unnamed port is its number: a name that is one would share its
+	// labels.
+	if _, err := strconv.ParseUint(s.Name, 10, 64); err == nil {
+		return fmt.Errorf("name: %q is a number, as unnamed ports are shown", s.Name)
 	}
 	return nil
 }

@@ -50,6 +50,11 @@ func TestServiceNameValidate(t *testing.T) {
 		{ServiceName{Port: 0, Name: "x"}, "port: must be 1..65535"},
 		{ServiceName{Port: 1, Proto: "icmp", Name: "x"}, `proto: must be tcp, udp or empty (both), got "icmp"`},
 		{ServiceName{Port: 1}, "name: must not be empty"},
+		{ServiceName{Port: 1, Name: "other"}, `name: "other" is reserved (overflow series and flows without ports use it)`},
+		{ServiceName{Port: 1, Name: "none"}, `name: "none" is reserved (overflow series and flows without ports use it)`},
+		{ServiceName{Port: 1, Name: "unknown"}, `name: "unknown" is reserved (overflow series and flows without ports use it)`},
+		{ServiceName{Port: 8443, Name: "443"}, `name: "443" is a number, as unnamed ports are shown`},
+		{ServiceName{Port: 1, Name: "other2"}, ""},
 	}
 	for _, tt := range tests {
 		err := tt.s.Validate()

@@ -5,6 +5,25 @@ import (
 	"sync"
 )
 
+// Label values with a meaning of their own in every family (see
+// processor/aggregate). A configured network name, tenant or service name
+// may not take one (Reserved): its series would carry the same labels as
+// another series of the family, which a scrape or the Collector's
+// Prometheus exporter would merge or refuse.
+const (
+	// OtherValue marks a family's overflow series.
+	OtherValue = "other"
+	// UnknownValue is an enrichment label of a record that matched nothing.
+	UnknownValue = "unknown"
+	// NoServiceValue is the service of a record without ports.
+	NoServiceValue = "none"
+)
+
+// Reserved reports whether v is one of the label values above.
+func Reserved(v string) bool {
+	return v == OtherValue || v == UnknownValue || v == NoServiceValue
+}
+
 // Symbol is an interned label value: a network name, a tenant, a service
 // name. Records and series keys carry the small id instead of the string, so
 // they stay pointer-free and cheap to compare; the string is looked up once,
