@@ -52,12 +52,22 @@ func nameKeys(b []byte, err error) error {
 	for _, n := range nodes {
 		byLine[n.line] = append(byLine[n.line], n)
 	}
-	out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
-	for i, msg := range te.Errors {
+	shown := te.Errors[:min(len(te.Errors), maxYAMLErrors)]
+	out := &yaml.TypeError{Errors: make([]string, len(shown), len(shown)+1)}
+	for i, msg := range shown {
 		out.Errors[i] = nameKey(msg, byLine)
+	}
+	if n := len(te.Errors) - len(shown); n > 0 {
+		out.Errors = append(out.Errors, "and "+strconv.Itoa(n)+" more errors like these")
 	}
 	return out
 }
+
+// maxYAMLErrors is how many of a document's type and unknown-key errors are
+// reported: a file that is wrong throughout (a generated one, or the wrong
+// file) would otherwise print one line per bad value, thousands of lines
+// that bury the first, which is the one to fix.
+const maxYAMLErrors = 20
 
 // nameKey rewrites one line of a yaml.TypeError; byLine holds the
 // document's nodes by line.
