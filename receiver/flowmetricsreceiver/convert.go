@@ -1,6 +1,7 @@
 package flowmetricsreceiver
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -60,24 +61,60 @@ var semconvAttrs = map[string]attr{
 	"database":    {name: "flow.enrich.database"},
 }
 
-// converter turns a metricset into pmetric.Metrics.
+// converter turns a metricset into pmetric.Metrics. It remembers the series
+// of its last collection so that it can tell consumers which ones ended.
 type converter struct {
 	style   string
 	version string
 	started pcommon.Timestamp
+
+	// prev are the Sum and Gauge series of the last collection and cur
+	// those of this one, in emission order; seen holds cur's keys. They
+	// never hold more than one collection's series, which the families'
+	// limits (and max_exporters, for the health metrics) bound.
+	prev, cur []reported
+	seen      map[string]struct{}
+	group     *seriesGroup // the group metrics is filling
+	key       []byte       // scratch for seriesKey
+}
+
+// reported is one series as the converter last emitted it: enough to emit
+// its end. Kept small, there is one per series.
+type reported struct {
+	key   string       // seriesKey: the group, whether overflow, the label values
+	group *seriesGroup // the metrics the series was emitted in
+	start int64        // unix nanos; 0 when not tracked
+}
+
+// seriesGroup is the metrics, without their points, that share one set of
+// series: a family's bytes, packets and flows, or one health metric.
+type seriesGroup struct {
+	name    string // the first metric's name, which keys the group's series
+	family  string
+	metrics []metricset.Metric
 }
 
 func newConverter(style string, bi component.BuildInfo) *converter {
-	return &converter{style: style, version: bi.Version, started: pcommon.NewTimestampFromTime(time.Now())}
+	return &converter{style: style, version: bi.Version, started: pcommon.NewTimestampFromTime(time.Now()), seen: map[string]struct{}{}}
 }
 
 // metrics converts ms and returns the number of data points.
+//
+// A Sum or Gauge series emitted by the previous call and absent from ms (a
+// family dropped it after series.frozen_hold, or an exporter was forgotten)
+// gets one point with the NoRecordedValue flag and no value, with its
+// attributes and start time and timestamp now: the OpenTelemetry form of a
+// Prometheus staleness marker, which the Prometheus remote write exporter
+// and Prometheus's OTLP receiver turn into a stale NaN and the Prometheus
+// exporter into removing the series at once. Later calls do not repeat it.
 func (c *converter) metrics(ms []metricset.Metric, now time.Time) (pmetric.Metrics, int) {
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(metadata.ScopeName)
 	sm.Scope().SetVersion(c.version)
 	ts := pcommon.NewTimestampFromTime(now)
+	clear(c.seen)
+	c.group = nil
 	points := 0
 	for i := range ms {
 		m := &ms[i]
@@ -85,27 +122,19 @@ func (c *converter) metrics(ms []metricset.Metric, now time.Time) (pmetric.Metri
 			continue
 		}
 		om := sm.Metrics().AppendEmpty()
-		om.SetName(m.OTelName)
-		om.SetUnit(m.Unit)
-		om.SetDescription(m.Help)
+		describe(om, m)
 		switch m.Kind {
 		case metricset.Counter:
-			sum := om.SetEmptySum()
-			sum.SetIsMonotonic(true)
-			sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-			dps := sum.DataPoints()
+			dps := setCumulativeSum(om).DataPoints()
 			dps.EnsureCapacity(len(m.Points))
 			for _, p := range m.Points {
 				dp := dps.AppendEmpty()
 				c.attributes(dp.Attributes(), m.LabelNames, p)
-				start := c.started
-				if !p.Start.IsZero() {
-					start = pcommon.NewTimestampFromTime(p.Start)
-				}
-				dp.SetStartTimestamp(start)
+				dp.SetStartTimestamp(c.start(p))
 				dp.SetTimestamp(ts)
 				dp.SetDoubleValue(p.Value)
 			}
+			c.remember(m)
 			points += len(m.Points)
 		case metricset.Gauge:
 			dps := om.SetEmptyGauge().DataPoints()
@@ -115,6 +144,7 @@ func (c *converter) metrics(ms []metricset.Metric, now time.Time) (pmetric.Metri
 				dp.SetTimestamp(ts)
 				dp.SetDoubleValue(p.Value)
 			}
+			c.remember(m)
 			points += len(m.Points)
 		case metricset.Histogram:
 			h := om.SetEmptyHistogram()
@@ -137,7 +167,132 @@ func (c *converter) metrics(ms []metricset.Metric, now time.Time) (pmetric.Metri
 			points += len(m.Points)
 		}
 	}
+	points += c.ended(sm.Metrics(), ts)
 	return md, points
+}
+
+// describe sets a metric's name, unit and description.
+func describe(om pmetric.Metric, m *metricset.Metric) {
+	om.SetName(m.OTelName)
+	om.SetUnit(m.Unit)
+	om.SetDescription(m.Help)
+}
+
+// setCumulativeSum makes om a cumulative monotonic Sum.
+func setCumulativeSum(om pmetric.Metric) pmetric.Sum {
+	sum := om.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return sum
+}
+
+// start is a counter point's start time: its series' own, else the
+// receiver's.
+func (c *converter) start(p metricset.Point) pcommon.Timestamp {
+	if p.Start.IsZero() {
+		return c.started
+	}
+	return pcommon.NewTimestampFromTime(p.Start)
+}
+
+// remember records m's series as emitted by this collection. The metrics of
+// a family come one after another and share their series: the series are
+// remembered once, with the family's group.
+func (c *converter) remember(m *metricset.Metric) {
+	g := c.group
+	if g == nil || m.Family == "" || m.Family != g.family {
+		g = &seriesGroup{name: m.OTelName, family: m.Family}
+		c.group = g
+	}
+	hdr := *m
+	hdr.Points = nil
+	g.metrics = append(g.metrics, hdr)
+	for _, p := range m.Points {
+		c.key = seriesKey(c.key[:0], g.name, p)
+		if _, dup := c.seen[string(c.key)]; dup {
+			continue
+		}
+		k := string(c.key)
+		c.seen[k] = struct{}{}
+		r := reported{key: k, group: g}
+		if !p.Start.IsZero() {
+			r.start = p.Start.UnixNano()
+		}
+		c.cur = append(c.cur, r)
+	}
+}
+
+// seriesKey appends the identity of a series to buf: its group's name, a
+// zero byte, 1 for an overflow series (else 0), and its label values, each
+// preceded by its length (uvarint) so that no two label lists give the
+// same key.
+func seriesKey(buf []byte, name string, p metricset.Point) []byte {
+	buf = append(buf, name...)
+	if p.Other {
+		buf = append(buf, 0, 1)
+	} else {
+		buf = append(buf, 0, 0)
+	}
+	for _, l := range p.Labels {
+		buf = binary.AppendUvarint(buf, uint64(len(l)))
+		buf = append(buf, l...)
+	}
+	return buf
+}
+
+// keyPoint returns the labels, start and overflow mark of a series from
+// what remembers it.
+func keyPoint(r *reported) metricset.Point {
+	i := len(r.group.name) + 2
+	p := metricset.Point{Other: r.key[i-1] == 1}
+	if r.start != 0 {
+		p.Start = time.Unix(0, r.start)
+	}
+	for i < len(r.key) {
+		n, w := binary.Uvarint([]byte(r.key[i:]))
+		i += w
+		p.Labels = append(p.Labels, r.key[i:i+int(n)])
+		i += int(n)
+	}
+	return p
+}
+
+// ended appends to dst the end of every series the previous collection had
+// and this one has not, and makes this collection the previous one. It
+// returns the number of points appended.
+//
+// Each end is a metric of its own: the Collector's Prometheus exporter (up
+// to at least contrib v0.161.0) stops reading a metric's points at the
+// first NoRecordedValue one, so a second end in the same metric would not
+// remove its series there.
+func (c *converter) ended(dst pmetric.MetricSlice, ts pcommon.Timestamp) int {
+	n := 0
+	for i := range c.prev {
+		r := &c.prev[i]
+		if _, ok := c.seen[r.key]; ok {
+			continue
+		}
+		p := keyPoint(r)
+		for j := range r.group.metrics {
+			m := &r.group.metrics[j]
+			om := dst.AppendEmpty()
+			describe(om, m)
+			var dp pmetric.NumberDataPoint
+			if m.Kind == metricset.Counter {
+				dp = setCumulativeSum(om).DataPoints().AppendEmpty()
+				dp.SetStartTimestamp(c.start(p))
+			} else {
+				dp = om.SetEmptyGauge().DataPoints().AppendEmpty()
+			}
+			c.attributes(dp.Attributes(), m.LabelNames, p)
+			dp.SetTimestamp(ts)
+			dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+			n++
+		}
+	}
+	clear(c.prev) // let go of the old series and groups
+	c.prev, c.cur = c.cur, c.prev[:0]
+	return n
 }
 
 // attributes writes a point's labels as attributes in the configured style.
