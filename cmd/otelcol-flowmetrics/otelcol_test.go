@@ -5,7 +5,9 @@ package otelcol_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,5 +212,108 @@ func TestExampleConfigValidates(t *testing.T) {
 	out, err = exec.Command(collector, "validate", "--config", bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `unknown label "nope"`) {
 		t.Fatalf("an invalid receiver config was not refused with its key: %v\n%s", err, out)
+	}
+}
+
+// v5 is a NetFlow v5 datagram with one 1000-byte TCP record from each of
+// srcs (IPv4) to 10.9.9.9:443.
+func v5(seq uint32, srcs ...string) []byte {
+	b := make([]byte, 24+48*len(srcs))
+	binary.BigEndian.PutUint16(b, 5)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(srcs)))
+	binary.BigEndian.PutUint32(b[16:], seq)
+	for i, s := range srcs {
+		r := b[24+48*i:]
+		copy(r, net.ParseIP(s).To4())
+		copy(r[4:], []byte{10, 9, 9, 9})
+		binary.BigEndian.PutUint32(r[16:], 1)
+		binary.BigEndian.PutUint32(r[20:], 1000)
+		binary.BigEndian.PutUint16(r[34:], 443)
+		r[38] = 6
+	}
+	return b
+}
+
+// TestDroppedSeriesLeaveAtOnce: series the receiver drops (after
+// series.idle_timeout + series.frozen_hold) leave the Prometheus exporter's
+// page within seconds, long before its metric_expiration, because the
+// receiver ends them with NoRecordedValue points; two that end together
+// both leave (the exporter reads no further points of a metric after a
+// NoRecordedValue one, so each end must be a metric of its own), and a busy
+// series of the same metric stays.
+func TestDroppedSeriesLeaveAtOnce(t *testing.T) {
+	if _, err := os.Stat(collector); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: run make otelcol first", collector)
+		}
+		t.Skipf("%s not built (make otelcol)", collector)
+	}
+	flows, prom := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
+	cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+receivers:
+  flowmetrics:
+    listen: [%q]
+    collection_interval: 200ms
+    attribute_style: prometheus
+    series: {idle_timeout: 1s, frozen_hold: 1s}
+    families: [{name: src, labels: [exporter, src_addr], limit: 10}]
+exporters:
+  prometheus:
+    endpoint: %q
+    metric_expiration: 10m
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [flowmetrics]
+      exporters: [prometheus]
+`, flows, prom)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := process(t, collector, "--config", cfg)
+	conn, err := net.Dial("udp", flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 10.0.0.1 stays busy; 10.0.0.2 and .3 send once (again each time
+	// until they are seen, in case the first datagrams came before the
+	// receiver bound its socket).
+	url := "http://" + prom + "/metrics"
+	srcs := func(mfs testkit.Metrics) map[string]float64 { return mfs.By("flow_src_bytes_total", "src_addr") }
+	seq := uint32(0)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, _ = conn.Write(v5(seq, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
+		seq += 3
+		mfs, err := testkit.Scrape(url)
+		if s := srcs(mfs); err == nil && s["10.0.0.2"] > 0 && s["10.0.0.3"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sources never appeared (last err %v); log:\n%s", err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		_, _ = conn.Write(v5(seq, "10.0.0.1"))
+		seq++
+		mfs, err := testkit.Scrape(url)
+		s := srcs(mfs)
+		if err == nil && s["10.0.0.1"] == 0 {
+			t.Fatalf("the busy source left the page: %v", s)
+		}
+		_, two := s["10.0.0.2"]
+		_, three := s["10.0.0.3"]
+		if err == nil && !two && !three {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped series still on the page (metric_expiration is 10m): %v (err %v); log:\n%s", s, err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
