@@ -10,10 +10,12 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
 FUZZTIME  ?= 100000x
 ARGS      ?=
 
+IMAGE     ?= flowmetrics:$(VERSION)
+
 OCB       := $(shell $(GO) env GOPATH)/bin/builder
 OCB_VERSION := v0.161.0
 
-.PHONY: all build run demo test test-race test-dashboards fuzz vet bench loadtest compare otelcol clean
+.PHONY: all build run demo test test-race test-dashboards test-image fuzz vet bench loadtest compare otelcol image clean
 
 all: build
 
@@ -30,8 +32,9 @@ demo: build
 	./examples/demo.sh
 
 ## test: every test — vet, unit, race, end-to-end with real exporters and a
-## built otelcol, dashboards and rules against a real Prometheus, short fuzzing
-test: vet otelcol test-race test-dashboards fuzz
+## built otelcol, dashboards and rules against a real Prometheus, the
+## container image under a real Docker engine, short fuzzing
+test: vet otelcol test-race test-dashboards test-image fuzz
 
 vet:
 	$(GO) vet ./...
@@ -47,6 +50,15 @@ test-dashboards:
 	cd dashboards && $(GO) vet ./... && $(GO) test -count=1 ./...
 	promtool check rules alerts/flowmetrics.rules.yml
 	promtool test rules alerts/tests/*.yml
+
+## image: the container image $(IMAGE): the static binary only (see Dockerfile)
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/image/flowmetrics ./cmd/flowmetrics
+	docker build -t $(IMAGE) .
+
+## test-image: build the image and check it counts flows sent over 127.0.0.1
+test-image: image
+	FLOWMETRICS_IMAGE=$(IMAGE) $(GO) test -count=1 -run '^TestContainerImage$$' -v ./cmd/flowmetrics
 
 ## otelcol: build the Collector distribution with ocb (cold ~3.5 min, warm ~1 min)
 otelcol: $(OCB)
