@@ -59,6 +59,15 @@ type Decoder struct {
 	// the differential tests).
 	noFastPath bool
 	fastHits   int // datagrams the fast path decoded
+	// gt is the template store goflow2 is given (varlen.go); setMisses
+	// pairs goflow2's sets with the templates it did not get.
+	gt        goflowTemplates
+	setMisses []templateMiss
+	// refVarSet, in tests, decodes the data sets kept from goflow2 in
+	// place of varDataSet and varOptionsSet: it returns a
+	// netflow.DataFlowSet or netflow.OptionsDataFlowSet, and whether a
+	// record ran past the set's end.
+	refVarSet func(version uint16, t any, data []byte) (set any, overrun bool)
 
 	v5    netflowlegacy.PacketNetFlowV5
 	v9    netflow.NFv9Packet

@@ -54,6 +54,16 @@ func BenchmarkDecode(b *testing.B) {
 		tpl, data := benchDatagrams(tc.version)
 		b.Run(tc.name, func(b *testing.B) { benchDecode(b, tc.fast, tpl, data) })
 	}
+	// PSAMP records with a variable-length packet section (varDataSet)
+	psamp := []field{{ieInIf, 4}, {ieDataLinkFrameSize, 2}, {ieDataLinkFrameSection, 0xffff}}
+	var recs [][]byte
+	for i := 0; i < 30; i++ {
+		hdr := ethIPv4TCP([4]byte{10, 1, 0, byte(i)}, [4]byte{10, 2, 0, byte(i)}, 1400, 40000, 443)
+		recs = append(recs, cat(u32(3), u16(1418), varBytes(hdr)))
+	}
+	b.Run("ipfix_varlen/fast", func(b *testing.B) {
+		benchDecode(b, true, datagram(10, 0, 1, templateSet(10, 256, psamp...)), datagram(10, 1, 1, dataSet(256, recs...)))
+	})
 	b.Run("netflow_v5", func(b *testing.B) {
 		benchDecode(b, true, nil, v5Datagram(0, 0, 30, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3))
 	})

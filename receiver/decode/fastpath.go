@@ -17,12 +17,13 @@ import (
 // the datagram at offsets compiled once per template: the record values by
 // directLayout.apply (which repeats recordBuilder.field's conversions) when
 // no two fields set the same value, the rest through the recordBuilder the
-// goflow2 path uses. Any datagram the fast path does not fully understand
-// (template or options sets, options data, variable length fields, a
-// missing template, any malformation) goes to goflow2 unchanged, which
-// stays the reference: TestFastPathMatchesGoflow2,
-// TestDirectLayoutMatchesGoflow2 and their fuzz targets check both give the
-// same records and counters.
+// goflow2 path uses. A template with variable-length fields is read field
+// by field by varDataSet, which both paths use (see varlen.go). Any
+// datagram the fast path does not fully understand (template or options
+// sets, options data, a missing template, a set header out of bounds) goes
+// to goflow2 unchanged, which stays the reference:
+// TestFastPathMatchesGoflow2, TestDirectLayoutMatchesGoflow2 and their fuzz
+// targets check both give the same records and counters.
 
 // fieldOp is one field of a compiled template.
 type fieldOp struct {
@@ -30,9 +31,19 @@ type fieldOp struct {
 	typ      uint16
 }
 
-// compiledTemplate is a data template with fixed-length fields only.
+// compiledTemplate is a data template, or an options template with
+// variable-length fields.
 type compiledTemplate struct {
+	// size is the record size; with variable-length fields, the shortest
+	// record's (each of those taking at least its length octet).
 	size int
+	// vars, for a template with variable-length fields, are its fields in
+	// template order (varlen.go); direct and ops are then unused.
+	vars []varOp
+	// options marks an options template (compiled only with
+	// variable-length fields): its records set sampling rates, and its sets
+	// are left to goflow2's path.
+	options bool
 	// direct, when not nil, reads the fields that set the record's own
 	// values; ops then holds only the others (counter totals, sampling).
 	direct *directLayout
@@ -198,13 +209,13 @@ var usedIE = func() map[uint16]bool {
 }()
 
 // compile returns the compiled form of a data template, or nil when it has
-// a variable-length field.
+// no field that takes a byte.
 func compile(t netflow.TemplateRecord) *compiledTemplate {
+	if c := compileVariable(false, t.Fields); c != nil {
+		return c
+	}
 	c := &compiledTemplate{}
 	for _, f := range t.Fields {
-		if f.Length == 0xffff {
-			return nil
-		}
 		if !f.PenProvided && usedIE[f.Type] {
 			c.ops = append(c.ops, fieldOp{off: c.size, len: int(f.Length), typ: f.Type})
 		}
@@ -222,7 +233,9 @@ func compile(t netflow.TemplateRecord) *compiledTemplate {
 // fastNetFlow decodes a NetFlow v9 or IPFIX datagram made only of data sets
 // with compiled templates. It reports false, having changed nothing, when
 // the datagram needs goflow2. The caller has checked the header's length.
-func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, proto flow.Protocol, ex *health.Exporter) bool {
+// A data set whose last record runs past its end is counted through fail,
+// as goflow2's path counts it.
+func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) bool {
 	var (
 		version     uint16 = 9
 		domain, seq uint32
@@ -242,7 +255,10 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 			return false
 		}
 		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
-		if id < 256 || l < 4 || o+l > end || st.templates.compiled[templateKey(version, domain, id)] == nil {
+		if id < 256 || l < 4 || o+l > end {
+			return false
+		}
+		if c := st.templates.compiled[templateKey(version, domain, id)]; c == nil || c.options {
 			return false
 		}
 		o += l
@@ -257,6 +273,13 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		c := st.templates.compiled[templateKey(version, domain, id)]
 		data := b[o+4 : o+l]
 		dr := st.domainRate(domain)
+		if c.vars != nil {
+			if d.varDataSet(st, addr, domain, proto, c, data, dr) {
+				fail(health.ReasonTruncated, overrunError(proto, id))
+			}
+			o += l
+			continue
+		}
 		for len(data) >= c.size {
 			rb := recordBuilder{r: d.newRecord(addr, domain, proto)}
 			if c.direct != nil {

@@ -17,15 +17,37 @@ import (
 )
 
 // pair decodes every datagram with the fast path on and off and fails on the
-// first difference in records or health counters.
+// first difference in records or health counters. The data sets of
+// templates with variable-length fields, which both paths decode with
+// varDataSet (varlen.go), are also decoded with goflow2's record decoder
+// (want: refVarSet is goflow2RecordSet), and, for as long as goflow2's own
+// set decoder reads every such set right (gf, which decodes them itself),
+// by goflow2 as it is.
 type pair struct {
-	fast, ref     *Decoder
-	exFast, exRef *health.Exporter
+	fast, ref, want, gf         *Decoder
+	exFast, exRef, exWant, exGF *health.Exporter
+	tb                          testing.TB
+	// gfWrong counts the sets goflow2RecordSet found goflow2's set decoder
+	// gets wrong; from the first one, gf is no longer compared (its
+	// counters and sequence state differ from then on). gfCompared counts
+	// the datagrams compared with gf.
+	gfWrong, gfCompared int
+	gfOff               bool
 }
 
 func newPair() *pair {
-	p := &pair{fast: New(Limits{MaxTemplates: 64}), ref: New(Limits{MaxTemplates: 64}), exFast: &health.Exporter{}, exRef: &health.Exporter{}}
-	p.ref.noFastPath = true
+	l := Limits{MaxTemplates: 64}
+	p := &pair{fast: New(l), ref: New(l), want: New(l), gf: New(l),
+		exFast: &health.Exporter{}, exRef: &health.Exporter{}, exWant: &health.Exporter{}, exGF: &health.Exporter{}}
+	p.ref.noFastPath, p.want.noFastPath, p.gf.noFastPath = true, true, true
+	p.want.refVarSet = func(version uint16, t any, data []byte) (any, bool) {
+		set, overrun, right := goflow2RecordSet(p.tb, version, t, data)
+		if !right {
+			p.gfWrong++
+		}
+		return set, overrun
+	}
+	p.gf.gt.all = true
 	return p
 }
 
@@ -37,23 +59,42 @@ func counters(ex *health.Exporter) []uint64 {
 	return out
 }
 
-// check decodes b through both paths, requires equal records and counters,
-// and returns the records.
+// sameDecoding fails unless got (the records and counters of decoder name)
+// equals the fast path's.
+func sameDecoding(t testing.TB, name string, fast, got []flow.Record, exFast, ex *health.Exporter) {
+	t.Helper()
+	if len(fast) != len(got) {
+		t.Fatalf("fast path %d records, %s %d", len(fast), name, len(got))
+	}
+	for i := range fast {
+		if !reflect.DeepEqual(fast[i], got[i]) {
+			t.Fatalf("record %d differs:\nfast    %+v\n%s %+v", i, fast[i], name, got[i])
+		}
+	}
+	if cf, c := counters(exFast), counters(ex); !reflect.DeepEqual(cf, c) {
+		t.Fatalf("health counters differ: fast %v, %s %v", cf, name, c)
+	}
+}
+
+// check decodes b through every decoder, requires equal records and
+// counters, and returns the records.
 func (p *pair) check(t testing.TB, b []byte) []flow.Record {
 	t.Helper()
+	p.tb = t
 	rf, _ := p.fast.Decode(b, exporter, p.exFast)
 	fastRecs := append([]flow.Record(nil), rf.Records...)
 	rr, _ := p.ref.Decode(b, exporter, p.exRef)
-	if len(fastRecs) != len(rr.Records) {
-		t.Fatalf("fast path %d records, goflow2 %d", len(fastRecs), len(rr.Records))
+	sameDecoding(t, "goflow2 path", fastRecs, rr.Records, p.exFast, p.exRef)
+	wrong := p.gfWrong
+	rw, _ := p.want.Decode(b, exporter, p.exWant)
+	sameDecoding(t, "goflow2 records", fastRecs, rw.Records, p.exFast, p.exWant)
+	rg, _ := p.gf.Decode(b, exporter, p.exGF)
+	if p.gfWrong != wrong {
+		p.gfOff = true
 	}
-	for i := range fastRecs {
-		if !reflect.DeepEqual(fastRecs[i], rr.Records[i]) {
-			t.Fatalf("record %d differs:\nfast    %+v\ngoflow2 %+v", i, fastRecs[i], rr.Records[i])
-		}
-	}
-	if cf, cr := counters(p.exFast), counters(p.exRef); !reflect.DeepEqual(cf, cr) {
-		t.Fatalf("health counters differ: fast %v, goflow2 %v", cf, cr)
+	if !p.gfOff {
+		sameDecoding(t, "goflow2", fastRecs, rg.Records, p.exFast, p.exGF)
+		p.gfCompared++
 	}
 	return fastRecs
 }
@@ -136,20 +177,32 @@ func TestFastPathMatchesGoflow2(t *testing.T) {
 	}
 }
 
-// FuzzFastPathMatchesGoflow2 teaches both decoders a template and options,
-// then feeds arbitrary datagrams: the records and counters must be equal.
+// FuzzFastPathMatchesGoflow2 teaches the decoders templates (with and
+// without variable-length fields) and options, then feeds arbitrary
+// datagrams: the records and counters must be equal.
 func FuzzFastPathMatchesGoflow2(f *testing.F) {
 	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
 	f.Add(datagram(10, 1, 1, dataSet(256, rec, rec)))
 	f.Add(datagram(9, 1, 1, dataSet(256, rec)))
 	f.Add(datagram(10, 1, 1, dataSet(256, rec), dataSet(300, rec)))
 	f.Add(datagram(10, 1, 1, dataSet(256, rec[:7])))
 	f.Add(v5Datagram(7, 0x4000|64, 3, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3))
+	f.Add(datagram(10, 1, 1, dataSet(259, varBytes(v4), varBytes3(v4)), dataSet(256, rec)))
+	f.Add(datagram(9, 1, 1, dataSet(260, cat(u16(1418), varBytes(v4)), make([]byte, 2)), dataSet(256, rec)))
+	f.Add(datagram(10, 1, 1, dataSet(261, cat(varBytes(u32(1500)), varBytes3([]byte{3}), varBytes([]byte{10, 0, 0, 1}), varBytes([]byte{10, 0, 0, 2})))))
+	f.Add(datagram(10, 1, 1, dataSet(262, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8)), dataSet(259, varBytes(v4), []byte{60})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := newPair()
 		for _, v := range []uint16{9, 10} {
 			p.check(t, datagram(v, 0, 1, templateSet(v, 256, flowFields...), templateSet(v, 257, field{1, 8}, field{2, 8}, field{27, 16}, field{28, 16}, field{48, 1}),
-				optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}), dataSet(258, cat(u32(0), []byte{3}, u32(64)))))
+				optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}), dataSet(258, cat(u32(0), []byte{3}, u32(64))),
+				// variable-length fields: only; after fixed ones (the
+				// padding goflow2 misreads); counters and addresses; options
+				templateSet(v, 259, field{ieDataLinkFrameSection, 0xffff}),
+				templateSet(v, 260, field{ieDataLinkFrameSize, 2}, field{ieDataLinkFrameSection, 0xffff}),
+				templateSet(v, 261, field{ieOctetDelta, 0xffff}, field{iePacketDelta, 0xffff}, field{ieSrcIPv4, 0xffff}, field{ieDstIPv4, 0xffff}),
+				optionsTemplateSet(v, 262, []field{{1, 4}}, []field{{ieSamplingInterval, 4}, {82, 0xffff}})))
 		}
 		p.check(t, b)
 	})
@@ -163,15 +216,18 @@ func TestCompile(t *testing.T) {
 		wantSize   int
 		wantDirect bool
 		wantOps    int // fields left to recordBuilder.field
+		wantVars   int // ops of a template with variable-length fields
 	}{
-		{"flow fields", flowFields, false, 25, true, 0},
-		{"variable length", []field{{1, 0xffff}, {8, 4}}, true, 0, false, 0},
-		{"unused field", []field{{1, 4}, {999, 8}, {2, 4}}, false, 16, true, 0},
-		{"totals and sampling", []field{{85, 8}, {8, 4}, {34, 4}, {48, 1}}, false, 17, true, 3},
-		{"twice the same value", []field{{1, 4}, {1, 8}, {34, 4}}, false, 16, false, 3},
-		{"v4 and v6 source", []field{{8, 4}, {27, 16}}, false, 20, false, 2},
-		{"v6 source of the wrong length", []field{{8, 4}, {27, 4}}, false, 8, true, 0},
-		{"only zero-length fields", []field{{1, 0}}, true, 0, false, 0},
+		{"flow fields", flowFields, false, 25, true, 0, 0},
+		{"variable length", []field{{1, 0xffff}, {8, 4}}, false, 5, false, 0, 2},
+		{"only variable length", []field{{315, 0xffff}}, false, 1, false, 0, 1},
+		{"variable length, unused fixed fields merged", []field{{999, 4}, {0x8000 | 1, 2}, {315, 0xffff}, {999, 1}, {2, 4}}, false, 12, false, 0, 4},
+		{"unused field", []field{{1, 4}, {999, 8}, {2, 4}}, false, 16, true, 0, 0},
+		{"totals and sampling", []field{{85, 8}, {8, 4}, {34, 4}, {48, 1}}, false, 17, true, 3, 0},
+		{"twice the same value", []field{{1, 4}, {1, 8}, {34, 4}}, false, 16, false, 3, 0},
+		{"v4 and v6 source", []field{{8, 4}, {27, 16}}, false, 20, false, 2, 0},
+		{"v6 source of the wrong length", []field{{8, 4}, {27, 4}}, false, 8, true, 0, 0},
+		{"only zero-length fields", []field{{1, 0}}, true, 0, false, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,8 +238,8 @@ func TestCompile(t *testing.T) {
 			if c == nil {
 				return
 			}
-			if c.size != tt.wantSize || (c.direct != nil) != tt.wantDirect || len(c.ops) != tt.wantOps {
-				t.Fatalf("size %d direct %v ops %d, want %d %v %d", c.size, c.direct != nil, len(c.ops), tt.wantSize, tt.wantDirect, tt.wantOps)
+			if c.size != tt.wantSize || (c.direct != nil) != tt.wantDirect || len(c.ops) != tt.wantOps || len(c.vars) != tt.wantVars {
+				t.Fatalf("size %d direct %v ops %d vars %v, want %d %v %d %d", c.size, c.direct != nil, len(c.ops), c.vars, tt.wantSize, tt.wantDirect, tt.wantOps, tt.wantVars)
 			}
 		})
 	}
@@ -197,7 +253,8 @@ var layoutIEs = append(slices.Sorted(maps.Keys(usedIE)), 999)
 // fields: an element of layoutIEs (the first byte's low 7 bits; its top bit
 // sets the enterprise bit, so in IPFIX the same number from another
 // enterprise, which the decoders must ignore) and a length, the address
-// lengths and odd ones included.
+// lengths and odd ones included, or a variable length when the second byte
+// is 0xf0 or more.
 func templateFromSpec(spec []byte) []field {
 	lengths := []uint16{1, 2, 4, 8, 16, 4, 3, 0, 12}
 	var fields []field
@@ -206,39 +263,107 @@ func templateFromSpec(spec []byte) []field {
 		if spec[i]&0x80 != 0 {
 			typ |= 0x8000
 		}
-		fields = append(fields, field{typ, lengths[int(spec[i+1])%len(lengths)]})
+		length := lengths[int(spec[i+1])%len(lengths)]
+		if spec[i+1] >= 0xf0 {
+			length = 0xffff
+		}
+		fields = append(fields, field{typ, length})
 	}
 	return fields
 }
 
+// randomRecords encodes up to 8 records of fields with random values
+// (variable-length ones of random lengths, now and then long or in the
+// three-octet form; packet sections now and then a real header), then
+// zero padding shorter, as long as, or longer than the shortest record.
+func randomRecords(rng *rand.Rand, fields []field) []byte {
+	var out []byte
+	shortest := 0
+	for range rng.IntN(9) {
+		shortest = 0
+		for _, f := range fields {
+			if f.length != 0xffff {
+				v := make([]byte, f.length)
+				for i := range v {
+					v[i] = byte(rng.UintN(256))
+				}
+				out, shortest = append(out, v...), shortest+int(f.length)
+				continue
+			}
+			shortest++
+			var v []byte
+			switch n := rng.IntN(10); {
+			case n < 5:
+				v = make([]byte, rng.IntN(20))
+			case n < 7:
+				v = make([]byte, []int{4, 16}[rng.IntN(2)])
+			case n < 8:
+				v = make([]byte, 250+rng.IntN(60))
+			default:
+				v = ethIPv4TCP([4]byte{10, 1, 1, byte(rng.UintN(256))}, [4]byte{10, 2, 2, 2}, uint16(rng.UintN(1500)), 40000, 443)
+			}
+			if len(v) < 20 || rng.IntN(2) == 0 {
+				for i := range v {
+					v[i] = byte(rng.UintN(256))
+				}
+			}
+			if len(v) >= 255 || rng.IntN(8) == 0 {
+				out = append(out, varBytes3(v)...)
+			} else {
+				out = append(out, varBytes(v)...)
+			}
+		}
+	}
+	return append(out, make([]byte, rng.IntN(shortest+3))...)
+}
+
 // checkTemplate teaches both paths the template spec describes and decodes
-// data as its records through both.
-func checkTemplate(t testing.TB, spec, data []byte) {
+// data as its records through both, in two sets (so that a record read
+// past its set's end reads the next set's bytes rather than stopping at
+// the datagram's end).
+//
+// For a template with variable-length fields it returns how many of the
+// two pairs (v9, IPFIX) compared goflow2 as it is (gf) to the end, and how
+// many found goflow2's set decoder wrong and compared with goflow2's record
+// decoder only.
+func checkTemplate(t testing.TB, spec, data []byte) (gfRight, gfWrong int) {
 	fields := templateFromSpec(spec)
 	if len(fields) == 0 {
-		return
+		return 0, 0
 	}
-	size := 0
+	variable := slices.ContainsFunc(fields, func(f field) bool { return f.length == 0xffff })
+	compiled := false
 	for _, f := range fields {
-		size += int(f.length)
+		compiled = compiled || f.length != 0
 	}
 	for _, v := range []uint16{9, 10} {
 		p := newPair()
 		p.check(t, datagram(v, 0, 1, templateSet(v, 256, fields...)))
-		p.check(t, datagram(v, 1, 1, dataSet(256, data)))
-		// Every template with a byte in it is compiled, so the fast path
-		// must have decoded the data set rather than handed it to goflow2.
-		if want := size > 0; (p.fast.fastHits == 1) != want {
-			t.Fatalf("v%d: fast path took %d datagrams, want %v (template %v)", v, p.fast.fastHits, want, fields)
+		p.check(t, datagram(v, 1, 1, dataSet(256, data), dataSet(256, data)))
+		// Every template with a byte in it (or a variable-length field) is
+		// compiled, so the fast path must have decoded the data sets
+		// rather than handed them to goflow2.
+		if (p.fast.fastHits == 1) != compiled {
+			t.Fatalf("v%d: fast path took %d datagrams, want %v (template %v)", v, p.fast.fastHits, compiled, fields)
+		}
+		switch {
+		case !variable:
+		case p.gfOff:
+			gfWrong++
+		default:
+			gfRight++
 		}
 	}
+	return gfRight, gfWrong
 }
 
 // TestDirectLayoutMatchesGoflow2 checks 3,000 random templates (duplicates,
-// wrong address lengths and all) and random records against goflow2.
+// wrong address lengths, variable-length fields and all) and random
+// records against goflow2: random bytes, and for templates with
+// variable-length fields, half the time well-formed records and padding.
 func TestDirectLayoutMatchesGoflow2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	direct := 0
+	direct, variable, gfRight, gfWrong := 0, 0, 0, 0
 	for range 3000 {
 		spec := make([]byte, 2*(1+rng.IntN(20)))
 		for i := range spec {
@@ -248,14 +373,29 @@ func TestDirectLayoutMatchesGoflow2(t *testing.T) {
 		for i := range data {
 			data[i] = byte(rng.UintN(256))
 		}
-		checkTemplate(t, spec, data)
-		if c := compile(templateRecordOf(templateFromSpec(spec))); c != nil && c.direct != nil {
+		fields := templateFromSpec(spec)
+		c := compile(templateRecordOf(fields))
+		if c != nil && c.vars != nil && rng.IntN(2) == 0 {
+			data = randomRecords(rng, fields)
+		}
+		r, w := checkTemplate(t, spec, data)
+		gfRight, gfWrong = gfRight+r, gfWrong+w
+		switch {
+		case c != nil && c.direct != nil:
 			direct++
+		case c != nil && c.vars != nil:
+			variable++
 		}
 	}
-	if direct < 300 {
-		t.Fatalf("only %d of 3000 templates had a direct layout", direct)
+	if direct < 300 || variable < 300 {
+		t.Fatalf("of 3000 templates only %d had a direct layout, %d variable-length fields", direct, variable)
 	}
+	// goflow2 as it is must be the reference for some, and found wrong
+	// for others.
+	if gfRight < 300 || gfWrong < 300 {
+		t.Fatalf("variable-length templates: goflow2 compared to the end %d times, found wrong %d", gfRight, gfWrong)
+	}
+	t.Logf("templates: %d direct, %d variable-length; goflow2 right %d times, wrong %d", direct, variable, gfRight, gfWrong)
 }
 
 // FuzzDirectLayoutMatchesGoflow2 is TestDirectLayoutMatchesGoflow2 with
@@ -265,5 +405,9 @@ func FuzzDirectLayoutMatchesGoflow2(f *testing.F) {
 	f.Add([]byte{5, 2, 14, 4, 19, 0, 0, 3, 0, 2}, make([]byte, 64))
 	f.Add([]byte{0, 2, 0, 3, 20, 3}, make([]byte, 40))
 	f.Add([]byte{14, 4, 15, 4, 22, 3, 23, 3, 19, 0}, bytes.Repeat([]byte{1, 0, 0xfe}, 40)) // IPv6, start/end, direction
+	section := byte(slices.Index(layoutIEs, ieDataLinkFrameSection))
+	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	f.Add([]byte{section, 0xff}, cat(varBytes(v4), varBytes(fixed(v4, 200)), varBytes3(v4), []byte{0}))    // only variable-length
+	f.Add([]byte{0, 2, section, 0xff, 1, 0xf0}, cat(u32(7), varBytes(v4), varBytes([]byte{1, 2}), u32(0))) // padding as long as the fixed fields
 	f.Fuzz(func(t *testing.T, spec, data []byte) { checkTemplate(t, spec, data) })
 }

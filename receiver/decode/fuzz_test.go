@@ -19,6 +19,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(datagram(10, 2, 1, templateSet(10, 258, field{1, 0xffff}, field{8, 4}), dataSet(258, []byte{3, 1, 2, 3, 10, 0, 0, 1})))
 	f.Add(datagram(10, 3, 1, templateSet(10, 259, field{10, 4}, field{ieDataLinkFrameSize, 2}, field{ieDataLinkFrameSection, 0xffff}),
 		dataSet(259, cat(u32(3), u16(1418), varBytes(ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443))))))
+	f.Add(datagram(10, 4, 1, templateSet(10, 260, field{ieDataLinkFrameSection, 0xffff}),
+		dataSet(260, varBytes(ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)), []byte{255, 0, 1, 0})))
+	f.Add(datagram(9, 5, 1, optionsTemplateSet(9, 261, []field{{1, 4}}, []field{{ieSamplingInterval, 4}, {82, 0xffff}}),
+		dataSet(261, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8))))
 	f.Add(v5Datagram(0, 100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))
 	f.Add(sflowDatagram(1, 512, ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443), 1418))
 	d := New(Limits{MaxTemplates: 16, MaxExporters: 4})

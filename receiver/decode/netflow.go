@@ -219,26 +219,27 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 			fail(health.ReasonMalformed, fmt.Errorf("ipfix: message length %d", l))
 			return
 		}
-		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex) {
+		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
 			return
 		}
 		p := &d.ipfix
 		p.FlowSets = nil
-		err = netflow.DecodeMessageVersion(d.reader(b), st.templates, &d.v9, p)
+		err = netflow.DecodeMessageVersion(d.reader(b), d.templatesFor(st), &d.v9, p)
 		sets, domain, seq = p.FlowSets, p.ObservationDomainId, p.SequenceNumber
 	} else {
 		if len(b) < 20 {
 			fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
 			return
 		}
-		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex) {
+		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
 			return
 		}
 		p := &d.v9
 		p.FlowSets = nil
-		err = netflow.DecodeMessageVersion(d.reader(b), st.templates, p, &d.ipfix)
+		err = netflow.DecodeMessageVersion(d.reader(b), d.templatesFor(st), p, &d.ipfix)
 		sets, domain, seq = p.FlowSets, p.SourceId, p.SequenceNumber
 	}
+	d.gt.templateStore = nil
 	ex.Templates.Store(int64(len(st.templates.templates)))
 	if err != nil {
 		// Missing templates are counted per set below; anything else once.
@@ -254,11 +255,26 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		}
 	}
 
+	// The data sets of templates with variable-length fields, kept from
+	// goflow2 (varlen.go), are decoded below where goflow2's would be.
+	misses := d.pairMisses(sets)
+	if d.refVarSet != nil {
+		for i, m := range misses {
+			if m.c != nil {
+				var overrun bool
+				if sets[i], overrun = d.refVarSet(netflowVersion(proto), m.t, sets[i].(netflow.RawFlowSet).Records); overrun {
+					fail(health.ReasonTruncated, overrunError(proto, m.id))
+				}
+				misses[i] = templateMiss{}
+			}
+		}
+	}
+
 	// Options first, so a rate sent in the same datagram as (even after)
 	// the data applies to it. IPFIX sequence numbers count options records
 	// too (RFC 7011 10.3.1).
 	var optRecords, refused uint32
-	for _, s := range sets {
+	for i, s := range sets {
 		switch s := s.(type) {
 		case netflow.OptionsDataFlowSet:
 			for i := range s.Records {
@@ -268,9 +284,17 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 				optRecords++
 			}
 		case netflow.RawFlowSet:
-			if s.Id >= 256 {
+			switch c := misses[i].c; {
+			case s.Id < 256:
+			case c == nil:
 				ex.TemplateMissingSets.Add(1)
 				ex.CountError(health.ReasonTemplateMissing)
+			case c.options:
+				n, r, overrun := d.varOptionsSet(st, domain, c, s.Records)
+				optRecords, refused = optRecords+n, refused+r
+				if overrun {
+					fail(health.ReasonTruncated, overrunError(proto, s.Id))
+				}
 			}
 		}
 	}
@@ -278,10 +302,15 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		fail(health.ReasonSamplerLimit, fmt.Errorf("%s: %d sampling rates refused: the exporter already has %d samplers", name, refused, d.limits.MaxSamplers))
 	}
 	start := len(d.recs)
-	for _, s := range sets {
-		if s, ok := s.(netflow.DataFlowSet); ok {
+	for i, s := range sets {
+		switch s := s.(type) {
+		case netflow.DataFlowSet:
 			for i := range s.Records {
 				d.dataRecord(st, addr, domain, proto, s.Records[i].Values)
+			}
+		case netflow.RawFlowSet:
+			if c := misses[i].c; c != nil && !c.options && d.varDataSet(st, addr, domain, proto, c, s.Records, st.domainRate(domain)) {
+				fail(health.ReasonTruncated, overrunError(proto, s.Id))
 			}
 		}
 	}
@@ -293,6 +322,21 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		n += optRecords
 	}
 	st.sequence(ex, seqKey{proto, domain}, seq, n, unit)
+}
+
+// templatesFor returns the exporter's template store as goflow2 is to see
+// it (goflowTemplates).
+func (d *Decoder) templatesFor(st *exporterState) *goflowTemplates {
+	d.gt.templateStore, d.gt.misses = st.templates, d.gt.misses[:0]
+	return &d.gt
+}
+
+// netflowVersion is the NetFlow version number of a v9 or IPFIX protocol.
+func netflowVersion(proto flow.Protocol) uint16 {
+	if proto == flow.IPFIX {
+		return 10
+	}
+	return 9
 }
 
 // unjoin flattens errors.Join trees and wrapping chains that contain joins.
@@ -334,6 +378,12 @@ func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.Options
 	for i := range rec.OptionsValues {
 		sf.set(&rec.OptionsValues[i])
 	}
+	return d.setRate(st, domain, &sf)
+}
+
+// setRate stores the sampling rate an options record's fields state, as
+// options says.
+func (d *Decoder) setRate(st *exporterState, domain uint32, sf *samplingFields) bool {
 	if !sf.any {
 		return true
 	}

@@ -28,8 +28,9 @@ type templateStore struct {
 	// 64 KB template set) took 250 MB per exporter.
 	fields, fieldBudget int
 	templates           map[uint64]any
-	// compiled holds the fast-path form of data templates with only
-	// fixed-length fields (see fastpath.go).
+	// compiled holds the compiled form of data templates (see
+	// fastpath.go) and of options templates with variable-length fields
+	// (varlen.go).
 	compiled map[uint64]*compiledTemplate
 }
 
@@ -152,10 +153,17 @@ func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t 
 	s.fields += n - fieldCount(old)
 	s.templates[k] = t
 	delete(s.compiled, k)
-	if tr, ok := t.(netflow.TemplateRecord); ok {
-		if c := compile(tr); c != nil {
-			s.compiled[k] = c
-		}
+	var c *compiledTemplate
+	switch tt := t.(type) {
+	case netflow.TemplateRecord:
+		c = compile(tt)
+	case netflow.NFv9OptionsTemplateRecord:
+		c = compileVariable(true, tt.Scopes, tt.Options)
+	case netflow.IPFIXOptionsTemplateRecord:
+		c = compileVariable(true, tt.Scopes, tt.Options)
+	}
+	if c != nil {
+		s.compiled[k] = c
 	}
 	return nil
 }
