@@ -15,7 +15,18 @@
 #
 # Without --config.file the defaults apply: flows on UDP 2055, 4739 and
 # 6343, /metrics on TCP 9155.
+#
+# The OCI labels say which build an image holds without running it
+# (docker inspect, registries, scanners); `make image` passes the same
+# VERSION and REVISION as the binary's flowmetrics_build_info.
 FROM scratch
+ARG VERSION=unknown
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="flowmetrics" \
+      org.opencontainers.image.description="NetFlow v5/v9, IPFIX and sFlow v5 as bounded-cardinality Prometheus metrics" \
+      org.opencontainers.image.source="https://github.com/flowmetrics/flowmetrics" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 COPY bin/image/flowmetrics /bin/flowmetrics
 USER 65534:65534
 EXPOSE 2055/udp 4739/udp 6343/udp 9155/tcp

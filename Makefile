@@ -51,10 +51,10 @@ test-dashboards:
 	promtool check rules alerts/flowmetrics.rules.yml
 	promtool test rules alerts/tests/*.yml
 
-## image: the container image $(IMAGE): the static binary only (see Dockerfile)
+## image: the container image $(IMAGE): the static binary only, with OCI version labels (see Dockerfile)
 image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/image/flowmetrics ./cmd/flowmetrics
-	docker build -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
 ## test-image: build the image and check it counts flows sent over 127.0.0.1
 test-image: image

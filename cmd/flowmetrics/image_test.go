@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -115,13 +116,34 @@ func TestContainerImage(t *testing.T) {
 			t.Errorf("flow_%s_bytes_total sums to %v, want the %v bytes sent", family, got, bytes)
 		}
 	}
+	var build map[string]string
 	for _, m := range mfs["flowmetrics_build_info"].GetMetric() {
-		if v := testkit.Labels(m)["version"]; v == "" {
+		build = testkit.Labels(m)
+		if build["version"] == "" {
 			t.Errorf("flowmetrics_build_info has no version: make image did not pass the build's")
 		}
 	}
 	if len(mfs["flowmetrics_build_info"].GetMetric()) != 1 {
 		t.Errorf("flowmetrics_build_info missing")
+	}
+	// The image says which build it holds without being run: its OCI
+	// labels name the same version and revision as the binary.
+	labels, err := docker("image", "inspect", "-f", "{{json .Config.Labels}}", image)
+	if err != nil {
+		t.Fatalf("docker image inspect: %v\n%s", err, labels)
+	}
+	var oci map[string]string
+	if err := json.Unmarshal([]byte(labels), &oci); err != nil {
+		t.Fatalf("image labels %q: %v", labels, err)
+	}
+	for label, want := range map[string]string{
+		"org.opencontainers.image.version":  build["version"],
+		"org.opencontainers.image.revision": build["revision"],
+		"org.opencontainers.image.source":   "https://github.com/flowmetrics/flowmetrics",
+	} {
+		if oci[label] != want || want == "" {
+			t.Errorf("image label %s = %q, want %q (flowmetrics_build_info %v)", label, oci[label], want, build)
+		}
 	}
 
 	if out, err := docker("stop", "-t", "10", name); err != nil {
