@@ -6,11 +6,15 @@ package otelcol_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +319,169 @@ service:
 			t.Fatalf("dropped series still on the page (metric_expiration is 10m): %v (err %v); log:\n%s", s, err, log)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// promResult is one series of a Prometheus instant query.
+type promResult struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// promQuery runs an instant PromQL query at the current time against the
+// Prometheus at base and returns each series' labels and value.
+func promQuery(base, q string) ([]promResult, map[string]float64, error) {
+	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []promResult `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, nil, err
+	}
+	if r.Status != "success" {
+		return nil, nil, fmt.Errorf("%s: %s", q, r.Error)
+	}
+	bySrc := map[string]float64{}
+	for _, s := range r.Data.Result {
+		v, _ := s.Value[1].(string)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: value %q", q, v)
+		}
+		bySrc[s.Metric["src_addr"]] = f
+	}
+	return r.Data.Result, bySrc, nil
+}
+
+// TestDroppedSeriesStaleThroughRemoteWrite: through the Prometheus remote
+// write exporter into a real Prometheus, a series the receiver drops stops
+// being returned by a query at the current time within seconds — its end
+// became a staleness marker — instead of lingering for the 5-minute
+// lookback; a busy series of the same metric stays; and no counter shows a
+// reset (an end written as a value would read as one).
+func TestDroppedSeriesStaleThroughRemoteWrite(t *testing.T) {
+	if _, err := os.Stat(collector); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing: run make otelcol first", collector)
+		}
+		t.Skipf("%s not built (make otelcol)", collector)
+	}
+	if _, err := exec.LookPath("prometheus"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("prometheus not on PATH (CI=true)")
+		}
+		t.Skip("prometheus not on PATH")
+	}
+	dir := t.TempDir()
+	promCfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(promCfg, []byte("global: {scrape_interval: 1m}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := testkit.FreePort(t, "tcp")
+	prom := "http://" + promAddr
+	promLog := process(t, "prometheus", "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr, "--web.enable-remote-write-receiver", "--log.level=warn")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(prom + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus never got ready (%v); log:\n%s", err, promLog)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	flows := testkit.FreePort(t, "udp")
+	cfg := filepath.Join(dir, "otelcol.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+receivers:
+  flowmetrics:
+    listen: [%q]
+    collection_interval: 200ms
+    attribute_style: prometheus
+    series: {idle_timeout: 1s, frozen_hold: 1s}
+    families: [{name: src, labels: [exporter, src_addr], limit: 10}]
+exporters:
+  prometheus_remote_write:
+    endpoint: %q
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [flowmetrics]
+      exporters: [prometheus_remote_write]
+`, flows, prom+"/api/v1/write")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := process(t, collector, "--config", cfg)
+	conn, err := net.Dial("udp", flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	// 10.0.0.1 stays busy; 10.0.0.2 and .3 send until Prometheus has them.
+	const query = `flow_src_bytes_total{exporter="127.0.0.1"}`
+	seq := uint32(0)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, _ = conn.Write(v5(seq, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
+		seq += 3
+		_, s, err := promQuery(prom, query)
+		if err == nil && s["10.0.0.2"] > 0 && s["10.0.0.3"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sources never reached Prometheus (%v, last err %v); log:\n%s", s, err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// idle_timeout + frozen_hold is 2 s; without an end the series would
+	// answer queries for 5 minutes after its last sample.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, _ = conn.Write(v5(seq, "10.0.0.1"))
+		seq++
+		_, s, err := promQuery(prom, query)
+		if err == nil && s["10.0.0.1"] == 0 {
+			t.Fatalf("the busy source left Prometheus's answer: %v", s)
+		}
+		_, two := s["10.0.0.2"]
+		_, three := s["10.0.0.3"]
+		if err == nil && !two && !three {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped series still answer a query at now (no staleness marker): %v (err %v); log:\n%s", s, err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Their samples are still there for range queries, and no series,
+	// ended or live, has a reset: the end carried no value.
+	res, s, err := promQuery(prom, `last_over_time(`+query+`[5m])`)
+	if err != nil || len(res) != 3 || s["10.0.0.2"] <= 0 || s["10.0.0.3"] <= 0 {
+		t.Errorf("last_over_time over the ended series: %v (err %v)", s, err)
+	}
+	if _, s, err := promQuery(prom, `resets(`+query+`[5m])`); err != nil || len(s) != 3 || s["10.0.0.1"] != 0 || s["10.0.0.2"] != 0 || s["10.0.0.3"] != 0 {
+		t.Errorf("resets(): %v (err %v), want 0 for each of the three sources", s, err)
+	}
+	if strings.Contains(log.String(), "\terror\t") {
+		t.Errorf("the collector logged errors:\n%s", log)
 	}
 }
