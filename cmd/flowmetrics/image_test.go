@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -44,20 +43,10 @@ func TestContainerImage(t *testing.T) {
 		_, _ = docker("rm", "-f", name)
 	})
 	url := "http://" + web
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the container never got ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testkit.WaitReady(url+"/-/ready", 20*time.Second); err != nil {
+		t.Fatalf("the container never got ready: %v", err)
 	}
+	deadline := time.Now().Add(20 * time.Second)
 
 	pid, err := docker("inspect", "-f", "{{.State.Pid}}", name)
 	if err != nil {

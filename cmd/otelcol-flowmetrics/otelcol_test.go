@@ -82,13 +82,57 @@ func settle(t *testing.T, url string, log *testkit.SyncBuffer) testkit.Metrics {
 // Collector, whose Prometheus exporter is scraped, and into the standalone
 // binary: every family's totals, and the per-source and per-protocol series,
 // are equal, and both equal the pcap's own for the deterministic streams.
-func TestCollectorMatchesStandalone(t *testing.T) {
+// needCollector skips t when the Collector is not built, or fails it under
+// CI, where make test builds it first.
+func needCollector(t *testing.T) {
+	t.Helper()
 	if _, err := os.Stat(collector); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s missing: run make otelcol first", collector)
 		}
 		t.Skipf("%s not built (make otelcol)", collector)
 	}
+}
+
+// startCollector runs the Collector with the flowmetrics receiver (its
+// settings after listen, indented as receiver keys) in one metrics pipeline
+// to one exporter (its settings indented as that exporter's keys), and
+// returns its log.
+func startCollector(t *testing.T, listen, receiver, exporter, exporterSettings string) *testkit.SyncBuffer {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
+	yaml := fmt.Sprintf(`
+receivers:
+  flowmetrics:
+    listen: [%q]
+%s
+exporters:
+  %s:
+%s
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [flowmetrics]
+      exporters: [%s]
+`, listen, receiver, exporter, exporterSettings, exporter)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return process(t, collector, "--config", cfg)
+}
+
+// droppingReceiver is the receiver of the dropped-series tests: series end
+// two seconds after their last record, collected five times a second.
+const droppingReceiver = `    collection_interval: 200ms
+    attribute_style: prometheus
+    series: {idle_timeout: 1s, frozen_hold: 1s}
+    families: [{name: src, labels: [exporter, src_addr], limit: 10}]`
+
+func TestCollectorMatchesStandalone(t *testing.T) {
+	needCollector(t)
 	testkit.SkipIfMissing(t, "softflowd", "pmacctd")
 	dir := t.TempDir()
 	standalone := filepath.Join(dir, "flowmetrics")
@@ -135,28 +179,8 @@ func TestCollectorMatchesStandalone(t *testing.T) {
 			capt.Close()
 
 			colFlows, colProm := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
-			cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
-			if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
-receivers:
-  flowmetrics:
-    listen: [%q]
-    collection_interval: 500ms
-    attribute_style: prometheus
-exporters:
-  prometheus:
-    endpoint: %q
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [flowmetrics]
-      exporters: [prometheus]
-`, colFlows, colProm)), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			colLog := process(t, collector, "--config", cfg)
+			colLog := startCollector(t, colFlows, `    collection_interval: 500ms
+    attribute_style: prometheus`, "prometheus", fmt.Sprintf("    endpoint: %q", colProm))
 			fmFlows, fmWeb := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
 			fmLog := process(t, standalone, "--flow.listen-address="+fmFlows, "--web.listen-address="+fmWeb)
 			time.Sleep(2 * time.Second) // both bind
@@ -199,12 +223,7 @@ service:
 // TestExampleConfigValidates runs the distribution's own `validate` on the
 // example Collector config shipped in examples/.
 func TestExampleConfigValidates(t *testing.T) {
-	if _, err := os.Stat(collector); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: run make otelcol first", collector)
-		}
-		t.Skipf("%s not built (make otelcol)", collector)
-	}
+	needCollector(t)
 	out, err := exec.Command(collector, "validate", "--config", "../../examples/otelcol.yaml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
@@ -246,38 +265,10 @@ func v5(seq uint32, srcs ...string) []byte {
 // NoRecordedValue one, so each end must be a metric of its own), and a busy
 // series of the same metric stays.
 func TestDroppedSeriesLeaveAtOnce(t *testing.T) {
-	if _, err := os.Stat(collector); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: run make otelcol first", collector)
-		}
-		t.Skipf("%s not built (make otelcol)", collector)
-	}
+	needCollector(t)
 	flows, prom := testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")
-	cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
-receivers:
-  flowmetrics:
-    listen: [%q]
-    collection_interval: 200ms
-    attribute_style: prometheus
-    series: {idle_timeout: 1s, frozen_hold: 1s}
-    families: [{name: src, labels: [exporter, src_addr], limit: 10}]
-exporters:
-  prometheus:
-    endpoint: %q
-    metric_expiration: 10m
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [flowmetrics]
-      exporters: [prometheus]
-`, flows, prom)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log := process(t, collector, "--config", cfg)
+	log := startCollector(t, flows, droppingReceiver, "prometheus", fmt.Sprintf(`    endpoint: %q
+    metric_expiration: 10m`, prom))
 	conn, err := net.Dial("udp", flows)
 	if err != nil {
 		t.Fatal(err)
@@ -368,12 +359,7 @@ func promQuery(base, q string) ([]promResult, map[string]float64, error) {
 // lookback; a busy series of the same metric stays; and no counter shows a
 // reset (an end written as a value would read as one).
 func TestDroppedSeriesStaleThroughRemoteWrite(t *testing.T) {
-	if _, err := os.Stat(collector); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s missing: run make otelcol first", collector)
-		}
-		t.Skipf("%s not built (make otelcol)", collector)
-	}
+	needCollector(t)
 	if _, err := exec.LookPath("prometheus"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("prometheus not on PATH (CI=true)")
@@ -389,46 +375,12 @@ func TestDroppedSeriesStaleThroughRemoteWrite(t *testing.T) {
 	prom := "http://" + promAddr
 	promLog := process(t, "prometheus", "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr, "--web.enable-remote-write-receiver", "--log.level=warn")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(prom + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus never got ready (%v); log:\n%s", err, promLog)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := testkit.WaitReady(prom+"/-/ready", 30*time.Second); err != nil {
+		t.Fatalf("prometheus never got ready (%v); log:\n%s", err, promLog)
 	}
 
 	flows := testkit.FreePort(t, "udp")
-	cfg := filepath.Join(dir, "otelcol.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
-receivers:
-  flowmetrics:
-    listen: [%q]
-    collection_interval: 200ms
-    attribute_style: prometheus
-    series: {idle_timeout: 1s, frozen_hold: 1s}
-    families: [{name: src, labels: [exporter, src_addr], limit: 10}]
-exporters:
-  prometheus_remote_write:
-    endpoint: %q
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [flowmetrics]
-      exporters: [prometheus_remote_write]
-`, flows, prom+"/api/v1/write")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	log := process(t, collector, "--config", cfg)
+	log := startCollector(t, flows, droppingReceiver, "prometheus_remote_write", fmt.Sprintf("    endpoint: %q", prom+"/api/v1/write"))
 	conn, err := net.Dial("udp", flows)
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +390,7 @@ service:
 	// 10.0.0.1 stays busy; 10.0.0.2 and .3 send until Prometheus has them.
 	const query = `flow_src_bytes_total{exporter="127.0.0.1"}`
 	seq := uint32(0)
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, _ = conn.Write(v5(seq, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
 		seq += 3
