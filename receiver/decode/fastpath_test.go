@@ -192,6 +192,9 @@ func FuzzFastPathMatchesGoflow2(f *testing.F) {
 	f.Add(datagram(9, 1, 1, dataSet(260, cat(u16(1418), varBytes(v4)), make([]byte, 2)), dataSet(256, rec)))
 	f.Add(datagram(10, 1, 1, dataSet(261, cat(varBytes(u32(1500)), varBytes3([]byte{3}), varBytes([]byte{10, 0, 0, 1}), varBytes([]byte{10, 0, 0, 2})))))
 	f.Add(datagram(10, 1, 1, dataSet(262, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8)), dataSet(259, varBytes(v4), []byte{60})))
+	// a set without template before one of a variable-length template:
+	// goflow2's path pairs each RawFlowSet with its own template
+	f.Add(datagram(10, 1, 1, dataSet(300, rec), dataSet(260, cat(u16(1418), varBytes(v4))), dataSet(256, rec)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := newPair()
 		for _, v := range []uint16{9, 10} {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -385,5 +386,126 @@ func TestVariableLengthErrors(t *testing.T) {
 		if !errors.As(errs[0], &de) || de.Reason != health.ReasonTruncated || ex.DecodeErrors[health.ReasonTruncated].Load() != 2 {
 			t.Fatalf("fast %v: %v, %d truncated", fast, errs[0], ex.DecodeErrors[health.ReasonTruncated].Load())
 		}
+	}
+}
+
+// TestVariableLengthPairing: in a datagram that goflow2 decodes (it has
+// template sets), each RawFlowSet goflow2 returns is paired with the
+// template it did not get, in order: sets of missing templates between
+// those of variable-length ones, an empty set, options data, and a template
+// redefined from variable to fixed length and back within the datagram.
+// The differential tests cannot see a wrong pairing here: the fast path
+// takes no datagram with template sets, and the reference decoders pair
+// the same way.
+func TestVariableLengthPairing(t *testing.T) {
+	const varLen = 0xffff
+	a := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	b := ethIPv4TCP([4]byte{10, 1, 1, 3}, [4]byte{10, 2, 2, 4}, 60, 40001, 80)
+	flowRec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	for _, version := range []uint16{9, 10} {
+		for _, fast := range []bool{true, false} {
+			d, ex := New(Limits{}), &health.Exporter{}
+			d.noFastPath = !fast
+			res, errs := d.Decode(datagram(version, 0, 7,
+				templateSet(version, 256, field{ieDataLinkFrameSection, varLen}),
+				templateSet(version, 257, flowFields...),
+				asVersion(optionsTemplateSet(10, 258, []field{{149, 4}}, []field{{ieSamplingInterval, 4}, {82, varLen}}), version),
+				dataSet(300, flowRec), // no template
+				dataSet(256, varBytes(a), varBytes3(b)),
+				dataSet(301, varBytes(a)), // no template
+				dataSet(256),              // no record
+				dataSet(258, cat(u32(7), u32(100), varBytes([]byte("ge-0/0/0")))),
+				dataSet(257, flowRec),
+				templateSet(version, 256, field{iePacketDelta, 4}), // now fixed
+				dataSet(256, u32(5)),
+				dataSet(302, u32(5)), // no template
+				templateSet(version, 256, field{ieOctetDelta, varLen}, field{iePacketDelta, varLen}), // variable again
+				dataSet(256, cat(varBytes([]byte{7}), varBytes3([]byte{1, 0}))),
+			), exporter, ex)
+			var got []rec
+			for _, r := range res.Records {
+				got = append(got, recOf(r))
+			}
+			want := []rec{
+				{"10.1.1.1", "10.2.2.2", 6, 40000, 443, 1400, 1, 100},
+				{"10.1.1.3", "10.2.2.4", 6, 40001, 80, 60, 1, 100},
+				{"10.0.0.1", "10.0.0.2", 6, 1, 443, 1500, 3, 100},
+				{"invalid IP", "invalid IP", 0, 0, 0, 0, 5, 100},
+				{"invalid IP", "invalid IP", 0, 0, 0, 7, 256, 100},
+			}
+			if !reflect.DeepEqual(got, want) || len(errs) != 0 || ex.TemplateMissingSets.Load() != 3 {
+				t.Fatalf("v%d fast %v: records\n%+v\nwant\n%+v\nerrors %v, %d sets without template, want 3",
+					version, fast, got, want, errs, ex.TemplateMissingSets.Load())
+			}
+		}
+	}
+}
+
+// TestGoflow2AsksOncePerDataSet checks what pairMisses rests on, so that a
+// goflow2 upgrade that asks for templates differently shows here: on
+// random datagrams of template, options template, data, empty, withdrawn
+// and reserved sets, truncated now and then, goflow2 returns exactly one
+// RawFlowSet of id 256 or more per template it did not get, in the same
+// order.
+func TestGoflow2AsksOncePerDataSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const varLen = 0xffff
+	raws := 0
+	for range 2000 {
+		version := []uint16{9, 10}[rng.IntN(2)]
+		d, ex := New(Limits{MaxTemplates: 4}), &health.Exporter{}
+		d.noFastPath = true
+		for seq := range uint32(3) {
+			var sets []set
+			for range rng.IntN(8) {
+				id := uint16(256 + rng.IntN(6))
+				switch rng.IntN(8) {
+				case 0:
+					sets = append(sets, templateSet(version, id, field{ieOctetDelta, 4}))
+				case 1:
+					sets = append(sets, templateSet(version, id, field{ieDataLinkFrameSection, varLen}))
+				case 2:
+					sets = append(sets, asVersion(optionsTemplateSet(10, id, []field{{149, 4}}, []field{{ieSamplingInterval, 4}, {82, varLen}}), version))
+				case 3:
+					sets = append(sets, templateSet(version, id)) // a withdrawal: refused
+				case 4:
+					sets = append(sets, set{uint16(rng.IntN(256)), make([]byte, rng.IntN(5))})
+				default:
+					data := make([]byte, rng.IntN(12))
+					for i := range data {
+						data[i] = byte(rng.IntN(4))
+					}
+					sets = append(sets, dataSet(id, data))
+				}
+			}
+			b := datagram(version, seq, 1, sets...)
+			if rng.IntN(10) == 0 {
+				b = b[:len(b)-rng.IntN(5)]
+			}
+			d.ipfix.FlowSets, d.v9.FlowSets, d.gt.misses = nil, nil, nil
+			d.Decode(b, exporter, ex)
+			fs := d.ipfix.FlowSets
+			if version == 9 {
+				fs = d.v9.FlowSets
+			}
+			k := 0
+			for _, s := range fs {
+				raw, ok := s.(netflow.RawFlowSet)
+				if !ok || raw.Id < 256 {
+					continue
+				}
+				if k >= len(d.gt.misses) || d.gt.misses[k].id != raw.Id {
+					t.Fatalf("v%d: set %d of %x: misses %+v", version, raw.Id, b, d.gt.misses)
+				}
+				k++
+			}
+			if k != len(d.gt.misses) {
+				t.Fatalf("v%d: %d raw sets, %d templates missed (%x)", version, k, len(d.gt.misses), b)
+			}
+			raws += k
+		}
+	}
+	if raws < 1000 {
+		t.Fatalf("only %d raw sets", raws)
 	}
 }
