@@ -204,10 +204,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		domain uint32
 		seq    uint32
 		err    error
-		name   = "netflow v9"
+		name   = netflowName(proto)
 	)
 	if proto == flow.IPFIX {
-		name = "ipfix"
 		if len(b) < 16 {
 			fail(health.ReasonTruncated, fmt.Errorf("ipfix: %d-byte header", len(b)))
 			return
@@ -329,6 +328,14 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 func (d *Decoder) templatesFor(st *exporterState) *goflowTemplates {
 	d.gt.templateStore, d.gt.misses = st.templates, d.gt.misses[:0]
 	return &d.gt
+}
+
+// netflowName is how errors name a v9 or IPFIX protocol.
+func netflowName(proto flow.Protocol) string {
+	if proto == flow.IPFIX {
+		return "ipfix"
+	}
+	return "netflow v9"
 }
 
 // netflowVersion is the NetFlow version number of a v9 or IPFIX protocol.

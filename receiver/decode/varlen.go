@@ -150,11 +150,7 @@ func (d *Decoder) varOptionsSet(st *exporterState, domain uint32, c *compiledTem
 // overrunError is the error of a data set whose last record runs past its
 // end; both decode paths count it as ReasonTruncated.
 func overrunError(proto flow.Protocol, id uint16) error {
-	name := "netflow v9"
-	if proto == flow.IPFIX {
-		name = "ipfix"
-	}
-	return fmt.Errorf("%s: data set %d: %w", name, id, errRecordOverrun)
+	return fmt.Errorf("%s: data set %d: %w", netflowName(proto), id, errRecordOverrun)
 }
 
 // templateMiss is a data set goflow2 found no template for: missing, or
