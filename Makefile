@@ -60,7 +60,7 @@ image:
 test-image: image
 	FLOWMETRICS_IMAGE=$(IMAGE) $(GO) test -count=1 -run '^TestContainerImage$$' -v ./cmd/flowmetrics
 
-## otelcol: build the Collector distribution with ocb (cold ~3.5 min, warm ~1 min)
+## otelcol: build the Collector distribution with ocb (cold 2–4 min, warm ~1 min)
 otelcol: $(OCB)
 	cd cmd/otelcol-flowmetrics && $(OCB) --config builder-config.yaml
 
