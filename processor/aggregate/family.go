@@ -221,6 +221,10 @@ type Family struct {
 	opts           Options
 	mask           uint32
 	cmask4, cmask6 ckey // compact masks for IPv4 and other records, see AddKeyed
+	// batchWords is how many of the table's first words are the same for
+	// every record of a batch: the exporter's two, if the family has them,
+	// then the Other word if no label of the family lives in it.
+	batchWords int
 
 	mu         sync.Mutex
 	tab        keyTable   // compact key -> series id
@@ -249,13 +253,30 @@ func NewFamily(spec Spec, opts Options) *Family {
 	maskV4 := keyMask(f.mask, true, spec.IPv4Mask, spec.IPv6Mask)
 	maskV6 := keyMask(f.mask, false, spec.IPv4Mask, spec.IPv6Mask)
 	// The family's words: those either mask keeps, and the one holding Other.
+	// The order is free (the table maps them); addKeyed wants first the
+	// words that are the same for a whole batch: the exporter's (a batch is
+	// one exporter's), then the Other word when the family keeps nothing
+	// else of it (a record's is then always zero), then the rest.
 	w4 := (*[keyWords]uint64)(unsafe.Pointer(&maskV4))
 	w6 := (*[keyWords]uint64)(unsafe.Pointer(&maskV6))
 	var words []uint8
+	add := func(i int) {
+		f.cmask4[len(words)], f.cmask6[len(words)] = w4[i], w6[i]
+		words = append(words, uint8(i))
+	}
+	exporterWords := w4[0]|w6[0] != 0 && w4[1]|w6[1] != 0
+	if exporterWords {
+		add(0)
+		add(1)
+		f.batchWords = 2
+	}
+	if w4[otherWord]|w6[otherWord] == 0 {
+		add(otherWord)
+		f.batchWords++
+	}
 	for i := range keyWords {
-		if w4[i]|w6[i] != 0 || i == otherWord {
-			f.cmask4[len(words)], f.cmask6[len(words)] = w4[i], w6[i]
-			words = append(words, uint8(i))
+		if (w4[i]|w6[i] != 0 || i == otherWord) && !slices.Contains(words, uint8(i)) {
+			add(i)
 		}
 	}
 	f.tab = newKeyTable(words, min(spec.Limit, 1024))
@@ -363,34 +384,36 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	var prevS *series
 	words := f.tab.words
 	words = words[:min(len(words), keyWords)]
-	// A batch is one exporter's (core.Process): when the family's first
-	// words are the exporter address, their share of the hash is computed
-	// once per exporter rather than once per record.
-	skip := 0
-	if len(words) > 2 && words[0] == 0 && words[1] == 1 {
-		skip = 2
-	}
-	// The exporter words (kept whole by the mask) are then also copied
-	// into both compact keys once per exporter, and only the other words
-	// are gathered per record.
+	// The batch's words (see batchWords) are copied into both compact keys
+	// and hashed once per exporter rather than once per record (only a
+	// test mixes exporters in one batch); only the other words are
+	// gathered per record.
+	skip := f.batchWords
+	perExporter := skip >= 2
 	rest := words[skip:]
-	hPre := f.tab.seed
+	n := len(rest)
+	c4, c6 := f.cmask4[skip:skip+n], f.cmask6[skip:skip+n]
+	k0, k1 := keys[0][skip:skip+n], keys[1][skip:skip+n]
+	hPre := f.tab.hashFrom(f.tab.seed, keys[0][:skip])
 	for i := range recs {
 		bk := &base[i]
-		m := &f.cmask6
-		if bk.IPVersion == 4 {
-			m = &f.cmask4
-		}
 		bw := (*[keyWords]uint64)(unsafe.Pointer(bk))
-		ck, prev := &keys[i&1], &keys[(i+1)&1]
+		cm := c6
+		if bk.IPVersion == 4 {
+			cm = c4
+		}
+		ck, cc, cp := &keys[0], k0, k1
+		if i&1 != 0 {
+			ck, cc, cp = &keys[1], k1, k0
+		}
 		diff := uint64(0)
-		if skip != 0 && (i == 0 || bw[0] != ck[0] || bw[1] != ck[1]) {
+		if perExporter && (i == 0 || bw[0] != ck[0] || bw[1] != ck[1]) {
 			keys[0][0], keys[0][1] = bw[0], bw[1]
 			keys[1][0], keys[1][1] = bw[0], bw[1]
-			hPre = f.tab.hashFrom(f.tab.seed, ck[:2])
+			hPre = f.tab.hashFrom(f.tab.seed, ck[:skip])
 			diff = 1
 		}
-		cm, cc, cp := m[skip:skip+len(rest)], ck[skip:skip+len(rest)], prev[skip:skip+len(rest)]
+		cm, cc, cp = cm[:n], cc[:n], cp[:n]
 		for j, w := range rest {
 			x := bw[w] & cm[j]
 			cc[j] = x
