@@ -156,6 +156,7 @@ type exporterState struct {
 	pools     map[poolKey]*poolState // sFlow sources' sample pools
 	poolTick  uint32                 // sFlow flow samples seen (the pools' clock)
 	poolSwept uint32                 // poolTick at the last sweep of pools
+	poolHot   [poolHotSize]poolHotEntry
 }
 
 // Protocol sniffs a datagram's protocol from its first bytes.

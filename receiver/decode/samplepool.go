@@ -120,15 +120,19 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 	if declared == 0 || k == untracked {
 		return declared, false
 	}
-	s := st.pools[k]
-	if s == nil {
-		if len(st.pools) >= maxPoolSources {
-			st.sweepPools()
+	hot := &st.poolHot[uint64(k)*hotMul>>(64-poolHotBits)]
+	s := hot.s
+	if hot.key != k || s == nil {
+		if s = st.pools[k]; s == nil {
+			if len(st.pools) >= maxPoolSources {
+				st.sweepPools()
+			}
+			if len(st.pools) < maxPoolSources {
+				st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+			}
+			return declared, false
 		}
-		if len(st.pools) < maxPoolSources {
-			st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
-		}
-		return declared, false
+		*hot = poolHotEntry{key: k, s: s}
 	}
 	s.seen = st.poolTick
 	rate := s.rate
@@ -141,9 +145,17 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 		// In order (the pool may not go back nor leap either).
 		s.last, s.lastPool = seq, pool
 		if n, dp := seq-s.seq0, pool-s.pool0; n >= poolMinSamples {
-			rate = uint32((uint64(dp) + uint64(n)/2) / uint64(n))
-			if n >= poolWindow || dp >= poolMaxDelta {
+			x := uint64(dp) + uint64(n)/2 // rate is x/n, rounded
+			switch {
+			case n >= poolWindow || dp >= poolMaxDelta:
+				rate = uint32(x / uint64(n))
 				s.seq0, s.pool0, s.rate = seq, pool, rate
+			case !aboveTolerance(x, uint64(n), declared):
+				// Mostly so: the division is left to the samples
+				// whose rate is used.
+				return declared, false
+			default:
+				rate = uint32(x / uint64(n))
 			}
 		}
 	case d <= 0 && d > -poolLate:
@@ -153,10 +165,37 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	}
-	if (int64(rate)-int64(declared))*poolTolerance <= int64(declared) {
+	if !aboveTolerance(uint64(rate), 1, declared) {
 		return declared, false
 	}
 	return rate, true
+}
+
+// aboveTolerance reports whether the rate x/n, rounded down, exceeds
+// declared by more than 1/poolTolerance, without dividing: n is below
+// 2^21 (a window ends by poolWindow samples, each sample advances the
+// sequence by less than poolRestart), so the product cannot overflow.
+func aboveTolerance(x, n uint64, declared uint32) bool {
+	limit := uint64(declared) + uint64(declared)/poolTolerance // the highest rate within tolerance
+	return x >= (limit+1)*n
+}
+
+// The hot sources: a direct-mapped cache of the pools map (a source's
+// entry is at the top poolHotBits of its key times hotMul). An exporter
+// sends samples of a few sources over and over, and a hit costs a
+// multiply and a compare where the map lookup cost about 10 ns per
+// sample. Keys that collide only fall back to the map. The pointers stay
+// valid while their source is in the map: sweepPools, the only place
+// that deletes, empties the cache.
+const (
+	poolHotBits = 4
+	poolHotSize = 1 << poolHotBits
+	hotMul      = 0x9e3779b97f4a7c15 // 2^64 / golden ratio
+)
+
+type poolHotEntry struct {
+	key poolKey
+	s   *poolState
 }
 
 // sweepPools drops the sources not seen for poolIdleSweep samples, at most
@@ -167,6 +206,7 @@ func (st *exporterState) sweepPools() {
 		return
 	}
 	st.poolSwept = st.poolTick
+	clear(st.poolHot[:])
 	for k, s := range st.pools {
 		if st.poolTick-s.seen >= poolIdleSweep {
 			delete(st.pools, k)

@@ -148,3 +148,98 @@ func TestSFlowRateIdleSourcesMakeRoom(t *testing.T) {
 		t.Fatalf("new source: rate %d pooled %v; %d sources tracked, %d sweeps; want 200, true, 1, at most 2", rate, pooled, len(st.pools), sweeps)
 	}
 }
+
+// TestAboveTolerance: the division-free test agrees with rounding x/n
+// down and comparing it as sflowRate did, (rate-declared)*poolTolerance >
+// declared, at the edges and at random up to the largest n and declared
+// rate.
+func TestAboveTolerance(t *testing.T) {
+	want := func(x, n uint64, declared uint32) bool {
+		return (int64(x/n)-int64(declared))*poolTolerance > int64(declared)
+	}
+	cases := []struct {
+		x, n     uint64
+		declared uint32
+	}{
+		{110, 1, 100}, {111, 1, 100}, {109, 1, 100}, {0, 1, 1}, {1, 1, 1}, {2, 1, 1},
+		{110*1024 + 1023, 1024, 100}, {111 * 1024, 1024, 100}, {111*1024 - 1, 1024, 100},
+		{1<<32 - 1, 1, 1<<32 - 1}, {(1<<32 - 1) * (1<<21 - 1), 1<<21 - 1, 1<<32 - 1},
+		{(1<<32 - 1) * (1<<21 - 1), 1<<21 - 1, 3_900_000_000},
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100_000 {
+		n := 1 + rng.Uint64N(1<<21-1)
+		declared := uint32(1 + rng.Uint64N(1<<32-1))
+		if rng.IntN(2) == 0 {
+			declared = uint32(1 + rng.IntN(10_000))
+		}
+		// Around the edge, or anywhere a 32-bit pool can take it.
+		x := uint64(declared) * n * 11 / 10
+		x = x - min(x, n) + rng.Uint64N(2*n+1)
+		if rng.IntN(2) == 0 {
+			x = rng.Uint64N(1<<32) + n/2
+		}
+		cases = append(cases, struct {
+			x, n     uint64
+			declared uint32
+		}{x, n, declared})
+	}
+	for _, c := range cases {
+		if got := aboveTolerance(c.x, c.n, c.declared); got != want(c.x, c.n, c.declared) {
+			t.Fatalf("aboveTolerance(%d, %d, %d) = %v, want %v", c.x, c.n, c.declared, got, !got)
+		}
+	}
+}
+
+// TestSFlowRateManySources: sources interleaved at random, more than the
+// hot cache holds so that they collide in it, each keep their own
+// measurement: each source's agent drops a different share of samples.
+func TestSFlowRateManySources(t *testing.T) {
+	const sources = 40
+	st := &exporterState{pools: make(map[poolKey]*poolState)}
+	var seq [sources]uint32
+	var got [sources]uint32
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range sources * 3 * poolMinSamples {
+		src := rng.IntN(sources)
+		gap := uint32(100 * (1 + src%3)) // 100: declared; 200, 300: pooled
+		seq[src]++
+		got[src], _ = st.sflowRate(newPoolKey(uint32(src%2), 0, uint32(src)), seq[src], gap*seq[src], 100)
+	}
+	for src, rate := range got {
+		if want := uint32(100 * (1 + src%3)); rate != want {
+			t.Fatalf("source %d: rate %d, want %d", src, rate, want)
+		}
+	}
+}
+
+// TestSFlowRateSweptSourceReturns: a hot source that the sweep drops while
+// idle is tracked afresh when it comes back (the hot cache must not keep
+// the dropped state alive outside the bounded map).
+func TestSFlowRateSweptSourceReturns(t *testing.T) {
+	st := &exporterState{pools: make(map[poolKey]*poolState)}
+	hot := newPoolKey(0, 0, 1)
+	for i := uint32(1); i <= poolMinSamples+1; i++ {
+		st.sflowRate(hot, i, 200*i, 100)
+	}
+	for src := uint32(2); src < maxPoolSources+1; src++ {
+		st.sflowRate(newPoolKey(0, 0, src), 0, 100, 100)
+	}
+	// A new source keeps the table full and busy until the idle ones,
+	// the hot one among them, are swept.
+	k := newPoolKey(0, 0, 99999)
+	for i := uint32(0); i < poolIdleSweep+1; i++ {
+		st.sflowRate(k, i, 100*(i+1), 100)
+	}
+	if st.pools[hot] != nil {
+		t.Fatal("the idle source was not swept")
+	}
+	// It comes back restarted: measured afresh, so its first samples keep
+	// the declared rate, and it is in the map again.
+	if rate, pooled := st.sflowRate(hot, 1, 300, 100); rate != 100 || pooled {
+		t.Fatalf("returning source: rate %d pooled %v, want the declared 100", rate, pooled)
+	}
+	if st.pools[hot] == nil {
+		t.Fatal("the returning source is not tracked in the map")
+	}
+}
