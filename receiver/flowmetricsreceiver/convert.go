@@ -74,8 +74,13 @@ type converter struct {
 	// limits (and max_exporters, for the health metrics) bound.
 	prev, cur []reported
 	seen      map[string]struct{}
-	group     *seriesGroup // the group metrics is filling
-	key       []byte       // scratch for seriesKey
+	// ends are the series whose ends this collection carries, kept until
+	// the consumer answers (delivered); carry are the ends of a refused
+	// collection, sent again with the next one. Each holds at most
+	// maxCarriedEnds.
+	ends, carry []reported
+	group       *seriesGroup // the group metrics is filling
+	key         []byte       // scratch for seriesKey
 }
 
 // reported is one series as the converter last emitted it: enough to emit
@@ -265,34 +270,73 @@ func keyPoint(r *reported) metricset.Point {
 // to at least contrib v0.161.0) stops reading a metric's points at the
 // first NoRecordedValue one, so a second end in the same metric would not
 // remove its series there.
+//
+// The ends of a collection the consumer refused (delivered) are sent
+// again, unless their series came back: a memory_limiter that refuses
+// one collection must not leave those series lingering until
+// metric_expiration or the lookback.
 func (c *converter) ended(dst pmetric.MetricSlice, ts pcommon.Timestamp) int {
 	n := 0
-	for i := range c.prev {
-		r := &c.prev[i]
-		if _, ok := c.seen[r.key]; ok {
-			continue
-		}
-		p := keyPoint(r)
-		for j := range r.group.metrics {
-			m := &r.group.metrics[j]
-			om := dst.AppendEmpty()
-			describe(om, m)
-			var dp pmetric.NumberDataPoint
-			if m.Kind == metricset.Counter {
-				dp = setCumulativeSum(om).DataPoints().AppendEmpty()
-				dp.SetStartTimestamp(c.start(p))
-			} else {
-				dp = om.SetEmptyGauge().DataPoints().AppendEmpty()
+	clear(c.ends)
+	c.ends = c.ends[:0]
+	// A carried end's series is in neither prev nor cur of the collection
+	// that refused it, so no series is ended twice here.
+	for _, from := range [][]reported{c.prev, c.carry} {
+		for i := range from {
+			r := &from[i]
+			if _, ok := c.seen[r.key]; ok {
+				continue
 			}
-			c.attributes(dp.Attributes(), m.LabelNames, p)
-			dp.SetTimestamp(ts)
-			dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
-			n++
+			n += c.end(dst, r, ts)
+			if len(c.ends) < maxCarriedEnds {
+				c.ends = append(c.ends, *r)
+			}
 		}
 	}
+	clear(c.carry)
+	c.carry = c.carry[:0]
 	clear(c.prev) // let go of the old series and groups
 	c.prev, c.cur = c.cur, c.prev[:0]
 	return n
+}
+
+// maxCarriedEnds bounds the ends kept for a refused collection: a
+// consumer that refuses collection after collection while series churn
+// must not grow the converter without bound. Past it, further ends are
+// sent once only. A variable for the tests.
+var maxCarriedEnds = 1 << 16
+
+// end appends the end of series r, one metric per metric of its group,
+// and returns the number of points appended.
+func (c *converter) end(dst pmetric.MetricSlice, r *reported, ts pcommon.Timestamp) int {
+	p := keyPoint(r)
+	for j := range r.group.metrics {
+		m := &r.group.metrics[j]
+		om := dst.AppendEmpty()
+		describe(om, m)
+		var dp pmetric.NumberDataPoint
+		if m.Kind == metricset.Counter {
+			dp = setCumulativeSum(om).DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(c.start(p))
+		} else {
+			dp = om.SetEmptyGauge().DataPoints().AppendEmpty()
+		}
+		c.attributes(dp.Attributes(), m.LabelNames, p)
+		dp.SetTimestamp(ts)
+		dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+	}
+	return len(r.group.metrics)
+}
+
+// delivered tells the converter what the consumer answered for the last
+// collection: when it refused it (err not nil), that collection's ends
+// go out again with the next one.
+func (c *converter) delivered(err error) {
+	if err != nil {
+		c.carry = append(c.carry[:0], c.ends...)
+	}
+	clear(c.ends)
+	c.ends = c.ends[:0]
 }
 
 // attributes writes a point's labels as attributes in the configured style.

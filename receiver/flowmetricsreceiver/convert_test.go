@@ -1,8 +1,10 @@
 package flowmetricsreceiver
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +336,77 @@ func TestOverflowSeriesEnds(t *testing.T) {
 		if overflow != 3 {
 			t.Errorf("%d ends of the overflow series, want 3 (bytes, packets, flows); ends %v", overflow, ends)
 		}
+	}
+}
+
+// TestRefusedEndsAreSentAgain: when the consumer refuses the collection
+// that carried some series' ends (a memory_limiter, say), the next
+// collection carries them again, except for a series that came back; once
+// a collection is delivered they are not sent again. The ends kept for a
+// refused collection are bounded.
+func TestRefusedEndsAreSentAgain(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 4, Options: aggregate.Options{TTL: time.Minute, Hold: time.Minute},
+		Families: []aggregate.Spec{{Name: "src", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelSrcAddr}, Limit: 10}}})
+	conv := newConverter(AttributesSemconv, component.BuildInfo{})
+	ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1"))
+	t0 := time.Unix(1_700_000_000, 0)
+	send := func(now time.Time, srcs ...string) {
+		for _, src := range srcs {
+			c.Process(ex, []flow.Record{{Exporter: ex.Addr, SrcAddr: netip.MustParseAddr(src), IPVersion: 4, Bytes: 100, Packets: 1}}, now)
+		}
+	}
+	refused := errors.New("data refused due to high memory usage")
+	// step collects at t0+d and answers err; it returns the ended
+	// source addresses, one per end point.
+	step := func(d time.Duration, err error) []string {
+		now := t0.Add(d)
+		c.Maintain(now)
+		md, n := conv.metrics(metricset.Gather(c, nil), now)
+		if n != md.DataPointCount() {
+			t.Errorf("%v: converter counts %d points, emits %d", d, n, md.DataPointCount())
+		}
+		conv.delivered(err)
+		var out []string
+		for _, e := range endPoints(t, md) {
+			out = append(out, fmt.Sprint(e.attrs["source.address"]))
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func(d time.Duration, got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%v: ends of %v, want %v", d, got, want)
+		}
+	}
+	two, three := []string{"10.0.0.2", "10.0.0.2", "10.0.0.2"}, []string{"10.0.0.3", "10.0.0.3", "10.0.0.3"}
+	send(t0, "10.0.0.1", "10.0.0.2", "10.0.0.3")
+	check(0, step(0, nil))
+	send(t0.Add(time.Minute), "10.0.0.1")
+	check(time.Minute, step(time.Minute, nil)) // .2 and .3 frozen
+	send(t0.Add(2*time.Minute), "10.0.0.1")
+	check(2*time.Minute, step(2*time.Minute, refused), append(two, three...)...) // dropped; refused
+	send(t0.Add(130*time.Second), "10.0.0.1", "10.0.0.2")                        // .2 comes back
+	check(130*time.Second, step(130*time.Second, refused), three...)             // .3 again; refused again
+	send(t0.Add(140*time.Second), "10.0.0.1")
+	check(140*time.Second, step(140*time.Second, nil), three...) // .3 again, delivered
+	check(150*time.Second, step(150*time.Second, nil))           // and no more
+
+	// Bounded: with room for one series, a refused collection's first
+	// ended series is sent again and the other is not.
+	defer func(n int) { maxCarriedEnds = n }(maxCarriedEnds)
+	maxCarriedEnds = 1
+	send(t0.Add(160*time.Second), "10.0.0.4", "10.0.0.5")
+	check(160*time.Second, step(160*time.Second, nil))
+	for _, d := range []time.Duration{220 * time.Second, 280 * time.Second} { // frozen, dropped
+		send(t0.Add(d), "10.0.0.1", "10.0.0.2")
+		c.Maintain(t0.Add(d))
+	}
+	ends := step(290*time.Second, refused)
+	if len(ends) != 6 { // .4 and .5, three metrics each
+		t.Fatalf("ends of %v, want those of 10.0.0.4 and 10.0.0.5", ends)
+	}
+	if again := step(300*time.Second, nil); len(again) != 3 || again[0] != again[2] {
+		t.Errorf("ends sent again: %v, want the three of one series", again)
 	}
 }

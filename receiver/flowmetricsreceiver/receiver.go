@@ -128,6 +128,7 @@ func (r *flowReceiver) emit(ctx context.Context) {
 	md, points := r.convert.metrics(metricset.Gather(r.core, r.intake), time.Now())
 	ctx = r.obsrecv.StartMetricsOp(ctx)
 	err := r.next.ConsumeMetrics(ctx, md)
+	r.convert.delivered(err)
 	r.obsrecv.EndMetricsOp(ctx, "flowmetrics", points, err)
 	if err != nil {
 		r.set.Logger.Warn("next consumer refused flow metrics", zap.Error(err))

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -309,5 +314,84 @@ func TestOverflowSeriesIsMarked(t *testing.T) {
 	}
 	if overflow != 2000 {
 		t.Errorf("overflow series = %v bytes, want 2000", overflow)
+	}
+}
+
+// TestRefusedEndsAreSentAgainOverUDP: a consumer that refuses the
+// collection carrying some series' ends (as a memory_limiter does) gets the
+// same ends again with the next collection, and not after it accepted
+// them. Real sockets and the receiver's own clock: the series go idle after
+// idle_timeout and are dropped after frozen_hold.
+func TestRefusedEndsAreSentAgainOverUDP(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.CollectionInterval = 100 * time.Millisecond
+	cfg.Series.IdleTimeout = time.Second
+	cfg.Series.FrozenHold = time.Second
+	var mu sync.Mutex
+	var calls [][]string // the ends each call carried, sorted; nil for none
+	var refusedAt = -1
+	next, err := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+		mu.Lock()
+		defer mu.Unlock()
+		var ends []string
+		for _, e := range endPoints(t, md) {
+			ends = append(ends, fmt.Sprintf("%s %v", e.metric, e.attrs))
+		}
+		slices.Sort(ends)
+		calls = append(calls, ends)
+		if len(ends) > 0 && refusedAt < 0 {
+			refusedAt = len(calls) - 1
+			return errors.New("data refused due to high memory usage")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	conn, err := net.Dial("udp", cfg.Listen[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(v5(0, 3, 0x4000|100)); err != nil {
+		t.Fatal(err)
+	}
+	// Idle 1 s, frozen 1 s, maintained every second: dropped within ~4 s.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		done := refusedAt >= 0 && len(calls) >= refusedAt+3
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no collection carried ends within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	refused, again, after := calls[refusedAt], calls[refusedAt+1], calls[refusedAt+2]
+	// The flows' ten series all end, three metrics each: one in each
+	// default family and the totals, three (sources) in src_host.
+	if len(refused) != 30 || !slices.ContainsFunc(refused, func(s string) bool { return strings.HasPrefix(s, "flow.exporter.bytes ") }) {
+		t.Fatalf("the refused collection's ends: %v", refused)
+	}
+	if !slices.Equal(again, refused) {
+		t.Errorf("the next collection's ends:\n%v\nwant those refused:\n%v", again, refused)
+	}
+	if len(after) != 0 {
+		t.Errorf("ends after they were accepted: %v", after)
 	}
 }
