@@ -20,6 +20,7 @@ import (
 	"github.com/flowmetrics/flowmetrics/processor/core"
 	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
 )
 
 // TestInterfaceInfoInvalidUTF8 converts an interface whose SNMP alias is
@@ -301,13 +302,19 @@ func TestRenamedInterfaceInfoEnds(t *testing.T) {
 	}
 }
 
+// srcCore returns a core with one family, src (exporter and source
+// address) of the given limit, series frozen after a minute idle and
+// dropped a minute later; a converter; and exporter 127.0.0.1.
+func srcCore(limit int) (*core.Core, *converter, *health.Exporter) {
+	c := core.New(core.Config{MaxExporters: 4, Options: aggregate.Options{TTL: time.Minute, Hold: time.Minute},
+		Families: []aggregate.Spec{{Name: "src", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelSrcAddr}, Limit: limit}}})
+	return c, newConverter(AttributesSemconv, component.BuildInfo{}), c.Exporters().Get(netip.MustParseAddr("127.0.0.1"))
+}
+
 // TestOverflowSeriesEnds: an exporter's overflow series that goes idle and
 // is dropped ends like any series, marked as the overflow series.
 func TestOverflowSeriesEnds(t *testing.T) {
-	c := core.New(core.Config{MaxExporters: 4, Options: aggregate.Options{TTL: time.Minute, Hold: time.Minute},
-		Families: []aggregate.Spec{{Name: "src", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelSrcAddr}, Limit: 1}}})
-	conv := newConverter(AttributesSemconv, component.BuildInfo{})
-	ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1"))
+	c, conv, ex := srcCore(1)
 	t0 := time.Unix(1_700_000_000, 0)
 	c.Process(ex, []flow.Record{
 		{Exporter: ex.Addr, SrcAddr: netip.MustParseAddr("10.0.0.1"), IPVersion: 4, Bytes: 1, Packets: 1},
@@ -345,10 +352,7 @@ func TestOverflowSeriesEnds(t *testing.T) {
 // a collection is delivered they are not sent again. The ends kept for a
 // refused collection are bounded.
 func TestRefusedEndsAreSentAgain(t *testing.T) {
-	c := core.New(core.Config{MaxExporters: 4, Options: aggregate.Options{TTL: time.Minute, Hold: time.Minute},
-		Families: []aggregate.Spec{{Name: "src", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelSrcAddr}, Limit: 10}}})
-	conv := newConverter(AttributesSemconv, component.BuildInfo{})
-	ex := c.Exporters().Get(netip.MustParseAddr("127.0.0.1"))
+	c, conv, ex := srcCore(10)
 	t0 := time.Unix(1_700_000_000, 0)
 	send := func(now time.Time, srcs ...string) {
 		for _, src := range srcs {
