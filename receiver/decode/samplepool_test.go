@@ -48,6 +48,12 @@ func TestSFlowRate(t *testing.T) {
 		{"half dropped: pool rate", stream(poolMinSamples+1, 0, 0, 100, fixed(200)), 200, true, 0},
 		{"half dropped over windows", stream(3*poolWindow+17, 0, 0, 100, fixed(200)), 200, true, 0},
 		{"9 % more: declared", stream(5000, 0, 0, 100, fixed(109)), 100, false, 1},
+		{"10 % more: declared", stream(5000, 0, 0, 100, fixed(110)), 100, false, 1},
+		{"11 % more: pool rate", stream(poolMinSamples+1, 0, 0, 100, fixed(111)), 111, true, 0},
+		// Δpool / Δsequence is rounded to the nearest: 205684/1025 and
+		// 205341/1025 (200.67 and 200.33 per sample).
+		{"pool rate rounds up", stream(poolMinSamples+2, 0, 0, 100, func(i int) uint32 { return 200 + uint32(min(i%3, 1)) }), 201, true, 0},
+		{"pool rate rounds down", stream(poolMinSamples+2, 0, 0, 100, func(i int) uint32 { return 201 - uint32(min(i%3, 1)) }), 200, true, 0},
 		{"pool never advances: declared", stream(5000, 0, 0, 100, fixed(0)), 100, false, 1},
 		{"pool counts only samples: declared", stream(5000, 0, 0, 100, fixed(1)), 100, false, 1},
 		{"no declared rate: left to the default", stream(2000, 0, 0, 0, fixed(50)), 0, false, 1},
