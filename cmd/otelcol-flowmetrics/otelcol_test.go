@@ -274,32 +274,42 @@ func TestDroppedSeriesLeaveAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// 10.0.0.1 stays busy; 10.0.0.2 and .3 send once (again each time
-	// until they are seen, in case the first datagrams came before the
-	// receiver bound its socket).
 	url := "http://" + prom + "/metrics"
-	srcs := func(mfs testkit.Metrics) map[string]float64 { return mfs.By("flow_src_bytes_total", "src_addr") }
+	dropTwoOfThree(t, conn, log, "the exporter's page (metric_expiration is 10m)", func() (map[string]float64, error) {
+		mfs, err := testkit.Scrape(url)
+		return mfs.By("flow_src_bytes_total", "src_addr"), err
+	})
+}
+
+// dropTwoOfThree drives the dropped-series tests over conn: 10.0.0.1,
+// 10.0.0.2 and 10.0.0.3 send until read (the sources' bytes, from where)
+// shows .2 and .3 (again and again, in case the first datagrams came before
+// the receiver bound its socket); then only 10.0.0.1 sends, which must stay,
+// until .2 and .3 are gone from read. The receiver's idle_timeout plus
+// frozen_hold is 2 s; each phase may take 30 s.
+func dropTwoOfThree(t *testing.T, conn net.Conn, log *testkit.SyncBuffer, where string, read func() (map[string]float64, error)) {
+	t.Helper()
 	seq := uint32(0)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, _ = conn.Write(v5(seq, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
 		seq += 3
-		mfs, err := testkit.Scrape(url)
-		if s := srcs(mfs); err == nil && s["10.0.0.2"] > 0 && s["10.0.0.3"] > 0 {
+		s, err := read()
+		if err == nil && s["10.0.0.2"] > 0 && s["10.0.0.3"] > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the sources never appeared (last err %v); log:\n%s", err, log)
+			t.Fatalf("the sources never reached %s (%v, last err %v); log:\n%s", where, s, err, log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		_, _ = conn.Write(v5(seq, "10.0.0.1"))
 		seq++
-		mfs, err := testkit.Scrape(url)
-		s := srcs(mfs)
+		s, err := read()
 		if err == nil && s["10.0.0.1"] == 0 {
-			t.Fatalf("the busy source left the page: %v", s)
+			t.Fatalf("the busy source left %s: %v", where, s)
 		}
 		_, two := s["10.0.0.2"]
 		_, three := s["10.0.0.3"]
@@ -307,7 +317,7 @@ func TestDroppedSeriesLeaveAtOnce(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dropped series still on the page (metric_expiration is 10m): %v (err %v); log:\n%s", s, err, log)
+			t.Fatalf("dropped series still in %s: %v (err %v); log:\n%s", where, s, err, log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -387,42 +397,13 @@ func TestDroppedSeriesStaleThroughRemoteWrite(t *testing.T) {
 	}
 	defer conn.Close()
 
-	// 10.0.0.1 stays busy; 10.0.0.2 and .3 send until Prometheus has them.
+	// Without an end the dropped series would answer queries for 5
+	// minutes after their last sample.
 	const query = `flow_src_bytes_total{exporter="127.0.0.1"}`
-	seq := uint32(0)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, _ = conn.Write(v5(seq, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
-		seq += 3
+	dropTwoOfThree(t, conn, log, "Prometheus's answer at now (no staleness marker?)", func() (map[string]float64, error) {
 		_, s, err := promQuery(prom, query)
-		if err == nil && s["10.0.0.2"] > 0 && s["10.0.0.3"] > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sources never reached Prometheus (%v, last err %v); log:\n%s", s, err, log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	// idle_timeout + frozen_hold is 2 s; without an end the series would
-	// answer queries for 5 minutes after its last sample.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		_, _ = conn.Write(v5(seq, "10.0.0.1"))
-		seq++
-		_, s, err := promQuery(prom, query)
-		if err == nil && s["10.0.0.1"] == 0 {
-			t.Fatalf("the busy source left Prometheus's answer: %v", s)
-		}
-		_, two := s["10.0.0.2"]
-		_, three := s["10.0.0.3"]
-		if err == nil && !two && !three {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dropped series still answer a query at now (no staleness marker): %v (err %v); log:\n%s", s, err, log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return s, err
+	})
 
 	// Their samples are still there for range queries, and no series,
 	// ended or live, has a reset: the end carried no value.
