@@ -131,7 +131,7 @@ func Health() *Dashboard {
 	b.add(6, 5,
 		stat("Exporters tracked", "Exporters flowmetrics currently keeps state for (templates, sequence numbers, sampling rate).", "short",
 			q(sumBy("", ji.sel("flowmetrics_exporters")), "exporters")),
-		stat("Silent exporters", "Exporters whose last datagram is more than 5 minutes old (alert FlowmetricsExporterSilent fires when that has lasted 5 more minutes).", "short",
+		stat("Silent exporters", "Exporters whose last datagram is more than 5 minutes old, stray senders (a misdirected syslog line, a port scan) included: alert FlowmetricsExporterSilent fires when that has lasted 5 more minutes, for addresses that delivered flow records or data sets.", "short",
 			q(fmt.Sprintf("count(time() - %s > 300) or vector(0)", lastSeen), "silent"), redAbove(1)),
 		stat("Datagrams", "UDP datagrams received per second from the selected exporters.", "cps",
 			q(s.sumRate("", "flowmetrics_datagrams_total"), "datagrams/s")),
