@@ -176,7 +176,7 @@ func Health() *Dashboard {
 	)
 
 	b.row("Intake and capacity")
-	b.add(8, 8,
+	b.add(6, 8,
 		ts("Socket drops", "Datagrams per second the kernel dropped on each UDP socket because its receive buffer was full (alert FlowmetricsSocketDrops).", "cps",
 			ji.sumRate("instance, address, socket", "flowmetrics_socket_drops_total"), "{{instance}} {{address}} #{{socket}}"),
 		ts("Socket receive buffer", "Effective SO_RCVBUF of each socket (Linux caps it at net.core.rmem_max).", "bytes",
@@ -186,6 +186,8 @@ func Health() *Dashboard {
 				q("histogram_quantile(0.5, "+ji.sumRate("instance, le", "flowmetrics_processing_duration_seconds_bucket")+")", "{{instance}} p50"),
 				q("histogram_quantile(0.99, "+ji.sumRate("instance, le", "flowmetrics_processing_duration_seconds_bucket")+")", "{{instance}} p99"),
 			}),
+		ts("Exporters forgotten", "Exporters forgotten per second to stay within max_exporters (compare Exporters tracked): a forgotten exporter that sends again loses its templates and sampling state (alert FlowmetricsExportersEvicted).", "cps",
+			ji.sumRate("instance", "flowmetrics_exporters_evicted_total"), "{{instance}}"),
 	)
 	b.add(8, 8,
 		ts("Series per family against its limit", "Series each family holds over its configured series limit; at 100% new keys fold into other. Normal for the top-talker families (src_host, dst_host); alert FlowmetricsFamilyAtSeriesLimit fires when a full family folds more than half of the records (see Records folded into other).", "percentunit",

@@ -121,3 +121,80 @@ func TestEveryAlertUnitTested(t *testing.T) {
 		}
 	}
 }
+
+// notOnDashboards are metrics alerts read that no dashboard shows, each
+// with the reason; their runbooks query them in Prometheus.
+var notOnDashboards = map[string]string{
+	"up":                           "Prometheus' own scrape health (FlowmetricsDown)",
+	"flowmetrics_snmp_polls_total": "SNMP enrichment state, only with enrich.snmp",
+	"flowmetrics_geoip_database_last_load_successful": "GeoIP enrichment state, only with enrich.geoip",
+	"flowmetrics_config_last_reload_successful":       "configuration state, one value per instance",
+}
+
+// TestAlertMetricsOnDashboards checks that every metric an alert reads
+// (through the recording rules it uses) is shown by a dashboard panel, so
+// the on-call engineer paged by it finds the figure in Grafana, as the
+// runbooks promise; notOnDashboards lists the exceptions.
+func TestAlertMetricsOnDashboards(t *testing.T) {
+	shown := map[string]bool{}
+	for _, f := range All() {
+		for _, pe := range f.Dashboard.Exprs() {
+			for _, n := range exprMetrics(t, pe.Target.Expr) {
+				shown[n] = true
+			}
+		}
+	}
+	recorded := map[string]string{}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] += " or " + r.Expr
+			}
+		}
+	}
+	var raw func(name string, seen map[string]bool) []string
+	raw = func(name string, seen map[string]bool) []string {
+		expr, ok := recorded[name]
+		if !ok {
+			return []string{name}
+		}
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		var out []string
+		for _, n := range exprMetrics(t, strings.TrimPrefix(expr, " or ")) {
+			out = append(out, raw(n, seen)...)
+		}
+		return out
+	}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			for _, n := range exprMetrics(t, r.Expr) {
+				for _, m := range raw(n, map[string]bool{}) {
+					if !shown[m] && notOnDashboards[m] == "" {
+						t.Errorf("alert %s reads %s, which no dashboard panel shows", r.Alert, m)
+					}
+				}
+			}
+		}
+	}
+}
+
+// exprMetrics lists the metric names an expression selects.
+func exprMetrics(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parseDashboardExpr(expr)
+	if err != nil {
+		t.Fatalf("%q: %v", expr, err)
+	}
+	sels, _ := selectors(e)
+	var out []string
+	for _, vs := range sels {
+		out = append(out, metricName(vs))
+	}
+	return out
+}
