@@ -35,10 +35,13 @@ func exporterVar(metric string, multi bool) *Variable {
 		fmt.Sprintf(`label_values(%s{job=~"$job", instance=~"$instance"}, exporter)`, metric), all)
 }
 
-// directionVar selects the flow direction the exporter observed
-// (ingress/egress sampling); routers that export both count a packet twice.
+// directionVar selects the direction label: the one the exporter stated
+// (IPFIX/NetFlow v9 flowDirection: ingress/egress sampling, and routers
+// that export both count a packet twice) or, for records that state none,
+// enrichment's classification from enrich.networks (ingress = towards an
+// internal network, egress, internal).
 func directionVar(exporterMatcher string) *Variable {
-	return queryVar("direction", "direction", "Observation direction of the flow records (ingress or egress sampling). Routers that sample both directions report each packet twice: pick one.",
+	return queryVar("direction", "direction", "Direction of the flow records: as the exporter states it (ingress or egress sampling; routers that sample both report each packet twice: pick one) or, for records that state none, classified from enrich.networks (ingress: towards an internal network, egress: from one, internal: between two; there keep All, or the panels show only that share of the traffic). unknown: neither; other: the family's overflow series.",
 		fmt.Sprintf(`label_values(flow_interface_bytes_total{job=~"$job", instance=~"$instance", %s}, direction)`, exporterMatcher), ".+")
 }
 
