@@ -66,6 +66,8 @@ var semconvAttrs = map[string]attr{
 type converter struct {
 	style   string
 	version string
+	// started is the start of the counters that have none of their own:
+	// when the receiver started (set by Start).
 	started pcommon.Timestamp
 
 	// prev are the Sum and Gauge series of the last collection and cur

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
@@ -39,7 +40,6 @@ type flowReceiver struct {
 	snmp    *snmp.Poller
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	started time.Time
 	mu      sync.Mutex // guards state
 	state   int        // notStarted, running or stopped
 }
@@ -73,6 +73,10 @@ func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 		return errors.New("flowmetrics receiver: Start called twice or after Shutdown")
 	}
 	logger := slog.New(zapslog.NewHandler(r.set.Logger.Core()))
+	// The counters without a start of their own count from here, where
+	// the core and the sockets are made: not from newReceiver, which the
+	// Collector calls before it starts the exporters and processors.
+	r.convert.started = pcommon.NewTimestampFromTime(time.Now())
 	fc := r.cfg.flow()
 	r.core = core.New(fc.Core())
 	if err := r.core.RefreshEnrichment(); err != nil {
@@ -88,7 +92,6 @@ func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 		return out
 	}, logger)
 	r.snmp.Start()
-	r.started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Add(1)

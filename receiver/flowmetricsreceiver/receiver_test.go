@@ -395,3 +395,45 @@ func TestRefusedEndsAreSentAgainOverUDP(t *testing.T) {
 		t.Errorf("ends after they were accepted: %v", after)
 	}
 }
+
+// TestCountersStartAtStart: the counters without a start of their own
+// (family and socket counters, the processing histogram) begin counting
+// when Start builds the pipeline, so their start timestamp is Start's time,
+// not the time the Collector created the receiver (it creates every
+// component, then starts the exporters and processors, then the receivers).
+func TestCountersStartAtStart(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.CollectionInterval = time.Hour // only Shutdown emits
+	sink := new(consumertest.MetricsSink)
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the rest of the pipeline starting
+	beforeStart := pcommon.NewTimestampFromTime(time.Now())
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	md := sink.AllMetrics()[0]
+	for _, name := range []string{"flowmetrics.family_other_records", "flowmetrics.socket_drops"} {
+		m, ok := findMetric(md, name)
+		if !ok || m.Sum().DataPoints().Len() == 0 {
+			t.Fatalf("no %s", name)
+		}
+		if st := m.Sum().DataPoints().At(0).StartTimestamp(); st < beforeStart {
+			t.Errorf("%s starts %v, before Start (%v)", name, st.AsTime(), beforeStart.AsTime())
+		}
+	}
+	h, ok := findMetric(md, "flowmetrics.processing_duration")
+	if !ok || h.Histogram().DataPoints().Len() == 0 {
+		t.Fatal("no flowmetrics.processing_duration")
+	}
+	if st := h.Histogram().DataPoints().At(0).StartTimestamp(); st < beforeStart {
+		t.Errorf("processing_duration starts %v, before Start (%v)", st.AsTime(), beforeStart.AsTime())
+	}
+}
