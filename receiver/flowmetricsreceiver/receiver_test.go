@@ -437,3 +437,47 @@ func TestCountersStartAtStart(t *testing.T) {
 		t.Errorf("processing_duration starts %v, before Start (%v)", st.AsTime(), beforeStart.AsTime())
 	}
 }
+
+// TestShutdownDoesNotWaitForSNMP: an SNMP poll in flight to an agent that
+// does not answer does not hold Shutdown (and so a Collector reload, whose
+// new receiver cannot start before) for the poll's timeout.
+func TestShutdownDoesNotWaitForSNMP(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.Enrich.SNMP.Exporters = []string{"127.0.0.0/8"}
+	cfg.Enrich.SNMP.Port = silent.LocalAddr().(*net.UDPAddr).Port
+	cfg.Enrich.SNMP.Timeout = 10 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("udp", cfg.Listen[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write(v5(0, 1, 0)) // an exporter to poll: 127.0.0.1
+	conn.Close()
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := silent.ReadFrom(make([]byte, 1500)); err != nil {
+		t.Fatalf("no SNMP request: %v", err)
+	}
+	start := time.Now()
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %v with an SNMP request in flight; want well under its 10s timeout", d.Round(time.Millisecond))
+	}
+}

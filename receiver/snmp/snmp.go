@@ -274,6 +274,10 @@ func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface,
 		return nil, err
 	}
 	defer g.Conn.Close()
+	// gosnmp looks at its Context only between attempts: a request in
+	// flight waits out cfg.Timeout. Closing the socket on cancel ends the
+	// wait, so Stop (a Collector shutdown or reload) does not.
+	defer context.AfterFunc(ctx, func() { g.Conn.Close() })()
 	byIndex := map[uint32]*enrich.Interface{}
 	get := func(idx uint32) *enrich.Interface {
 		i := byIndex[idx]

@@ -317,3 +317,33 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestPollReturnsWhenCancelled: cancelling the context ends a poll waiting
+// on an agent that does not answer at once, not after cfg.Timeout, so the
+// Poller's Stop (and the Collector receiver's Shutdown, and a reload) is
+// not held up by an SNMP request in flight.
+func TestPollReturnsWhenCancelled(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cfg := config(silent.LocalAddr().(*net.UDPAddr).Port, "2c")
+	cfg.Timeout, cfg.Retries = 10*time.Second, 0
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the request is out.
+		buf := make([]byte, 1500)
+		_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, _ = silent.ReadFrom(buf)
+		cancel()
+	}()
+	start := time.Now()
+	if _, err := snmp.Poll(ctx, cfg, localhost); err == nil {
+		t.Error("a cancelled poll returned no error")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the poll returned %v after it was sent and cancelled; want well under its 10s timeout", d.Round(time.Millisecond))
+	}
+	cancel()
+}
