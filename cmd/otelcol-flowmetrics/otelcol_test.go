@@ -418,3 +418,27 @@ func TestDroppedSeriesStaleThroughRemoteWrite(t *testing.T) {
 		t.Errorf("the collector logged errors:\n%s", log)
 	}
 }
+
+// TestModuleGoDirectiveIsMinorOnly: a distribution that imports the
+// receiver inherits the highest go directive among its modules, and with
+// GOTOOLCHAIN=local (or offline) a Go older than it cannot build. The
+// Collector's own modules ask for 1.N.0; a patch release here would force
+// every ocb build onto it. The toolchain line (ignored outside this module)
+// pins the patch release this repo is developed with.
+func TestModuleGoDirectiveIsMinorOnly(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), "go ")
+		if !ok {
+			continue
+		}
+		if parts := strings.Split(v, "."); len(parts) > 2 && parts[2] != "0" {
+			t.Errorf("go.mod says go %s: every distribution built with the receiver then needs Go %s or later; write go %s.%s.0 (and a toolchain line for this repo)", v, v, parts[0], parts[1])
+		}
+		return
+	}
+	t.Fatal("go.mod has no go directive")
+}
