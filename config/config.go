@@ -22,6 +22,7 @@ import (
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/sampling"
 	"github.com/flowmetrics/flowmetrics/receiver/decode"
 	"github.com/flowmetrics/flowmetrics/receiver/intake"
@@ -305,7 +306,10 @@ func (c *Config) Validate() error {
 	return cc.Validate()
 }
 
-// parsePrefix accepts an address (as a full-length prefix) or a CIDR.
+// parsePrefix accepts an address (as a full-length prefix) or a CIDR. An
+// IPv4-mapped address or CIDR (::ffff:192.0.2.0/120) becomes the IPv4 one it
+// covers: exporters are tracked under their plain IPv4 address, which a
+// mapped prefix would never contain.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
@@ -314,7 +318,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
 	}
-	return p.Masked(), nil
+	return enrich.UnmapPrefix(p), nil
 }
 
 func (c *Config) coreConfig() (core.Config, error) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowmetrics/flowmetrics/processor/enrich/enrichtest"
+	"github.com/flowmetrics/flowmetrics/processor/sampling"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -313,5 +315,46 @@ func TestSecondDocumentRefused(t *testing.T) {
 		if _, err := Parse([]byte(in)); err != nil {
 			t.Errorf("Parse(%q) = %v, want one document accepted", in, err)
 		}
+	}
+}
+
+// TestMappedPrefixesMatchIPv4Exporters: exporters are tracked under their
+// plain IPv4 address (a datagram reaching a dual-stack socket as
+// ::ffff:192.0.2.7 counts as 192.0.2.7), so an IPv4-mapped CIDR in
+// allowed_exporters, sampling.overrides or enrich.snmp.exporters must be read
+// as the IPv4 prefix it covers, as enrich.networks reads one. Kept mapped,
+// it never matched: every datagram of the exporters it was meant to allow
+// was dropped as not_allowed, and the override or SNMP target was ignored.
+func TestMappedPrefixesMatchIPv4Exporters(t *testing.T) {
+	exporter := netip.MustParseAddr("192.0.2.7")
+	for _, tc := range []struct {
+		name, yaml string
+		prefix     func(Config) netip.Prefix
+	}{
+		{"allowed_exporters", `allowed_exporters: ["::ffff:192.0.2.0/120"]`,
+			func(c Config) netip.Prefix { return c.Intake().AllowedExporters[0] }},
+		{"allowed_exporters address", `allowed_exporters: ["::ffff:192.0.2.7"]`,
+			func(c Config) netip.Prefix { return c.Intake().AllowedExporters[0] }},
+		{"sampling.overrides", "sampling:\n  overrides: [{exporter: \"::ffff:192.0.2.0/120\", rate: 100}]",
+			func(c Config) netip.Prefix { return c.Core().Sampling.Overrides[0].Prefix }},
+		{"enrich.snmp.exporters", "enrich:\n  snmp:\n    exporters: [\"::ffff:192.0.2.0/120\"]",
+			func(c Config) netip.Prefix { return c.SNMP().Exporters[0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := tc.prefix(c); !p.Contains(exporter) {
+				t.Errorf("prefix %s does not contain exporter %s", p, exporter)
+			}
+		})
+	}
+	c, err := Parse([]byte("sampling:\n  overrides: [{exporter: \"::ffff:192.0.2.0/120\", rate: 100}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sampling.New(c.Core().Sampling).Override(exporter); got != 100 {
+		t.Errorf("override for %s = %d, want 100", exporter, got)
 	}
 }
