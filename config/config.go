@@ -291,10 +291,18 @@ func (c *Config) Validate() error {
 	case s.Tombstones < 1:
 		return fmt.Errorf("series.tombstones: must be at least 1, got %d", s.Tombstones)
 	}
+	// The same exporter (or CIDR) twice would be two rates for one
+	// exporter, of which the first listed won without a word.
+	overridden := map[netip.Prefix]int{}
 	for i, o := range c.Sampling.Overrides {
-		if _, err := parsePrefix(o.Exporter); err != nil {
+		p, err := parsePrefix(o.Exporter)
+		if err != nil {
 			return fmt.Errorf("sampling.overrides[%d].exporter: %w", i, err)
 		}
+		if j, ok := overridden[p]; ok {
+			return fmt.Errorf("sampling.overrides[%d].exporter: %s is sampling.overrides[%d] again", i, p, j)
+		}
+		overridden[p] = i
 	}
 	if err := c.Enrich.validate(); err != nil {
 		return err

@@ -94,6 +94,8 @@ func TestInvalid(t *testing.T) {
 		"invalid-enrich-snmp-exporter.yml":           `enrich.snmp.exporters[0]: "router" is neither an address nor a CIDR`,
 		"invalid-enrich-snmp-concurrency.yml":        "enrich.snmp.concurrency: must be 1..256, got 0",
 		"invalid-enrich-ephemeral.yml":               "enrich.ephemeral_port_min: must be 0..65535, got 70000",
+		"invalid-override-duplicate.yml":             "sampling.overrides[2].exporter: 192.0.2.0/24 is sampling.overrides[0] again",
+		"invalid-enrich-interface-duplicate.yml":     "enrich.interfaces[1]: exporter 192.0.2.7 if_index 3 is enrich.interfaces[0] again",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(want) {

@@ -134,10 +134,23 @@ func (e *EnrichConfig) validate() error {
 	if e.EphemeralPortMin < 0 || e.EphemeralPortMin > 65535 {
 		return fmt.Errorf("enrich.ephemeral_port_min: must be 0..65535, got %d", e.EphemeralPortMin)
 	}
+	// One interface listed twice would have two names at once, of which
+	// one won without a word.
+	type ifKey struct {
+		exporter netip.Addr
+		index    uint32
+	}
+	listed := map[ifKey]int{}
 	for i, itf := range e.Interfaces {
-		if _, err := netip.ParseAddr(itf.Exporter); err != nil {
+		a, err := netip.ParseAddr(itf.Exporter)
+		if err != nil {
 			return fmt.Errorf("enrich.interfaces[%d].exporter: %q is not an address", i, itf.Exporter)
 		}
+		k := ifKey{a.WithZone("").Unmap(), itf.IfIndex}
+		if j, ok := listed[k]; ok {
+			return fmt.Errorf("enrich.interfaces[%d]: exporter %s if_index %d is enrich.interfaces[%d] again", i, k.exporter, k.index, j)
+		}
+		listed[k] = i
 	}
 	// Inline networks are checked here, with their own index: the core
 	// sees them after the networks file's.
