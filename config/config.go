@@ -207,6 +207,9 @@ func parse(b []byte, dir string) (Config, error) {
 			return Config{}, fmt.Errorf("line %d: a second YAML document; the configuration is one document (remove the ---)", next.Content[0].Line)
 		}
 	}
+	if err := wholeNumbers(b); err != nil {
+		return Config{}, err
+	}
 	if dir != "" {
 		for _, p := range []*string{&c.Enrich.NetworksFile, &c.Enrich.GeoIP.ASNDatabase, &c.Enrich.GeoIP.CountryDatabase} {
 			if *p != "" && !filepath.IsAbs(*p) {

@@ -360,3 +360,30 @@ func TestMappedPrefixesMatchIPv4Exporters(t *testing.T) {
 		t.Errorf("override for %s = %d, want 100", exporter, got)
 	}
 }
+
+// TestFractionalNumbersRefused: yaml.v3 truncates a float decoded into an
+// integer without a word, so "sockets: 2.5" ran two sockets and
+// "default_rate: 2.5" multiplied by 2. A fraction for an integer key is an
+// error naming its line and key; a whole number in float notation is read.
+func TestFractionalNumbersRefused(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"sockets: 2.5\n", "line 1: sockets: 2.5 is not a whole number"},
+		{"sampling:\n  default_rate: 2.5\n", "line 2: sampling.default_rate: 2.5 is not a whole number"},
+		{"sampling:\n  overrides:\n    - {exporter: 192.0.2.7, rate: 99.9}\n", "line 3: sampling.overrides[0].rate: 99.9 is not a whole number"},
+		{"families:\n  - {name: x, labels: [exporter], limit: 1e3}\n  - {name: y, labels: [exporter], limit: .5}\n", "line 3: families[1].limit: .5 is not a whole number"},
+		{"series: &s {sketch_size: 10.1}\n", "line 1: series.sketch_size: 10.1 is not a whole number"},
+		{"enrich:\n  interfaces:\n    - {exporter: 10.0.0.1, if_index: 1.5, name: x}\n", "line 3: enrich.interfaces[0].if_index: 1.5 is not a whole number"},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) error = %v\nwant %s", tc.in, err, tc.want)
+		}
+	}
+	c, err := Parse([]byte("receive_buffer_bytes: 3.2e7\nsockets: 2.0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReceiveBufferBytes != 32000000 || c.Sockets != 2 {
+		t.Errorf("receive_buffer_bytes = %d, sockets = %d; want 32000000, 2", c.ReceiveBufferBytes, c.Sockets)
+	}
+}

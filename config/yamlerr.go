@@ -2,10 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -182,4 +185,65 @@ func yamlTagKey(f reflect.StructField) string {
 		return ""
 	}
 	return k
+}
+
+// wholeNumbers reports the first fractional number given for an integer
+// key. yaml.v3 truncates it without a word: "sockets: 2.5" ran two sockets,
+// "default_rate: 2.5" corrected by 2, "limit: 99.9" held 99 series. A whole
+// number written as a float ("receive_buffer_bytes: 3.2e7") stays accepted.
+// b has already been decoded into a Config without error.
+func wholeNumbers(b []byte) error {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	return checkWhole(doc.Content[0], reflect.TypeOf(Config{}), "")
+}
+
+func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias != nil {
+			return checkWhole(n.Alias, t, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			f, ok := fieldByKey(t, k)
+			if !ok {
+				continue
+			}
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if err := checkWhole(n.Content[i+1], f.Type, p); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice {
+			return nil
+		}
+		for i, v := range n.Content {
+			if err := checkWhole(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		default:
+			return nil
+		}
+		if t == reflect.TypeOf(time.Duration(0)) || n.ShortTag() != "!!float" {
+			return nil
+		}
+		var f float64
+		if n.Decode(&f) == nil && f != math.Trunc(f) {
+			return fmt.Errorf("line %d: %s: %s is not a whole number", n.Line, path, n.Value)
+		}
+	}
+	return nil
 }
