@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,13 @@ func (a *app) load() (config.Config, error) {
 	if len(a.listenFlags) > 0 {
 		cfg.Listen = a.listenFlags
 		if err := cfg.Validate(); err != nil {
+			// The file was valid, so the error is about the flags: name
+			// them as typed ("--flow.listen-address[0]: ..."), not as the
+			// file's listen key they replace.
+			msg := err.Error()
+			if strings.HasPrefix(msg, "listen[") {
+				err = errors.New(strings.ReplaceAll(msg, "listen[", "--flow.listen-address["))
+			}
 			return cfg, err
 		}
 	}
