@@ -73,6 +73,13 @@ func run(args []string, stderr io.Writer) int {
 		logger.Info("configuration is valid", "file", *configFile)
 		return 0
 	}
+	// Catch the signals before starting: until signal.Notify, a SIGHUP
+	// (systemctl reload, docker kill -s HUP) kills the process, and start
+	// can take a while (a large networks file, GeoIP databases). One that
+	// arrives meanwhile waits in sigs and is served once started.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	logger.Info("starting "+program, "version", version.Info())
 	if err := a.start(); err != nil {
 		logger.Error("cannot start", "err", err)
@@ -130,9 +137,6 @@ func run(args []string, stderr io.Writer) int {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	code := 0
 loop:
 	for {
