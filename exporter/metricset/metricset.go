@@ -220,6 +220,11 @@ func gatherExporters(t *health.Table) []Metric {
 			}
 		}
 		for _, r := range health.Reasons() {
+			// A refused datagram is counted before its exporter is
+			// tracked, under exporter="": not one per exporter, always 0.
+			if r == health.ReasonNotAllowed {
+				continue
+			}
 			errs.addSince(e.Created, float64(e.DecodeErrors[r].Load()), ex, r.String())
 		}
 		missing.addSince(e.Created, float64(e.TemplateMissingSets.Load()), ex)

@@ -101,3 +101,38 @@ func TestExporterCountersStartWhenTracked(t *testing.T) {
 		t.Errorf("start %v then %v: the restarted counter must have a later start", first.Start, second.Start)
 	}
 }
+
+// TestNotAllowedOnlyUntracked: a datagram refused by allowed_exporters is
+// counted before its exporter is tracked, under exporter="" (as the README
+// states), so a tracked exporter's not_allowed count is always 0. Serving
+// it anyway put one always-zero series per exporter beside the real one,
+// suggesting that allowed exporters had datagrams refused.
+func TestNotAllowedOnlyUntracked(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 4})
+	c.Exporters().Get(netip.MustParseAddr("192.0.2.1")).CountError(health.ReasonTruncated)
+	c.Exporters().Untracked().CountError(health.ReasonNotAllowed)
+	got := map[string]float64{} // exporter/reason -> value
+	for _, m := range metricset.GatherHealth(c, nil) {
+		if m.Name != "flowmetrics_decode_errors_total" {
+			continue
+		}
+		for _, p := range m.Points {
+			got[p.Labels[0]+"/"+p.Labels[1]] = p.Value
+		}
+	}
+	for _, tc := range []struct {
+		key     string
+		present bool
+		value   float64
+	}{
+		{"/not_allowed", true, 1},
+		{"192.0.2.1/not_allowed", false, 0},
+		{"192.0.2.1/truncated", true, 1},
+		{"192.0.2.1/malformed", true, 0},
+	} {
+		v, ok := got[tc.key]
+		if ok != tc.present || v != tc.value {
+			t.Errorf("decode_errors_total %s: present %v value %v, want present %v value %v", tc.key, ok, v, tc.present, tc.value)
+		}
+	}
+}
