@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -192,6 +193,41 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrUnknownVersion is wrapped by errors for datagrams of no known protocol.
 var ErrUnknownVersion = errors.New("unknown protocol version")
 
+// versionError is ErrUnknownVersion with what the datagram states: the
+// version of a NetFlow/IPFIX header (16 bits), or of an sFlow one (32 bits,
+// whose first 16 are 0), so a log line tells NetFlow v7 or v8, or an sFlow
+// v4 agent, from noise; n is the datagram's length.
+type versionError struct {
+	version uint32
+	n       int
+}
+
+// versionOf is the error for a datagram b of no known protocol.
+func versionOf(b []byte) error {
+	e := versionError{n: len(b)}
+	switch {
+	case len(b) >= 4 && binary.BigEndian.Uint16(b) == 0:
+		e.version = binary.BigEndian.Uint32(b)
+	case len(b) >= 2:
+		e.version = uint32(binary.BigEndian.Uint16(b))
+	}
+	return e
+}
+
+func (e versionError) Error() string {
+	if e.n < 2 {
+		s := "s"
+		if e.n == 1 {
+			s = ""
+		}
+		return ErrUnknownVersion.Error() + ": a datagram of " + strconv.Itoa(e.n) + " byte" + s
+	}
+	return ErrUnknownVersion.Error() + " " + strconv.FormatUint(uint64(e.version), 10) + " (read: NetFlow 5 and 9, IPFIX 10, sFlow 5)"
+}
+
+// Is makes errors.Is(err, ErrUnknownVersion) hold.
+func (e versionError) Is(target error) bool { return target == ErrUnknownVersion }
+
 // Decode decodes one datagram from exporter addr. ex receives the health
 // figures that only the decoder sees (templates, sequence loss, errors); the
 // caller counts datagrams and records. Records decoded before an error are
@@ -214,7 +250,7 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 		errs = append(errs, &Error{Reason: r, Err: err})
 	}
 	if res.Protocol == flow.ProtoUnknown {
-		fail(health.ReasonUnknownVersion, ErrUnknownVersion)
+		fail(health.ReasonUnknownVersion, versionOf(payload))
 		res.Records = d.recs[start:]
 		return res, errs
 	}
