@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmetrics/flowmetrics/internal/flowgen"
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 )
 
@@ -283,6 +285,81 @@ func TestBufferCapped(t *testing.T) {
 	} {
 		if got := bufferCapped(tt.requested, tt.effective); got != tt.want {
 			t.Errorf("bufferCapped(%d, %d) = %v, want %v", tt.requested, tt.effective, got, tt.want)
+		}
+	}
+}
+
+// TestInterleavedExporters queues the datagrams of three NetFlow v9
+// exporters taking turns one by one (template first), then reads them in
+// receive batches that each hold all three: handled source by source, every
+// exporter's datagrams must still come in the order sent (no sequence gap
+// or reset, no data set before its template) and every record be counted.
+func TestInterleavedExporters(t *testing.T) {
+	const perExporter = 40 // data datagrams each
+	c := core.New(core.Config{MaxExporters: 16})
+	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1, ReceiveBuffer: 4 << 20}, c, slog.New(slog.DiscardHandler))
+	socks, err := in.bind(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	s := socks[0]
+	target := s.conn.LocalAddr().(*net.UDPAddr)
+	var gens []*flowgen.Generator
+	var conns []*net.UDPConn
+	var sent uint64 // bytes of every record, unsampled
+	for i := range 3 {
+		g, err := flowgen.New(flowgen.Config{Protocol: flowgen.V9, Domain: 1, Seed: uint64(i + 1), SamplingRate: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(10+i))}, target)
+		if err != nil {
+			t.Skipf("no source address 127.0.0.%d here: %v", 10+i, err)
+		}
+		defer conn.Close()
+		gens, conns = append(gens, g), append(conns, conn)
+	}
+	datagrams := 0
+	write := func(conn *net.UDPConn, b []byte) {
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		datagrams++
+	}
+	for i, g := range gens {
+		write(conns[i], g.Templates())
+	}
+	for range perExporter {
+		for i, g := range gens {
+			b, flows := g.Data(nil)
+			for _, f := range flows {
+				sent += uint64(f.Bytes)
+			}
+			write(conns[i], b)
+		}
+	}
+	if err := s.conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < datagrams; {
+		n, err := in.readBatch(s)
+		if err != nil {
+			t.Fatalf("read %d of %d datagrams: %v", got, datagrams, err)
+		}
+		got += n
+	}
+	if got := totalBytes(c); got != sent {
+		t.Errorf("counted %d bytes, sent %d", got, sent)
+	}
+	records := uint64(perExporter * flowgen.RecordsPerDatagram(flowgen.V9))
+	for i := range gens {
+		ex := c.Exporters().Get(netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + i)}))
+		if r := ex.Records[flow.NetFlowV9].Load(); r != records {
+			t.Errorf("exporter %v: %d records, want %d", ex.Addr, r, records)
+		}
+		if g, r, m := ex.SequenceGaps.Load(), ex.SequenceResets.Load(), ex.TemplateMissingSets.Load(); g != 0 || r != 0 || m != 0 {
+			t.Errorf("exporter %v: %d sequence gaps, %d resets, %d data sets before their template; want none", ex.Addr, g, r, m)
 		}
 	}
 }

@@ -30,6 +30,11 @@ type batchReader struct {
 	// scope id from the receiving interface, so it holds one entry per
 	// interface at most.
 	zones map[uint32]string
+	// addrs are the last read's source addresses, converted once by read
+	// (the zero Addr for a source that is not an IP address); done marks
+	// the datagrams bySource has handed out.
+	addrs []netip.Addr
+	done  []bool
 	recv  func(fd uintptr) bool // r.recvmmsg
 	// n and errno are what the last recvmmsg returned.
 	n     int
@@ -50,7 +55,8 @@ func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
 		return nil, err
 	}
 	r := &batchReader{rc: rc, hdrs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
-		names: make([]unix.RawSockaddrAny, n), bufs: make([][]byte, n), zones: map[uint32]string{}}
+		names: make([]unix.RawSockaddrAny, n), bufs: make([][]byte, n), zones: map[uint32]string{},
+		addrs: make([]netip.Addr, n), done: make([]bool, n)}
 	r.recv = r.recvmmsg
 	for i := range r.hdrs {
 		r.bufs[i] = make([]byte, size)
@@ -79,7 +85,31 @@ func (r *batchReader) read() (int, error) {
 	if r.errno != 0 {
 		return 0, &net.OpError{Op: "recvmmsg", Net: "udp", Err: r.errno}
 	}
+	for i := range r.n {
+		r.addrs[i], _ = r.source(&r.names[i], r.hdrs[i].hdr.Namelen)
+		r.done[i] = false
+	}
 	return r.n, nil
+}
+
+// bySource calls fn for every datagram of the last read whose source is
+// an IP address: source by source in the order each first appears, and
+// each source's datagrams in the order received. The caller can then fold
+// each exporter's records into the core once per read even when
+// exporters' datagrams interleave in the socket's queue.
+func (r *batchReader) bySource(fn func(b []byte, addr netip.Addr)) {
+	for i := range r.n {
+		if r.done[i] || !r.addrs[i].IsValid() {
+			continue
+		}
+		a := r.addrs[i]
+		for j := i; j < r.n; j++ {
+			if !r.done[j] && r.addrs[j] == a {
+				r.done[j] = true
+				fn(r.bufs[j][:r.hdrs[j].len], a)
+			}
+		}
+	}
 }
 
 // recvmmsg is the function read passes to RawConn.Read (a method value made
@@ -107,8 +137,7 @@ func (r *batchReader) recvmmsg(fd uintptr) bool {
 // read; ok is false for a source that is not an IP address (not seen on a
 // UDP socket). An IPv4 source on a dual-stack socket comes unmapped.
 func (r *batchReader) datagram(i int) (b []byte, addr netip.Addr, ok bool) {
-	addr, ok = r.source(&r.names[i], r.hdrs[i].hdr.Namelen)
-	return r.bufs[i][:r.hdrs[i].len], addr, ok
+	return r.bufs[i][:r.hdrs[i].len], r.addrs[i], r.addrs[i].IsValid()
 }
 
 // source converts a source address the kernel wrote (namelen bytes of sa).

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -200,5 +201,57 @@ func TestAllowedLinkLocal(t *testing.T) {
 		if got := in.allowed(netip.MustParseAddr(tc.addr)); got != tc.want {
 			t.Errorf("allowed(%s) = %v, want %v", tc.addr, got, tc.want)
 		}
+	}
+}
+
+// TestBySource checks the order bySource hands a read's datagrams on in:
+// source by source in the order each first appears, each source's
+// datagrams in the order received, every datagram with an IP source once
+// and the others (the zero Addr) never.
+func TestBySource(t *testing.T) {
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")
+	none := netip.Addr{}
+	cases := []struct {
+		name  string
+		addrs []netip.Addr
+		want  []int // datagram indices in the order handed on
+	}{
+		{"one source", []netip.Addr{a, a, a, a}, []int{0, 1, 2, 3}},
+		{"interleaved", []netip.Addr{a, b, a, c, b, a}, []int{0, 2, 5, 1, 4, 3}},
+		{"in turn", []netip.Addr{a, b, c, a, b, c}, []int{0, 3, 1, 4, 2, 5}},
+		{"not an IP source skipped", []netip.Addr{none, a, none, b, a}, []int{1, 4, 3}},
+		{"only non-IP sources", []netip.Addr{none, none}, nil},
+		{"empty read", nil, nil},
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	r, err := newBatchReader(pc.(*net.UDPConn), 8, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// A read as read leaves it: payload i is the byte i.
+			r.n = len(tc.addrs)
+			for i, ad := range tc.addrs {
+				r.addrs[i], r.done[i] = ad, false
+				r.bufs[i][0] = byte(i)
+				r.hdrs[i].len = 1
+			}
+			var got []int
+			r.bySource(func(p []byte, addr netip.Addr) {
+				i := int(p[0])
+				if len(p) != 1 || addr != tc.addrs[i] {
+					t.Errorf("datagram %d handed on as %d bytes from %v, want 1 from %v", i, len(p), addr, tc.addrs[i])
+				}
+				got = append(got, i)
+			})
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("order %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
