@@ -198,6 +198,10 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 	st := c.state.Load()
 	override := st.corrector.Override(ex.Addr)
 	kept := recs[:0]
+	// Records are counted once per run of one protocol (a batch is one
+	// exporter's, and nearly always of one protocol) rather than with an
+	// atomic add per record.
+	proto, run := recs[0].Protocol, uint64(0)
 	for i := range recs {
 		r := &recs[i]
 		if !st.corrector.Apply(r, override) {
@@ -207,11 +211,18 @@ func (c *Core) Process(ex *health.Exporter, recs []flow.Record, now time.Time) {
 			ex.CountError(health.ReasonImplausible)
 			continue
 		}
-		ex.Records[r.Protocol].Add(1)
+		if r.Protocol != proto {
+			ex.Records[proto].Add(run)
+			proto, run = r.Protocol, 0
+		}
+		run++
 		if n := len(kept); &recs[n] != r {
 			recs[n] = *r
 		}
 		kept = kept[:len(kept)+1]
+	}
+	if run > 0 {
+		ex.Records[proto].Add(run)
 	}
 	if len(kept) == 0 {
 		return

@@ -31,3 +31,42 @@ func TestImplausiblePackets(t *testing.T) {
 		t.Fatalf("packets %d, implausible %d, records %d; want 20, 2, 2", pkts, ex.DecodeErrors[health.ReasonImplausible].Load(), ex.Records[flow.IPFIX].Load())
 	}
 }
+
+// TestRecordsCountedPerProtocol: records are counted per run of one
+// protocol; a batch that mixes protocols (and drops implausible records
+// between them) must still count each record under its own protocol.
+func TestRecordsCountedPerProtocol(t *testing.T) {
+	v5, v9, ipfix, bad := flow.NetFlowV5, flow.NetFlowV9, flow.IPFIX, flow.ProtoUnknown
+	cases := []struct {
+		name  string
+		batch []flow.Protocol // bad: an implausible IPFIX record
+		want  map[flow.Protocol]uint64
+	}{
+		{"one protocol", []flow.Protocol{v9, v9, v9}, map[flow.Protocol]uint64{v9: 3}},
+		{"mixed", []flow.Protocol{v5, v5, v9, v9, v5, ipfix}, map[flow.Protocol]uint64{v5: 3, v9: 2, ipfix: 1}},
+		{"implausible first", []flow.Protocol{bad, v5, v5}, map[flow.Protocol]uint64{v5: 2}},
+		{"implausible between", []flow.Protocol{v9, bad, v9, bad, v5}, map[flow.Protocol]uint64{v9: 2, v5: 1}},
+		{"all implausible", []flow.Protocol{bad, bad}, map[flow.Protocol]uint64{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := netip.MustParseAddr("192.0.2.1")
+			c := New(Config{MaxExporters: 4})
+			ex := c.Exporters().Get(a)
+			var recs []flow.Record
+			for _, p := range tc.batch {
+				r := flow.Record{Exporter: a, Proto: 6, Bytes: 100, Packets: 1, Protocol: p}
+				if p == bad {
+					r.Protocol, r.Packets = flow.IPFIX, math.MaxUint64
+				}
+				recs = append(recs, r)
+			}
+			c.Process(ex, recs, time.Unix(1700000000, 0))
+			for _, p := range append([]flow.Protocol{bad}, flow.Protocols...) {
+				if got := ex.Records[p].Load(); got != tc.want[p] {
+					t.Errorf("%v records = %d, want %d", p, got, tc.want[p])
+				}
+			}
+		})
+	}
+}
