@@ -242,8 +242,37 @@ func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 		}
 		var f float64
 		if n.Decode(&f) == nil && f != math.Trunc(f) {
-			return fmt.Errorf("line %d: %s: %s is not a whole number", n.Line, path, n.Value)
+			return &fractionError{line: n.Line, path: path, value: n.Value}
 		}
 	}
 	return nil
+}
+
+// fractionError is a fractional number given for an integer key.
+type fractionError struct {
+	line        int
+	path, value string
+}
+
+func (e *fractionError) Error() string {
+	return fmt.Sprintf("line %d: %s: %s is not a whole number", e.line, e.path, e.value)
+}
+
+// WholeNumbers reports the first fractional number that m, a configuration
+// already read into maps (as the Collector's confmap holds it), gives for
+// an integer key of Config, naming the key. The Collector's decoder
+// (mapstructure) truncates it without a word, as yaml.v3 does: "sockets:
+// 2.5" would run two sockets, "default_rate: 2.5" correct by 2. Keys that
+// are not Config's are left alone.
+func WholeNumbers(m map[string]any) error {
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		return nil // not a configuration the decoder will accept either
+	}
+	err = wholeNumbers(b)
+	if fe, ok := err.(*fractionError); ok {
+		// The line would be one of the marshalled copy: name the key only.
+		return fmt.Errorf("%s: %s is not a whole number", fe.path, fe.value)
+	}
+	return err
 }

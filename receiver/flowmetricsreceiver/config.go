@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/confmap"
+
 	"github.com/flowmetrics/flowmetrics/config"
 )
 
@@ -39,6 +41,16 @@ type Config struct {
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// Unmarshal decodes conf into c, refusing a fractional number for an
+// integer key rather than letting the decoder truncate it ("default_rate:
+// 2.5" would correct by 2).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := config.WholeNumbers(conf.ToStringMap()); err != nil {
+		return err
+	}
+	return conf.Unmarshal(c)
 }
 
 // Validate reports the first problem, naming the key. It does not change c.

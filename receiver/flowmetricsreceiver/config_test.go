@@ -111,7 +111,10 @@ func TestLoadConfigInvalid(t *testing.T) {
 		"invalid_reload_number":        `enrich.geoip.reload_interval: got 60ns; a number without a unit is nanoseconds: write the unit, such as "60s"`,
 		"invalid_snmp_interval_number": `enrich.snmp.interval: got 300ns; a number without a unit is nanoseconds: write the unit, such as "300s"`,
 		"invalid_snmp_timeout_number":  `enrich.snmp.timeout: got 2ns; a number without a unit is nanoseconds: write the unit, such as "2s"`,
-		"unknown_key":                  "decoding failed due to the following error(s):\n\n'flowmetricsreceiver.Config' has invalid keys: listne",
+		"invalid_fraction":             "'' sampling.default_rate: 2.5 is not a whole number",
+		"invalid_fraction_family":      "'' families[0].limit: 99.9 is not a whole number",
+		// Config.Unmarshal's errors come wrapped once more by the decoder.
+		"unknown_key": "decoding failed due to the following error(s):\n\n'' decoding failed due to the following error(s):\n\n'flowmetricsreceiver.Config' has invalid keys: listne",
 	}
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	if err != nil {
