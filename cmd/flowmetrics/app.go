@@ -142,6 +142,7 @@ func (a *app) reload() error {
 		replaced, a.intake = a.intake, in
 	}
 	created := a.core.Reconfigure(cfg.Core())
+	removed := removedFamilies(a.cfg.Families, cfg.Families)
 	if err := a.core.RefreshEnrichment(); err != nil {
 		a.logger.Error("enrichment database not loaded; retrying every geoip.reload_interval", "err", err)
 	}
@@ -155,8 +156,22 @@ func (a *app) reload() error {
 	a.cfg = cfg
 	a.reloadOK.Set(1)
 	a.reloadTime.SetToCurrentTime()
-	a.logger.Info("configuration reloaded", "file", a.configFile, "families_created", created)
+	// created families (new or changed) start from zero; removed ones'
+	// series are gone from the next scrape.
+	a.logger.Info("configuration reloaded", "file", a.configFile, "families_created", created, "families_removed", removed)
 	return nil
+}
+
+// removedFamilies returns the names of the families in old that new no
+// longer has.
+func removedFamilies(old, new []config.FamilyConfig) []string {
+	var out []string
+	for _, o := range old {
+		if !slices.ContainsFunc(new, func(n config.FamilyConfig) bool { return n.Name == o.Name }) {
+			out = append(out, o.Name)
+		}
+	}
+	return out
 }
 
 // stop drains and closes the sockets.

@@ -44,6 +44,7 @@ func TestReloadKeepsUnchangedFamilies(t *testing.T) {
 families:
   - {name: proto, labels: [exporter, proto], limit: 10}
   - {name: src, labels: [exporter, src_addr], limit: 100}
+  - {name: gone, labels: [exporter, in_if], limit: 10}
 `)
 	pcap, truth := writePcap(t, testkit.Spec{Seed: 5})
 	in := start(t, "--config.file="+cfgPath, "--web.enable-lifecycle")
@@ -70,6 +71,13 @@ families:
 	}
 	if got := sum(mfs, "flow_src_bytes_total", nil); got != 0 {
 		t.Errorf("changed family kept %v bytes, want a fresh family", got)
+	}
+	if got := sum(mfs, "flow_gone_bytes_total", nil); got != 0 {
+		t.Errorf("removed family still served: %v bytes", got)
+	}
+	// The log says which families start from zero and which are gone.
+	if want := `families_created="[src dst]" families_removed=[gone]`; !strings.Contains(in.log.String(), want) {
+		t.Errorf("the reload's log line lacks %s:\n%s", want, in.log)
 	}
 
 	// An invalid file is refused; the running configuration stays.
