@@ -140,8 +140,10 @@ func (in *Intake) StartReplacing(old *Intake) error {
 		return err
 	}
 	smallest := 0
+	index := map[string]int{} // socket numbers per address, as in Stats
 	for _, s := range socks {
-		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "receive_buffer_bytes", s.rcvbuf)
+		in.log.Info("listening for flows", "address", s.conn.LocalAddr().String(), "socket", index[s.addr], "receive_buffer_bytes", s.rcvbuf)
+		index[s.addr]++
 		if smallest == 0 || s.rcvbuf < smallest {
 			smallest = s.rcvbuf
 		}
