@@ -76,10 +76,16 @@ func run(args []string, stderr io.Writer) int {
 	// Catch the signals before starting: until signal.Notify, a SIGHUP
 	// (systemctl reload, docker kill -s HUP) kills the process, and start
 	// can take a while (a large networks file, GeoIP databases). One that
-	// arrives meanwhile waits in sigs and is served once started.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	// arrives meanwhile waits and is served once started. Reloads and
+	// stops have a channel each: with one channel of one slot, a SIGTERM
+	// after a SIGHUP still pending (nothing reads during start) was
+	// dropped, and the process ran on.
+	reloads := make(chan os.Signal, 1)
+	signal.Notify(reloads, syscall.SIGHUP)
+	defer signal.Stop(reloads)
+	stops := make(chan os.Signal, 1)
+	signal.Notify(stops, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stops)
 	logger.Info("starting "+program, "version", version.Info())
 	if err := a.start(); err != nil {
 		logger.Error("cannot start", "err", err)
@@ -140,12 +146,18 @@ func run(args []string, stderr io.Writer) int {
 	code := 0
 loop:
 	for {
+		// A stop pending with a reload is served first: no reload before
+		// shutting down.
 		select {
-		case s := <-sigs:
-			if s == syscall.SIGHUP {
-				_ = a.reload() // logged; the running configuration stays on error
-				continue
-			}
+		case s := <-stops:
+			logger.Info("shutting down", "signal", s.String())
+			break loop
+		default:
+		}
+		select {
+		case <-reloads:
+			_ = a.reload() // logged; the running configuration stays on error
+		case s := <-stops:
 			logger.Info("shutting down", "signal", s.String())
 			break loop
 		case err := <-srvErr:
