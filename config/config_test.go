@@ -387,3 +387,27 @@ func TestFractionalNumbersRefused(t *testing.T) {
 		t.Errorf("receive_buffer_bytes = %d, sockets = %d; want 32000000, 2", c.ReceiveBufferBytes, c.Sockets)
 	}
 }
+
+// TestInterfacesOfZonedExportersNotDuplicates: fe80::1 on two links is two
+// exporters (the intake keeps the zone, and the static interface table is
+// keyed by the zoned address), so the same if_index listed for
+// fe80::1%eth0 and fe80::1%eth1 names two interfaces, not one twice.
+func TestInterfacesOfZonedExportersNotDuplicates(t *testing.T) {
+	c, err := Parse([]byte("enrich:\n  interfaces:\n" +
+		"    - {exporter: \"fe80::1%eth0\", if_index: 3, name: a}\n" +
+		"    - {exporter: \"fe80::1%eth1\", if_index: 3, name: b}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	itfs := c.Core().Enrich.Interfaces
+	if len(itfs) != 2 || itfs[0].Exporter == itfs[1].Exporter {
+		t.Errorf("interfaces %+v: want two, of two exporters", itfs)
+	}
+	// The same zone twice stays a duplicate.
+	_, err = Parse([]byte("enrich:\n  interfaces:\n" +
+		"    - {exporter: \"fe80::1%eth0\", if_index: 3, name: a}\n" +
+		"    - {exporter: \"fe80::1%eth0\", if_index: 3, name: b}\n"))
+	if want := "enrich.interfaces[1]: exporter fe80::1%eth0 if_index 3 is enrich.interfaces[0] again"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}

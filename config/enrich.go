@@ -135,7 +135,9 @@ func (e *EnrichConfig) validate() error {
 		return fmt.Errorf("enrich.ephemeral_port_min: must be 0..65535, got %d", e.EphemeralPortMin)
 	}
 	// One interface listed twice would have two names at once, of which
-	// one won without a word.
+	// one won without a word. The zone stays part of the exporter: the
+	// intake tracks fe80::1 on two links as two exporters, and the static
+	// table is keyed by the zoned address.
 	type ifKey struct {
 		exporter netip.Addr
 		index    uint32
@@ -146,7 +148,7 @@ func (e *EnrichConfig) validate() error {
 		if err != nil {
 			return fmt.Errorf("enrich.interfaces[%d].exporter: %q is not an address", i, itf.Exporter)
 		}
-		k := ifKey{a.WithZone("").Unmap(), itf.IfIndex}
+		k := ifKey{a.Unmap(), itf.IfIndex}
 		if j, ok := listed[k]; ok {
 			return fmt.Errorf("enrich.interfaces[%d]: exporter %s if_index %d is enrich.interfaces[%d] again", i, k.exporter, k.index, j)
 		}
