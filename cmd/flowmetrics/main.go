@@ -75,8 +75,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	// Catch the signals before starting: until signal.Notify, a SIGHUP
 	// (systemctl reload, docker kill -s HUP) kills the process, and start
-	// can take a while (a large networks file, GeoIP databases). One that
-	// arrives meanwhile waits and is served once started. Reloads and
+	// can take a while (a large networks file, GeoIP databases). A reload
+	// that arrives meanwhile waits and is served once started. Reloads and
 	// stops have a channel each: with one channel of one slot, a SIGTERM
 	// after a SIGHUP still pending (nothing reads during start) was
 	// dropped, and the process ran on.
@@ -87,7 +87,23 @@ func run(args []string, stderr io.Writer) int {
 	signal.Notify(stops, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(stops)
 	logger.Info("starting "+program, "version", version.Info())
-	if err := a.start(); err != nil {
+	// A stop during start ends the process at once: start can be held up
+	// (a networks file on a slow mount) and has nothing to drain yet. A
+	// stop that comes as start ends may be served either way.
+	startDone, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case s := <-stops:
+			logger.Info("shutting down during start", "signal", s.String())
+			os.Exit(0)
+		case <-startDone:
+		}
+	}()
+	err := a.start()
+	close(startDone)
+	<-watched
+	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}

@@ -146,3 +146,26 @@ func TestTermAfterHupDuringStart(t *testing.T) {
 		t.Fatalf("the SIGTERM sent during start (after a SIGHUP) was lost: no exit; log:\n%s", log)
 	}
 }
+
+// TestTermDuringStartExitsAtOnce: a SIGTERM while start is held up (here
+// for good: the networks file is never written) ends the process at once
+// with status 0, as a stop before the start did; it is not held until a
+// start that may never finish.
+func TestTermDuringStartExitsAtOnce(t *testing.T) {
+	cmd, log, exited, _ := heldInStart(t)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM during start: %v; log:\n%s", err, log)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a SIGTERM during a start held up did not end the process; log:\n%s", log)
+	}
+	if !strings.Contains(log.String(), "shutting down during start") {
+		t.Errorf("the log does not say why it stopped:\n%s", log)
+	}
+}
