@@ -57,6 +57,20 @@ func freeUDP(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
+// startReceiver creates a receiver of cfg with set, sending to next, and
+// starts it; the test fails if either step does.
+func startReceiver(t *testing.T, set receiver.Settings, cfg *Config, next consumer.Metrics) receiver.Metrics {
+	t.Helper()
+	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func findMetric(md pmetric.Metrics, name string) (pmetric.Metric, bool) {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -85,13 +99,7 @@ func TestLifecycle(t *testing.T) {
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.Listen = []string{freeUDP(t)}
-	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err == nil {
 		t.Error("a second Start succeeded")
 	}
@@ -129,13 +137,7 @@ func TestConsumerErrorIsLogged(t *testing.T) {
 	set := receivertest.NewNopSettings(f.Type())
 	logs, observed := observer.New(zap.WarnLevel)
 	set.Logger = zap.New(logs)
-	r, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewErr(errors.New("sending queue is full")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	r := startReceiver(t, set, cfg, consumertest.NewErr(errors.New("sending queue is full")))
 	defer r.Shutdown(context.Background())
 	deadline := time.Now().Add(5 * time.Second)
 	for observed.FilterMessage("next consumer refused flow metrics").Len() == 0 {
@@ -201,13 +203,7 @@ func TestReceivesOverUDP(t *testing.T) {
 			set.TelemetrySettings = tel.NewTelemetrySettings()
 			set.ID = component.NewIDWithName(f.Type(), style)
 			sink := new(consumertest.MetricsSink)
-			r, err := f.CreateMetrics(context.Background(), set, cfg, sink)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-				t.Fatal(err)
-			}
+			r := startReceiver(t, set, cfg, sink)
 			conn, err := net.Dial("udp", cfg.Listen[0])
 			if err != nil {
 				t.Fatal(err)
@@ -288,10 +284,7 @@ func TestOverflowSeriesIsMarked(t *testing.T) {
 	cfg.CollectionInterval = time.Hour
 	cfg.Families = []config.FamilyConfig{{Name: "src", Labels: []string{"exporter", "src_addr"}, Limit: 1}}
 	sink := new(consumertest.MetricsSink)
-	r, _ := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, sink)
 	conn, _ := net.Dial("udp", cfg.Listen[0])
 	_, _ = conn.Write(v5(0, 3, 0))
 	conn.Close()
@@ -350,13 +343,7 @@ func TestRefusedEndsAreSentAgainOverUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, next)
 	defer r.Shutdown(context.Background())
 	conn, err := net.Dial("udp", cfg.Listen[0])
 	if err != nil {
@@ -456,13 +443,7 @@ func TestShutdownDoesNotWaitForSNMP(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 	conn, err := net.Dial("udp", cfg.Listen[0])
 	if err != nil {
 		t.Fatal(err)
