@@ -112,21 +112,13 @@ func TestSignalsDuringStart(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v; log:\n%s", err, log)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no exit after SIGTERM; log:\n%s", log)
-	}
+	waitExit0(t, exited, log, "after SIGTERM")
 }
 
 // TestTermAfterHupDuringStart: a SIGHUP and then a SIGTERM both arrive
 // while flowmetrics is starting (systemctl reload, then stop). The SIGTERM
-// must not be lost behind the pending SIGHUP: flowmetrics stops once
-// started, rather than running on until systemd's SIGKILL.
+// must not be lost behind the pending SIGHUP: flowmetrics stops, rather
+// than running on until systemd's SIGKILL.
 func TestTermAfterHupDuringStart(t *testing.T) {
 	cmd, log, exited, release := heldInStart(t)
 	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGTERM} {
@@ -136,15 +128,7 @@ func TestTermAfterHupDuringStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // let each be delivered
 	}
 	release()
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v; log:\n%s", err, log)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the SIGTERM sent during start (after a SIGHUP) was lost: no exit; log:\n%s", log)
-	}
+	waitExit0(t, exited, log, "after a SIGTERM sent during start behind a SIGHUP")
 }
 
 // TestTermDuringStartExitsAtOnce: a SIGTERM while start is held up (here
@@ -156,16 +140,23 @@ func TestTermDuringStartExitsAtOnce(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	waitExit0(t, exited, log, "after a SIGTERM during a start held up")
+	if !strings.Contains(log.String(), "shutting down during start") {
+		t.Errorf("the log does not say why it stopped:\n%s", log)
+	}
+}
+
+// waitExit0 waits up to 10 s for the process to exit with status 0 (and
+// puts its exit back for the cleanup); when names the situation.
+func waitExit0(t *testing.T, exited chan error, log *testkit.SyncBuffer, when string) {
+	t.Helper()
 	select {
 	case err := <-exited:
 		exited <- err
 		if err != nil {
-			t.Fatalf("exit after SIGTERM during start: %v; log:\n%s", err, log)
+			t.Fatalf("exit %s: %v; log:\n%s", when, err, log)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf("a SIGTERM during a start held up did not end the process; log:\n%s", log)
-	}
-	if !strings.Contains(log.String(), "shutting down during start") {
-		t.Errorf("the log does not say why it stopped:\n%s", log)
+		t.Fatalf("no exit %s; log:\n%s", when, log)
 	}
 }
