@@ -225,28 +225,8 @@ func parse(b []byte, dir string) (Config, error) {
 
 // Validate reports the first problem, naming the key.
 func (c *Config) Validate() error {
-	if len(c.Listen) == 0 {
-		return errors.New("listen: at least one address is required")
-	}
-	seen := map[string]int{}
-	for i, a := range c.Listen {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			return fmt.Errorf("listen[%d]: %q is not host:port", i, a)
-		}
-		if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
-			return fmt.Errorf("listen[%d]: %q: the port must be a number from 0 to 65535", i, a)
-		}
-		key := a
-		if ap, err := netip.ParseAddrPort(a); err == nil {
-			key = ap.String()
-		} else if host == "" {
-			key = ":" + port
-		}
-		if j, ok := seen[key]; ok {
-			return fmt.Errorf("listen[%d]: %q is listen[%d] again", i, a, j)
-		}
-		seen[key] = i
+	if err := ValidateListen("listen", c.Listen); err != nil {
+		return err
 	}
 	if c.Sockets < 0 || c.Sockets > 256 {
 		return fmt.Errorf("sockets: must be 0..256, got %d", c.Sockets)
@@ -315,6 +295,35 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return cc.Validate()
+}
+
+// ValidateListen checks UDP listen addresses (host:port, numeric port, each
+// once) given under name: the listen key, or a flag that replaces it.
+func ValidateListen(name string, addrs []string) error {
+	if len(addrs) == 0 {
+		return fmt.Errorf("%s: at least one address is required", name)
+	}
+	seen := map[string]int{}
+	for i, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("%s[%d]: %q is not host:port", name, i, a)
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
+			return fmt.Errorf("%s[%d]: %q: the port must be a number from 0 to 65535", name, i, a)
+		}
+		key := a
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			key = ap.String()
+		} else if host == "" {
+			key = ":" + port
+		}
+		if j, ok := seen[key]; ok {
+			return fmt.Errorf("%s[%d]: %q is %s[%d] again", name, i, a, name, j)
+		}
+		seen[key] = i
+	}
+	return nil
 }
 
 // parsePrefix accepts an address (as a full-length prefix) or a CIDR. An

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,17 +67,12 @@ func (a *app) load() (config.Config, error) {
 		}
 	}
 	if len(a.listenFlags) > 0 {
-		cfg.Listen = a.listenFlags
-		if err := cfg.Validate(); err != nil {
-			// The file was valid, so the error is about the flags: name
-			// them as typed ("--flow.listen-address[0]: ..."), not as the
-			// file's listen key they replace.
-			msg := err.Error()
-			if strings.HasPrefix(msg, "listen[") {
-				err = errors.New(strings.ReplaceAll(msg, "listen[", "--flow.listen-address["))
-			}
+		// The rest was validated with the file: check the addresses,
+		// named as the user typed them, not as the listen key they replace.
+		if err := config.ValidateListen("--flow.listen-address", a.listenFlags); err != nil {
 			return cfg, err
 		}
+		cfg.Listen = a.listenFlags
 	}
 	return cfg, nil
 }
