@@ -18,15 +18,18 @@
 #
 # The OCI labels say which build an image holds without running it
 # (docker inspect, registries, scanners); `make image` passes the same
-# VERSION and REVISION as the binary's flowmetrics_build_info.
+# VERSION and REVISION as the binary's flowmetrics_build_info, and CREATED,
+# the commit's date (RFC 3339), which is the binary's --version build date.
 FROM scratch
 ARG VERSION=unknown
 ARG REVISION=unknown
+ARG CREATED=unknown
 LABEL org.opencontainers.image.title="flowmetrics" \
       org.opencontainers.image.description="NetFlow v5/v9, IPFIX and sFlow v5 as bounded-cardinality Prometheus metrics" \
       org.opencontainers.image.source="https://github.com/flowmetrics/flowmetrics" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}"
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY bin/image/flowmetrics /bin/flowmetrics
 USER 65534:65534
 EXPOSE 2055/udp 4739/udp 6343/udp 9155/tcp

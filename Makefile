@@ -4,9 +4,15 @@ GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The build date is the commit's, not the clock's: two builds of one commit
+# give the same binary (reproducible), and --version still dates it.
+# (in UTC; CREATED is the same instant in RFC 3339, for the image's label).
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+CREATED    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(REVISION) \
-             -X github.com/prometheus/common/version.Branch=main
+             -X github.com/prometheus/common/version.Branch=main \
+             -X github.com/prometheus/common/version.BuildDate=$(BUILD_DATE)
 FUZZTIME  ?= 100000x
 ARGS      ?=
 
@@ -54,7 +60,7 @@ test-dashboards:
 ## image: the container image $(IMAGE): the static binary only, with OCI version labels (see Dockerfile)
 image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/image/flowmetrics ./cmd/flowmetrics
-	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg CREATED=$(CREATED) -t $(IMAGE) .
 
 ## test-image: build the image and check it counts flows sent over 127.0.0.1
 test-image: image

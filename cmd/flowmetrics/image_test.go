@@ -18,8 +18,8 @@ import (
 // FLOWMETRICS_IMAGE) under a real Docker engine the way the Dockerfile's
 // header says to, on the host's network, and checks that it runs as
 // nobody, counts every record flowgen sends it over 127.0.0.1 under the
-// sender's address with the exact bytes, carries the build's version, and
-// stops cleanly (exit code 0) on docker stop's SIGTERM.
+// sender's address with the exact bytes, carries the build's version and
+// date, and stops cleanly (exit code 0) on docker stop's SIGTERM.
 func TestContainerImage(t *testing.T) {
 	image := os.Getenv("FLOWMETRICS_IMAGE")
 	if image == "" {
@@ -133,6 +133,26 @@ func TestContainerImage(t *testing.T) {
 		if oci[label] != want || want == "" {
 			t.Errorf("image label %s = %q, want %q (flowmetrics_build_info %v)", label, oci[label], want, build)
 		}
+	}
+	// --version dates the build by its commit, the instant of the image's
+	// created label (two formats: Prometheus's and RFC 3339).
+	created, err := time.Parse(time.RFC3339, oci["org.opencontainers.image.created"])
+	if err != nil {
+		t.Errorf("image label org.opencontainers.image.created: %v", err)
+	}
+	out, err := docker("run", "--rm", image, "--version")
+	if err != nil {
+		t.Fatalf("docker run --version: %v\n%s", err, out)
+	}
+	var dated bool
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "build date:"); ok {
+			d, err := time.Parse("20060102-15:04:05", strings.TrimSpace(v))
+			dated = err == nil && d.Equal(created)
+		}
+	}
+	if !dated {
+		t.Errorf("--version gives no build date equal to the image's created label %v:\n%s", created, out)
 	}
 
 	if out, err := docker("stop", "-t", "10", name); err != nil {
