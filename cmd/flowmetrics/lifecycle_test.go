@@ -193,6 +193,12 @@ func TestInvalidConfigExitsNonZero(t *testing.T) {
 	if !strings.Contains(string(out), "sampling.overrides[0].rate: must be at least 1") {
 		t.Fatalf("error does not name the key:\n%s", out)
 	}
+	// The key alone does not say where it is: under systemd or Docker the
+	// start log is all there is, so it names the file as --config.check and
+	// a failed reload do (README: "the log names the file").
+	if !strings.Contains(string(out), "file="+p) {
+		t.Errorf("the start error does not name the file %s:\n%s", p, out)
+	}
 	out, err = exec.Command(binary, "--config.check", "--config.file="+p).CombinedOutput()
 	if err == nil {
 		t.Fatalf("--config.check accepted an invalid file:\n%s", out)

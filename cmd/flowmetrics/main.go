@@ -104,7 +104,14 @@ func run(args []string, stderr io.Writer) int {
 	close(startDone)
 	<-watched
 	if err != nil {
-		logger.Error("cannot start", "err", err)
+		// Name the file, as --config.check and a failed reload do: a
+		// refused value names its key but not where it is, and under
+		// systemd or Docker this line is all the user sees.
+		if *configFile != "" {
+			logger.Error("cannot start", "file", *configFile, "err", err)
+		} else {
+			logger.Error("cannot start", "err", err)
+		}
 		return 1
 	}
 
