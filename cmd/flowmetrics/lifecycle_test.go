@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -310,6 +311,51 @@ func TestTLSAndBasicAuth(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Errorf("plain HTTP got metrics from a TLS-only listener")
+		}
+	}
+}
+
+// TestWebConfigRefusesWhatIsNotABcryptHash: exporter-toolkit accepts any
+// string in basic_auth_users and then refuses every request with 401,
+// logging nothing. examples/web-config.yml copied without replacing its
+// placeholder, a password written in clear and a hash whose "$12$..." a
+// shell expanded away must be refused by --config.check (and at start),
+// naming the user; a real hash passes.
+func TestWebConfigRefusesWhatIsNotABcryptHash(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath, _ := selfSigned(t, dir)
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "web-config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	placeholder := strings.NewReplacer("/etc/flowmetrics/tls.crt", certPath, "/etc/flowmetrics/tls.key", keyPath).Replace(string(example))
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := func(h string) string { return "basic_auth_users:\n  prometheus: '" + h + "'\n" }
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"example as shipped", placeholder, "basic_auth_users.prometheus: not a bcrypt hash: 62 characters, want 60"},
+		{"password in clear", users("s3cret"), "basic_auth_users.prometheus: not a bcrypt hash: crypto/bcrypt"},
+		{"expanded by a shell", users("$2y"), "basic_auth_users.prometheus: not a bcrypt hash"},
+		{"wrong alphabet", users(string(hash[:40]) + "!" + string(hash[41:])), `not a bcrypt hash: '!' at offset 40`},
+		{"real hash", users(string(hash)), ""},
+		{"real hash, example", strings.Replace(placeholder, "$2y$12$REPLACE.WITH.A.BCRYPT.HASH.OF.THE.PASSWORD.............", string(hash), 1), ""},
+	} {
+		p := filepath.Join(dir, "web.yml")
+		writeFile(t, p, tc.file)
+		var stderr bytes.Buffer
+		code := run([]string{"--config.check", "--web.config.file=" + p}, &stderr)
+		if tc.want == "" {
+			if code != 0 {
+				t.Errorf("%s: exit %d, want 0\n%s", tc.name, code, stderr.String())
+			}
+			continue
+		}
+		if code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: exit %d, log\n%s\nwant exit 1 and %q", tc.name, code, stderr.String(), tc.want)
 		}
 	}
 }

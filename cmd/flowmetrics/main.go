@@ -60,7 +60,7 @@ func run(args []string, stderr io.Writer) int {
 
 	a := newApp(logger, *configFile, *listen)
 	if f := *webConfig.WebConfigFile; f != "" {
-		if err := web.Validate(f); err != nil {
+		if err := validateWebConfig(f); err != nil {
 			logger.Error("invalid web configuration", "file", f, "err", err)
 			return 1
 		}
