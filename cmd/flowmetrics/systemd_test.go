@@ -37,6 +37,21 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("the unit's install steps do not put the binary at %s", installed)
 	}
 
+	// The sockets flowmetrics opens must be allowed: UDP and TCP over IPv4
+	// and IPv6, and netlink, through which Go's net.InterfaceByIndex names
+	// the zone of a link-local exporter (fe80::1%eth0; receiver/intake's
+	// batchReader.zone). Without AF_NETLINK the lookup fails on every
+	// datagram and the exporter label carries the interface's number.
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "RestrictAddressFamilies="); ok {
+			for _, family := range []string{"AF_INET", "AF_INET6", "AF_NETLINK"} {
+				if !slices.Contains(strings.Fields(v), family) {
+					t.Errorf("RestrictAddressFamilies=%s leaves out %s", v, family)
+				}
+			}
+		}
+	}
+
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flowmetrics.service")
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), installed, binary)), 0o644); err != nil {
