@@ -173,3 +173,36 @@ func TestV5SamplingRateFits(t *testing.T) {
 		t.Fatalf("v9 states 32-bit rates: %v", err)
 	}
 }
+
+// TestPacedSendStopsWithContext: a paced send ends when its context does,
+// however far off the next batch is due. At 10 records/s the first batch
+// (15 v9 datagrams, 450 records) was followed by a 45 s sleep that ignored
+// the context, so --duration and Ctrl-C had no effect on flowgen.
+func TestPacedSendStopsWithContext(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan Result, 1)
+	go func() {
+		res, err := Send(ctx, SendConfig{
+			Config: Config{Protocol: V9, Seed: 1}, Target: netip.MustParseAddrPort(pc.LocalAddr().String()),
+			Records: 10_000, Rate: 10, Ring: 16,
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res.Elapsed > 2*time.Second {
+			t.Fatalf("ran %v after a 300 ms context", res.Elapsed)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send still running 5 s after its 300 ms context ended")
+	}
+}

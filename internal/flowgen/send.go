@@ -145,13 +145,31 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 		res.Datagrams += len(msgs)
 		if rate > 0 {
 			due := start.Add(time.Duration(float64(res.Records) / rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
+			if !sleepUntil(ctx, due) {
+				break
 			}
 		}
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// sleepUntil waits until t or until ctx ends, whichever comes first, and
+// reports whether t was reached. At a low rate the next batch can be due
+// minutes away: the wait must not outlast --duration or a Ctrl-C.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // newExporter builds exporter i: its generator, socket and datagram ring.
