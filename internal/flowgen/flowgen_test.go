@@ -206,3 +206,32 @@ func TestPacedSendStopsWithContext(t *testing.T) {
 		t.Fatal("Send still running 5 s after its 300 ms context ended")
 	}
 }
+
+// TestPacedSendKeepsRate: a paced send never runs ahead of its rate by more
+// than one datagram. Batches of up to 15 data datagrams went out whole
+// before the pause, so at 300 records/s the first 450 records left at once
+// and a run cut short by its context had sent 1.5x the rate asked for.
+func TestPacedSendKeepsRate(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	const rate = 300.0
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	res, err := Send(ctx, SendConfig{
+		Config: Config{Protocol: V9, Seed: 1}, Target: netip.MustParseAddrPort(pc.LocalAddr().String()),
+		Records: 10_000, Rate: rate, Ring: 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := RecordsPerDatagram(V9)
+	if max := rate*res.Elapsed.Seconds() + float64(per); float64(res.Records) > max {
+		t.Fatalf("sent %d records in %v at %v records/s, more than %.0f", res.Records, res.Elapsed, rate, max)
+	}
+	if res.Records < 5*per {
+		t.Fatalf("sent only %d records in %v at %v records/s", res.Records, res.Elapsed, rate)
+	}
+}

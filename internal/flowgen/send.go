@@ -105,6 +105,13 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 	if rate <= 0 && c.DatagramRate > 0 {
 		rate = c.DatagramRate * float64(per)
 	}
+	// A paced batch holds at most pacingTick's worth of records (at least
+	// one datagram): at a low rate a full batch would leave as one burst
+	// far ahead of the rate asked for.
+	maxData := c.Batch
+	if rate > 0 {
+		maxData = min(maxData, max(1, int(rate*pacingTick.Seconds())/per))
+	}
 	msgs := make([]ipv4.Message, c.Batch)
 	start := time.Now()
 	for i := 0; res.Records < c.Records; i++ {
@@ -113,7 +120,7 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 		}
 		e := exps[i%len(exps)]
 		msgs = msgs[:0]
-		for len(msgs) < c.Batch && res.Records < c.Records {
+		for data := 0; len(msgs) < c.Batch && data < maxData && res.Records < c.Records; {
 			if e.sent%c.TemplateEvery == 0 {
 				if tpl := e.g.Templates(); tpl != nil {
 					msgs = append(msgs, ipv4.Message{Buffers: [][]byte{tpl}})
@@ -123,6 +130,7 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 			e.g.Restamp(r.b)
 			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{r.b}})
 			e.sent++
+			data++
 			res.Records += per
 			res.Bytes += r.bytes
 			res.Packets += r.packets
@@ -153,6 +161,10 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
+
+// pacingTick is the longest stretch of a paced send's records that one
+// batch may carry.
+const pacingTick = 10 * time.Millisecond
 
 // sleepUntil waits until t or until ctx ends, whichever comes first, and
 // reports whether t was reached. At a low rate the next batch can be due
