@@ -50,7 +50,10 @@ type SendConfig struct {
 type Result struct {
 	Datagrams, Records int
 	Bytes, Packets     uint64 // as stated in the records, before sampling
-	Elapsed            time.Duration
+	// Start is when sending began, once the exporters' sockets and
+	// datagram rings were ready; Elapsed runs from it.
+	Start   time.Time
+	Elapsed time.Duration
 }
 
 // ringEntry is one prebuilt data datagram and what it carries.
@@ -114,6 +117,7 @@ func Send(ctx context.Context, c SendConfig) (Result, error) {
 	}
 	msgs := make([]ipv4.Message, c.Batch)
 	start := time.Now()
+	res.Start = start
 	for i := 0; res.Records < c.Records; i++ {
 		if err := ctx.Err(); err != nil {
 			break
