@@ -59,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{*records < 1, "--records must be at least 1"},
 		{*rate < 0, "--rate must be 0 (as fast as possible) or more"},
 		{*dgRate < 0, "--datagram-rate must be 0 or more"},
+		{*rate > 0 && *dgRate > 0, "--rate and --datagram-rate are alternatives: give one (--rate would win and --datagram-rate do nothing)"},
 		{*exporters < 1, "--exporters must be at least 1"},
 		{*interfaces < 1, "--interfaces must be at least 1"},
 		{*hosts < 2, "--hosts must be at least 2"},
