@@ -62,10 +62,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{*rate > 0 && *dgRate > 0, "--rate and --datagram-rate are alternatives: give one (--rate would win and --datagram-rate do nothing)"},
 		{*exporters < 1, "--exporters must be at least 1"},
 		{*interfaces < 1, "--interfaces must be at least 1"},
+		// ifIndex is a 16-bit field in NetFlow v5 and flowgen's templates:
+		// 65536 would go out as 0.
+		{*interfaces > 65535, "--interfaces must be at most 65535 (ifIndex is a 16-bit field in the records)"},
 		{*hosts < 2, "--hosts must be at least 2"},
+		// Destinations are drawn from 172.16.0.0/12: more would wrap
+		// around onto the same addresses.
+		{*hosts > 1<<20, "--hosts must be at most 1048576 (destinations are drawn from 172.16.0.0/12)"},
 		{*sampling < 1, "--sampling-rate must be at least 1 (1 = unsampled)"},
 		{*tplEvery < 1, "--template-every must be at least 1"},
 		{*batch < 1, "--batch must be at least 1"},
+		// The kernel takes at most 1024 messages per sendmmsg (UIO_MAXIOV);
+		// a larger batch only makes each exporter's ring that large.
+		{*batch > 1024, "--batch must be at most 1024 (the most one sendmmsg call takes)"},
 		{*duration <= 0, "--duration must be more than 0"},
 		{*drops > 0 && *proto != "sflow", "--agent-drops applies to --protocol sflow only"},
 	} {

@@ -36,6 +36,9 @@ func TestRun(t *testing.T) {
 		{"negative rate", []string{"--target", target, "--rate=-1"}, 2, "", "--rate must be 0"},
 		{"no duration", []string{"--target", target, "--duration", "0s"}, 2, "", "--duration must be more than 0"},
 		{"agent drops without sflow", []string{"--target", target, "--protocol", "v9", "--agent-drops", "3"}, 2, "", "--agent-drops applies to --protocol sflow only"},
+		{"too many interfaces", []string{"--target", target, "--records", "30", "--interfaces", "65536"}, 2, "", "--interfaces must be at most 65535"},
+		{"too many hosts", []string{"--target", target, "--records", "30", "--hosts", "1048577"}, 2, "", "--hosts must be at most 1048576"},
+		{"batch too large", []string{"--target", target, "--records", "30", "--batch", "1025"}, 2, "", "--batch must be at most 1024"},
 		{"both rates", []string{"--target", target, "--records", "30", "--rate", "100", "--datagram-rate", "10"}, 2, "", "--rate and --datagram-rate"},
 		{"v5 rate too large", []string{"--target", target, "--protocol", "v5", "--records", "30", "--sampling-rate", "16384"}, 1, "", "up to 16383"},
 	}
