@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +25,43 @@ import (
 // collector under test (see fakeCollector).
 const fakeEnv = "LOADTEST_FAKE_COLLECTOR"
 
+// mainEnv makes the test binary, run as a child process, run the load
+// test's main with its arguments.
+const mainEnv = "LOADTEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeEnv) == "1" {
 		fakeCollector(os.Args[1:])
 		return
 	}
+	if os.Getenv(mainEnv) == "1" {
+		// The collectors main starts (this binary) are the fake.
+		os.Unsetenv(mainEnv)
+		os.Setenv(fakeEnv, "1")
+		os.Args = append([]string{"loadtest"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// runMain runs the load test's main in a child process with args, the
+// fake collector standing in for bin/flowmetrics (--binary), and returns
+// its exit code and output.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--binary", os.Args[0]}, args...)...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // fakeCollector stands in for bin/flowmetrics: it takes the flags step
@@ -97,5 +132,25 @@ func TestStepProcessedRate(t *testing.T) {
 	}
 	if res.rate < 0.9*rate || res.rate > 1.01*rate {
 		t.Fatalf("processed %.0f records/s of %.0f offered to a collector that keeps up", res.rate, rate)
+	}
+}
+
+// TestBadFlagsBeforeFirstStep: a misspelt protocol or an exporter count
+// below 1 is refused before any step runs. A typo in --protocols used to
+// surface only when its turn came, after the steps of the protocols
+// before it (minutes at the default 1 M records per step); --exporters 0
+// was quietly taken as 1.
+func TestBadFlagsBeforeFirstStep(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--protocols", "v5,ipfx", "--records", "300", "--rates", "0"}, `"ipfx"`},
+		{[]string{"--protocols", "v5", "--records", "300", "--rates", "0", "--exporters", "0"}, "--exporters must be at least 1"},
+	} {
+		code, stdout, stderr := runMain(t, tt.args...)
+		if code != 2 || !strings.Contains(stderr, tt.want) || strings.Contains(stdout, "v5 ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 before any step, naming %s", tt.args, code, stdout, stderr, tt.want)
+		}
 	}
 }

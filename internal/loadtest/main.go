@@ -55,6 +55,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest: --records must be at least 1")
 		os.Exit(2)
 	}
+	if *exporters < 1 {
+		fmt.Fprintln(os.Stderr, "loadtest: --exporters must be at least 1")
+		os.Exit(2)
+	}
+	// Checked now, not when a protocol's turn comes: a typo would
+	// otherwise end the run after the steps before it.
+	protoList, err := parseProtocols(*protos)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest: --protocols:", err)
+		os.Exit(2)
+	}
 	// A signal ends the run like --timeout does: the step under way stops
 	// sending, stops its collector and removes its directory. Without this,
 	// SIGTERM (timeout(1), a CI job's cancel) left the collector running.
@@ -66,14 +77,14 @@ func main() {
 	ctx, cancel := context.WithTimeoutCause(signalled, *timeout, errTimeout)
 	defer cancel()
 	if *compare {
-		if err := compareCollectors(ctx, *binary, *goflow2, strings.Split(*protos, ","), rateList, *records, *exporters); err != nil {
+		if err := compareCollectors(ctx, *binary, *goflow2, protoList, rateList, *records, *exporters); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "peak_rss")
-	for _, p := range strings.Split(*protos, ",") {
+	for _, p := range protoList {
 		best := 0.0
 		for _, rate := range rateList {
 			if ctx.Err() != nil {
@@ -119,6 +130,22 @@ func parseRates(s string) ([]float64, error) {
 		rates = append(rates, v)
 	}
 	return rates, nil
+}
+
+// parseProtocols reads --protocols: flowgen's protocol names, separated
+// by commas.
+func parseProtocols(s string) ([]string, error) {
+	var ps []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		switch flowgen.Protocol(p) {
+		case flowgen.V5, flowgen.V9, flowgen.IPFIX, flowgen.SFlow:
+			ps = append(ps, p)
+		default:
+			return nil, fmt.Errorf("%q is not one of v5, v9, ipfix, sflow", p)
+		}
+	}
+	return ps, nil
 }
 
 // stepResult is what one step measured.

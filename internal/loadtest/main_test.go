@@ -51,3 +51,15 @@ func TestStopped(t *testing.T) {
 		t.Errorf("stopped after a cancel = %v, want interrupted", err)
 	}
 }
+
+func TestParseProtocols(t *testing.T) {
+	got, err := parseProtocols("v5, ipfix,sflow")
+	if err != nil || !slices.Equal(got, []string{"v5", "ipfix", "sflow"}) {
+		t.Fatalf("parseProtocols = %v, %v", got, err)
+	}
+	for _, bad := range []string{"v7", "v5,", "netflow"} {
+		if got, err := parseProtocols(bad); err == nil {
+			t.Errorf("parseProtocols(%q) = %v, want an error", bad, got)
+		}
+	}
+}
