@@ -139,9 +139,10 @@ func compareStep(ctx context.Context, c collector, p flowgen.Protocol, rate floa
 	if err := cmd.Start(); err != nil {
 		return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
 	}
-	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	defer stopCollector(cmd)
 	time.Sleep(time.Second)
-	cpu0 := cpuTicks(cmd.Process.Pid)
+	ps := procTree(cmd.Process.Pid)
+	cpu0 := ps.cpuTicks()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
 		Target: netip.MustParseAddrPort(addr), Exporters: exporters, Records: records, Rate: rate,
@@ -153,7 +154,7 @@ func compareStep(ctx context.Context, c collector, p flowgen.Protocol, rate floa
 		return 0, 0, 0, err
 	}
 	// Let it drain, then read CPU and drops before stopping it.
-	ticks, _, err := waitIdle(cmd.Process.Pid, 300*time.Millisecond)
+	ticks, _, err := waitIdle(ps, 300*time.Millisecond)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,10 @@ import (
 // fakeEnv makes the test binary, run as a child process, act as the
 // collector under test (see fakeCollector).
 const fakeEnv = "LOADTEST_FAKE_COLLECTOR"
+
+// burnEnv is how long the fake collector spins on its first datagram, so
+// that its CPU time is measurable.
+const burnEnv = "LOADTEST_FAKE_BURN"
 
 // mainEnv makes the test binary, run as a child process, run the load
 // test's main with its arguments.
@@ -67,7 +72,8 @@ func runMain(t *testing.T, args ...string) (int, string, string) {
 // fakeCollector stands in for bin/flowmetrics: it takes the flags step
 // passes, decodes what arrives on 127.0.0.1 with flowmetrics' decoder and
 // serves flowmetrics_records_total and flowmetrics_socket_drops_total
-// (always 0) on /metrics. It stops at SIGINT, as step stops it, or after
+// (always 0) on /metrics. It spins for $LOADTEST_FAKE_BURN on its first
+// datagram. It stops at SIGINT, as step stops it, or after
 // a minute in any case.
 func fakeCollector(args []string) {
 	fs := flag.NewFlagSet("fake", flag.ExitOnError)
@@ -82,6 +88,7 @@ func fakeCollector(args []string) {
 		os.Exit(1)
 	}
 	_ = pc.(*net.UDPConn).SetReadBuffer(8 << 20)
+	burnFirst, _ := time.ParseDuration(os.Getenv(burnEnv))
 	var mu sync.Mutex
 	records := 0
 	go func() {
@@ -99,6 +106,9 @@ func fakeCollector(args []string) {
 			}
 			res, _ := d.Decode(buf[:n], addr, exs[addr])
 			mu.Lock()
+			if records == 0 {
+				burn(burnFirst)
+			}
 			records += len(res.Records)
 			mu.Unlock()
 		}
@@ -110,6 +120,12 @@ func fakeCollector(args []string) {
 	})
 	go func() { _ = http.ListenAndServe(*web, nil) }()
 	time.Sleep(time.Minute)
+}
+
+// burn spins for d, so that the fake collector's CPU time is measurable.
+func burn(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+	}
 }
 
 // TestStepProcessedRate runs a step against the fake collector, which
@@ -152,5 +168,48 @@ func TestBadFlagsBeforeFirstStep(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tt.want) || strings.Contains(stdout, "v5 ") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 before any step, naming %s", tt.args, code, stdout, stderr, tt.want)
 		}
+	}
+}
+
+// TestStepWrapperScript: --binary may be a script that starts the
+// collector without exec (README: "a script that runs bin/flowmetrics
+// under taskset -c 1"). The step measured and stopped the script's own
+// process only: CPU 0.00 and the shell's peak RSS, and the interrupt
+// reached the shell but not the collector, so the step waited for a
+// collector that never ends (the fake ends after a minute).
+func TestStepWrapperScript(t *testing.T) {
+	t.Setenv(fakeEnv, "1")
+	t.Setenv(burnEnv, "100ms")
+	script := filepath.Join(t.TempDir(), "pin.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n'"+os.Args[0]+"' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type result struct {
+		r   stepResult
+		err error
+	}
+	ch := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		r, err := step(ctx, script, flowgen.V9, 0, 3_000, 0, 0, 1)
+		ch <- result{r, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		if took := time.Since(start); took > 15*time.Second {
+			t.Fatalf("step took %v to stop its collector", took)
+		}
+		// The fake burns 100 ms on its first datagram; a Go process
+		// serving HTTP has a peak RSS of several MB, a shell of about 1.5.
+		if res.r.cpu < 0.05 || res.r.rssKB < 4000 {
+			t.Fatalf("measured %.2f CPU s and %d kB peak RSS: the script, not the collector it runs", res.r.cpu, res.r.rssKB)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("step still stopping its collector after 20 s")
 	}
 }

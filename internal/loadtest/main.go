@@ -151,6 +151,8 @@ func parseProtocols(s string) ([]string, error) {
 // stepResult is what one step measured.
 type stepResult struct {
 	rate, lost, drops float64
+	cpu               float64 // the collector's CPU seconds
+	rssKB             int64   // its peak RSS, 0 if unknown
 }
 
 func freePort(network string) string {
@@ -167,34 +169,110 @@ func freePort(network string) string {
 // userHZ is the unit of /proc/PID/stat's CPU times (USER_HZ).
 const userHZ = 100
 
-// cpuTicks returns a process's user+system CPU time in clock ticks.
-func cpuTicks(pid int) int64 {
+// procs is a collector's process and its descendants: --binary may be a
+// script that starts the collector without exec (taskset, nice), and the
+// collector is then the script's child.
+type procs []int
+
+// procTree returns pid and its descendants, as /proc lists them now.
+func procTree(pid int) procs {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(p); len(f) > 1 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				children[pp] = append(children[pp], p)
+			}
+		}
+	}
+	tree := procs{pid}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, children[tree[i]]...)
+	}
+	return tree
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name,
+// starting with the state (field 3), or nil.
+func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return ut + st
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 > len(b) {
+		return nil
+	}
+	return strings.Fields(string(b[i+2:]))
+}
+
+// cpuTicks returns the processes' user+system CPU time in clock ticks.
+func (ps procs) cpuTicks() int64 {
+	var sum int64
+	for _, pid := range ps {
+		if f := statFields(pid); len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			sum += ut + st
+		}
+	}
+	return sum
+}
+
+// peakRSS returns the largest peak RSS (VmHWM) of the processes in kB (the
+// collector's, not a wrapper script's), 0 if unknown.
+func (ps procs) peakRSS() int64 {
+	var most int64
+	for _, pid := range ps {
+		most = max(most, peakRSS(pid))
+	}
+	return most
+}
+
+// stopBound is how long stopCollector waits for an interrupted collector
+// before it kills it.
+const stopBound = 10 * time.Second
+
+// stopCollector interrupts a collector and the processes it started (a
+// wrapper script's shell passes no signal on to its child) and waits for
+// it, killing them all if it has not ended within stopBound.
+func stopCollector(cmd *exec.Cmd) {
+	ps := procTree(cmd.Process.Pid)
+	for i := len(ps) - 1; i >= 0; i-- {
+		_ = syscall.Kill(ps[i], syscall.SIGINT)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopBound):
+		for _, pid := range ps {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		<-done
+	}
 }
 
 // drainBound is how long waitIdle waits for a collector to go idle.
 const drainBound = 30 * time.Second
 
-// waitIdle waits until a process's CPU time stops growing (at most one
-// clock tick over two polls in a row) and returns its CPU time then, in
+// waitIdle waits until the processes' CPU time stops growing (at most one
+// clock tick over two polls in a row) and returns their CPU time then, in
 // ticks, and when it last grew. The wait is bounded by drainBound, so a
 // step is never cut short silently.
-func waitIdle(pid int, poll time.Duration) (int64, time.Time, error) {
-	cpu, done := cpuTicks(pid), time.Now()
+func waitIdle(ps procs, poll time.Duration) (int64, time.Time, error) {
+	cpu, done := ps.cpuTicks(), time.Now()
 	end := done.Add(drainBound)
 	for idle := 0; idle < 2; {
 		if time.Now().After(end) {
 			return 0, time.Time{}, fmt.Errorf("still busy %v after the last datagram", drainBound)
 		}
 		time.Sleep(poll)
-		if c := cpuTicks(pid); c-cpu > 1 {
+		if c := ps.cpuTicks(); c-cpu > 1 {
 			cpu, done, idle = c, time.Now(), 0
 		} else {
 			idle++
@@ -203,14 +281,24 @@ func waitIdle(pid int, poll time.Duration) (int64, time.Time, error) {
 	return cpu, done, nil
 }
 
-func peakRSS(pid int) string {
+// peakRSS returns a process's peak RSS (VmHWM) in kB, 0 if unknown.
+func peakRSS(pid int) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			return strings.Join(strings.Fields(l)[1:], " ")
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" && f[2] == "kB" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb
 		}
 	}
-	return "?"
+	return 0
+}
+
+// formatRSS prints a peak RSS as /proc gives it, "?" when unknown.
+func formatRSS(kb int64) string {
+	if kb <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%d kB", kb)
 }
 
 func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, records, sockets, procs, exporters int) (stepResult, error) {
@@ -232,7 +320,7 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	if err := cmd.Start(); err != nil {
 		return stepResult{}, err
 	}
-	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	defer stopCollector(cmd)
 	url := "http://" + web + "/metrics"
 	for i := 0; ; i++ {
 		if _, err := testkit.Scrape(url); err == nil {
@@ -242,8 +330,9 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	pid := cmd.Process.Pid
-	cpu0 := cpuTicks(pid)
+	// It answers: a wrapper script has started it by now.
+	ps := procTree(cmd.Process.Pid)
+	cpu0 := ps.cpuTicks()
 	res, err := flowgen.Send(ctx, flowgen.SendConfig{
 		Config: flowgen.Config{Protocol: p, SamplingRate: 1, Seed: 1},
 		Target: netip.MustParseAddrPort(flows), Exporters: exporters, Records: records, Rate: rate,
@@ -259,7 +348,7 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	// absorb a burst). Polling /metrics instead would bill each scrape
 	// (~20 ms of CPU with gzip once the families are full) to the records
 	// being measured.
-	cpu, done, err := waitIdle(pid, 50*time.Millisecond)
+	cpu, done, err := waitIdle(ps, 50*time.Millisecond)
 	if err != nil {
 		return stepResult{}, fmt.Errorf("%s: %w", p, err)
 	}
@@ -277,8 +366,8 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	// From the first datagram sent (res.Start, after flowgen built its
 	// rings), not from the call: building them takes some 10 ms per
 	// exporter, which would read as a slower collector.
-	r := stepResult{rate: counted / done.Sub(res.Start).Seconds(), lost: lost, drops: drops}
+	r := stepResult{rate: counted / done.Sub(res.Start).Seconds(), lost: lost, drops: drops, cpu: cpuSecs, rssKB: ps.peakRSS()}
 	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
-		cpuSecs/(counted/1e6), peakRSS(pid))
+		cpuSecs/(counted/1e6), formatRSS(r.rssKB))
 	return r, nil
 }
