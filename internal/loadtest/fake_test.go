@@ -146,8 +146,10 @@ func TestStepProcessedRate(t *testing.T) {
 	if res.lost != 0 || res.drops != 0 {
 		t.Fatalf("lost %v, drops %v", res.lost, res.drops)
 	}
-	if res.rate < 0.9*rate || res.rate > 1.01*rate {
-		t.Fatalf("processed %.0f records/s of %.0f offered to a collector that keeps up", res.rate, rate)
+	// Against the rate achieved rather than the one offered, so that a
+	// sender slowed down by a busy machine does not fail the test.
+	if res.rate < 0.95*res.sent || res.rate > 1.001*res.sent {
+		t.Fatalf("processed %.0f records/s of %.0f sent (%.0f offered) to a collector that keeps up", res.rate, res.sent, rate)
 	}
 }
 

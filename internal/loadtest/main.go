@@ -151,6 +151,7 @@ func parseProtocols(s string) ([]string, error) {
 // stepResult is what one step measured.
 type stepResult struct {
 	rate, lost, drops float64
+	sent              float64 // records/s the sender achieved
 	cpu               float64 // the collector's CPU seconds
 	rssKB             int64   // its peak RSS, 0 if unknown
 }
@@ -366,7 +367,7 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	// From the first datagram sent (res.Start, after flowgen built its
 	// rings), not from the call: building them takes some 10 ms per
 	// exporter, which would read as a slower collector.
-	r := stepResult{rate: counted / done.Sub(res.Start).Seconds(), lost: lost, drops: drops, cpu: cpuSecs, rssKB: ps.peakRSS()}
+	r := stepResult{rate: counted / done.Sub(res.Start).Seconds(), lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, rssKB: ps.peakRSS()}
 	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
 		cpuSecs/(counted/1e6), formatRSS(r.rssKB))
 	return r, nil
