@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,9 +123,16 @@ func fakeCollector(args []string) {
 	time.Sleep(time.Minute)
 }
 
-// burn spins for d, so that the fake collector's CPU time is measurable.
+// burn spins until the process has used d more CPU time (not wall time:
+// on a busy machine it may get less than a core), so that the fake
+// collector's CPU time is measurable.
 func burn(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for end := cpu() + d; cpu() < end; {
 	}
 }
 
