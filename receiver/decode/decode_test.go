@@ -362,3 +362,47 @@ func TestIPFIXSequenceConventions(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedTemplateDoesNotStopTheDatagram: a template the store refuses
+// (fieldless, as some MikroTik devices send, or one past the exporter's
+// limit) is counted and skipped; the templates and data sets after it in the
+// same datagram, even in the same template set, are still read. goflow2
+// stops decoding a datagram at the first error AddTemplate returns, which
+// lost them without a count, every time the exporter sent them in that order.
+func TestRefusedTemplateDoesNotStopTheDatagram(t *testing.T) {
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	for _, version := range []uint16{9, 10} {
+		t.Run("invalid", func(t *testing.T) {
+			d, ex := New(Limits{}), &health.Exporter{}
+			invalid := func() uint64 { return ex.DecodeErrors[health.ReasonTemplateInvalid].Load() }
+			// In two sets, then in one set of two records.
+			bad, good := templateSet(version, 256), templateSet(version, 257, flowFields...)
+			for i, b := range [][]byte{
+				datagram(version, 0, 1, bad, good, dataSet(257, rec)),
+				datagram(version, 1, 1, set{bad.id, cat(bad.body, good.body)}, dataSet(257, rec)),
+			} {
+				recs := decodeAll(t, d, ex, b)
+				if len(recs) != 1 || recs[0].Bytes != 1500 || ex.Templates.Load() != 1 || invalid() != uint64(i+1) {
+					t.Fatalf("v%d, datagram %d: %d records, %d templates, template_invalid %d; want 1, 1, %d",
+						version, i, len(recs), ex.Templates.Load(), invalid(), i+1)
+				}
+			}
+			// Each refused template is counted; the datagram returns one
+			// error for them.
+			before := invalid()
+			_, errs := d.Decode(datagram(version, 2, 1, set{bad.id, cat(bad.body, bad.body, bad.body)}, good), exporter, ex)
+			if invalid()-before != 3 || len(errs) != 1 {
+				t.Fatalf("v%d: three refused templates: template_invalid +%d, errors %v; want +3 and one error", version, invalid()-before, errs)
+			}
+		})
+		t.Run("limit", func(t *testing.T) {
+			d, ex := New(Limits{MaxTemplates: 1}), &health.Exporter{}
+			decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, flowFields...)))
+			b := datagram(version, 1, 1, templateSet(version, 300, flowFields...), templateSet(version, 256, flowFields...), dataSet(256, rec))
+			recs := decodeAll(t, d, ex, b)
+			if got := ex.DecodeErrors[health.ReasonTemplateLimit].Load(); len(recs) != 1 || got != 1 {
+				t.Fatalf("v%d: %d records, template_limit %d; want 1, 1", version, len(recs), got)
+			}
+		})
+	}
+}

@@ -240,6 +240,19 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 	}
 	d.gt.templateStore = nil
 	ex.Templates.Store(int64(len(st.templates.templates)))
+	// Every refused template is counted; the first of each reason is
+	// also returned (for the log: a datagram of thousands of bad
+	// templates makes one error, not thousands).
+	var reported uint64 // a bit per health.Reason
+	for _, e := range d.gt.refused {
+		if r := reasonOf(e); reported&(1<<r) != 0 {
+			ex.CountError(r)
+		} else {
+			reported |= 1 << r
+			fail(r, fmt.Errorf("%s: %w", name, e))
+		}
+	}
+	clear(d.gt.refused) // keep no error alive until the next datagram
 	if err != nil {
 		// Missing templates are counted per set below; anything else once.
 		var others error
@@ -326,7 +339,7 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 // templatesFor returns the exporter's template store as goflow2 is to see
 // it (goflowTemplates).
 func (d *Decoder) templatesFor(st *exporterState) *goflowTemplates {
-	d.gt.templateStore, d.gt.misses = st.templates, d.gt.misses[:0]
+	d.gt.templateStore, d.gt.misses, d.gt.refused = st.templates, d.gt.misses[:0], d.gt.refused[:0]
 	return &d.gt
 }
 

@@ -171,8 +171,24 @@ type templateMiss struct {
 type goflowTemplates struct {
 	*templateStore
 	misses []templateMiss
+	// refused are the errors of the templates the store refused, in
+	// order; goflow2 is told nothing of them (see AddTemplate).
+	refused []error
 	// all gives goflow2 every template: goflow2 as it is, for the tests.
 	all bool
+}
+
+// AddTemplate stores a template; one the store refuses (invalid, or past
+// the exporter's limits) is kept in refused for the decoder to count, and
+// goflow2 is told it was stored: goflow2 stops decoding a datagram at the
+// first error AddTemplate returns, so one bad template would lose the
+// templates and data sets after it, unseen, every time the exporter sent
+// them in that order. Its data sets are then counted as template_missing.
+func (g *goflowTemplates) AddTemplate(version uint16, domain uint32, id uint16, t any) error {
+	if err := g.templateStore.AddTemplate(version, domain, id, t); err != nil {
+		g.refused = append(g.refused, err)
+	}
+	return nil
 }
 
 // GetTemplate returns a stored template goflow2 may decode the data of.
