@@ -2,6 +2,7 @@ package decode
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -42,5 +43,33 @@ func TestCounterPrecedence(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCounterSumsSaturate: NSEL initiator + responder counters (8 bytes
+// each) whose sum passes 2^64 must not wrap to a small, plausible count:
+// the sum stays at the maximum, which the core refuses as
+// implausible_value, instead of a few bytes counted as real traffic.
+func TestCounterSumsSaturate(t *testing.T) {
+	f := func(typ uint16) field { return field{typ, 8} }
+	u64 := func(v uint64) []byte { return cat(u32(uint32(v>>32)), u32(uint32(v))) }
+	const big = ^uint64(0) - 99 // plus 200 wraps to 100
+	for _, version := range []uint16{9, 10} {
+		p := newPair()
+		p.check(t, datagram(version, 1, 7, templateSet(version, 256, f(231), f(232), f(298), f(299))))
+		recs := p.check(t, datagram(version, 2, 7, dataSet(256, cat(u64(big), u64(200), u64(big), u64(200)))))
+		if len(recs) != 1 || recs[0].Bytes != ^uint64(0) || recs[0].Packets != ^uint64(0) {
+			t.Fatalf("v%d: records %+v, want bytes and packets 2^64-1", version, recs)
+		}
+	}
+}
+
+// TestCountBasedRateSaturates: a systematic count-based rate whose interval
+// plus space passes 2^64 is the largest rate, not the 0 (no rate, counted
+// 1:1 as unresolved) that a wrapped sum gave.
+func TestCountBasedRateSaturates(t *testing.T) {
+	sf := samplingFields{algorithm: 1, pktInterval: 1, pktSpace: ^uint64(0), any: true}
+	if got := sf.rate(); got != math.MaxUint32 {
+		t.Fatalf("rate = %d, want %d", got, uint32(math.MaxUint32))
 	}
 }

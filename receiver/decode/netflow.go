@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
@@ -91,6 +92,17 @@ func beUint(b []byte) uint64 {
 	return v
 }
 
+// satAdd adds without wrapping: two counters of up to 8 bytes each that
+// pass 2^64 together stay at the maximum (which the core refuses as
+// implausible) instead of wrapping to a small count that looks real.
+func satAdd(a, b uint64) uint64 {
+	s, carry := bits.Add64(a, b, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return s
+}
+
 func fieldBytes(f *netflow.DataField) []byte {
 	b, _ := f.Value.([]byte)
 	return b
@@ -156,7 +168,7 @@ func (s *samplingFields) rate() uint32 {
 		if s.pktInterval == 0 {
 			return 0
 		}
-		return (s.pktInterval + s.pktSpace) / s.pktInterval
+		return satAdd(s.pktInterval, s.pktSpace) / s.pktInterval
 	}
 	nOutOfN := func() uint64 {
 		if s.size == 0 {
@@ -617,7 +629,7 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		case rb.octTotal != 0:
 			r.Bytes = rb.octTotal
 		case rb.initB != 0 || rb.respB != 0:
-			r.Bytes = rb.initB + rb.respB
+			r.Bytes = satAdd(rb.initB, rb.respB)
 		default:
 			r.Bytes = rb.outB
 		}
@@ -627,7 +639,7 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		case rb.pktTotal != 0:
 			r.Packets = rb.pktTotal
 		case rb.initP != 0 || rb.respP != 0:
-			r.Packets = rb.initP + rb.respP
+			r.Packets = satAdd(rb.initP, rb.respP)
 		default:
 			r.Packets = rb.outP
 		}
