@@ -65,9 +65,12 @@ func New(c Config) *Corrector {
 	return &Corrector{defaultRate: c.DefaultRate, overrides: ov}
 }
 
-// Override returns the operator's rate for an exporter, or 0.
+// Override returns the operator's rate for an exporter, or 0. A link-local
+// exporter's zone (the link its datagrams came from) is not part of the
+// match: a prefix has no zone, and Prefix.Contains is false for any zoned
+// address.
 func (c *Corrector) Override(exporter netip.Addr) uint32 {
-	exporter = exporter.Unmap()
+	exporter = exporter.WithZone("").Unmap()
 	for _, o := range c.overrides {
 		if o.Prefix.Contains(exporter) {
 			return o.Rate

@@ -13,6 +13,10 @@ func TestApply(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("192.0.2.7/32"), Rate: 7},
 	}})
 	noDefault := New(Config{})
+	ll := New(Config{Overrides: []Override{
+		{Prefix: netip.MustParsePrefix("fe80::/10"), Rate: 8},
+		{Prefix: netip.MustParsePrefix("fe80::1/128"), Rate: 4},
+	}})
 	tests := []struct {
 		name       string
 		c          *Corrector
@@ -29,6 +33,11 @@ func TestApply(t *testing.T) {
 		{"default when wire is silent", c, "198.51.100.1", 0, flow.RateUnknown, 10, flow.RateDefault, true},
 		{"unresolved counted 1:1", noDefault, "198.51.100.1", 0, flow.RateUnknown, 1, flow.RateUnknown, false},
 		{"v4-mapped exporter matches v4 override", c, "::ffff:192.0.2.9", 0, flow.RateUnknown, 100, flow.RateOverride, true},
+		// A link-local exporter is tracked with its zone (the link it
+		// came from); a prefix has none, and netip's Contains is false
+		// for every zoned address.
+		{"link-local exporter matches its override", ll, "fe80::1%eth0", 512, flow.RateHeader, 4, flow.RateOverride, true},
+		{"link-local exporter matches a link-local CIDR", ll, "fe80::2%eth1", 512, flow.RateHeader, 8, flow.RateOverride, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
