@@ -233,7 +233,7 @@ func (e versionError) Is(target error) bool { return target == ErrUnknownVersion
 // caller counts datagrams and records. Records decoded before an error are
 // still returned; errs lists every problem found, each counted once in ex.
 func (d *Decoder) Decode(payload []byte, addr netip.Addr, ex *health.Exporter) (Result, []error) {
-	d.recs = d.recs[:0]
+	d.Reset()
 	return d.Append(payload, addr, ex)
 }
 
@@ -273,8 +273,21 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 // slice is reused after Reset.
 func (d *Decoder) Pending() []flow.Record { return d.recs }
 
+// maxRetainedRecords is the most records' room (192 bytes each) a Decoder
+// keeps between batches. The intake folds a socket's records into the core
+// every 1024 or so, but one datagram of one-byte records holds 65,515:
+// room for those (12 MB) is let go after their batch instead of staying
+// pinned in every socket's decoder.
+const maxRetainedRecords = 8192
+
 // Reset forgets the pending records.
-func (d *Decoder) Reset() { d.recs = d.recs[:0] }
+func (d *Decoder) Reset() {
+	if cap(d.recs) > maxRetainedRecords {
+		d.recs = nil
+		return
+	}
+	d.recs = d.recs[:0]
+}
 
 // reasonOf classifies a goflow2 error.
 func reasonOf(err error) health.Reason {

@@ -99,3 +99,37 @@ func TestTemplateFieldBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeBatchNotRetained: a datagram of one-byte records (65,515 of
+// them in one IPFIX message, 12 MB of flow.Record) must not leave its
+// records' memory pinned in the decoder after Reset: each socket has a
+// decoder, so a few such datagrams, one per socket, held that much each
+// for the life of the process.
+func TestLargeBatchNotRetained(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	decodeAll(t, d, ex, datagram(10, 0, 1, templateSet(10, 256, field{ieProtocol, 1})))
+	res, _ := d.Append(datagram(10, 1, 1, dataSet(256, make([]byte, 65535-16-4))), exporter, ex)
+	if len(res.Records) != 65535-16-4 {
+		t.Fatalf("%d records", len(res.Records))
+	}
+	d.Reset()
+	if c := cap(d.Pending()); c > maxRetainedRecords {
+		t.Fatalf("after Reset the decoder keeps room for %d records, at most %d", c, maxRetainedRecords)
+	}
+	// A usual batch keeps its room: no allocation per batch.
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	decodeAll(t, d, ex, datagram(10, 2, 1, templateSet(10, 257, flowFields...)))
+	small := datagram(10, 3, 1, dataSet(257, rec, rec, rec))
+	for range 400 {
+		d.Append(small, exporter, ex)
+	}
+	d.Reset()
+	if allocs := testing.AllocsPerRun(10, func() {
+		for range 400 {
+			d.Append(small, exporter, ex)
+		}
+		d.Reset()
+	}); allocs != 0 {
+		t.Fatalf("%v allocations per batch of 1,200 records", allocs)
+	}
+}
