@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -405,4 +406,51 @@ func TestRefusedTemplateDoesNotStopTheDatagram(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTruncatedIsCounted: a datagram cut short (a v9/IPFIX set, or an
+// sFlow sample, whose length runs past its end; an sFlow datagram with
+// fewer samples than it declares) is counted as truncated on both decode
+// paths, and the records before the cut still stand. goflow2 reads what
+// is there without an error, so these losses were counted nowhere.
+func TestTruncatedIsCounted(t *testing.T) {
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	hdr := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	one := sflowDatagram(1, 512, hdr, 1418)
+	// The same datagram declaring two samples: the second is missing.
+	two := append([]byte(nil), one...)
+	two[27] = 2
+	tests := []struct {
+		name     string
+		template []byte // sent first, if any
+		b        []byte
+		records  int
+	}{
+		{"v9 set past the datagram", datagram(9, 0, 1, templateSet(9, 256, flowFields...)), cut(datagram(9, 1, 1, dataSet(256, rec, rec, rec)), 30), 1},
+		{"ipfix set past the message", datagram(10, 0, 1, templateSet(10, 256, flowFields...)), ipfixLength(cut(datagram(10, 1, 1, dataSet(256, rec, rec, rec)), 30)), 1},
+		{"sflow sample past the datagram", nil, cut(one, 10), 0},
+		{"sflow datagram with fewer samples than declared", nil, two, 1},
+	}
+	for _, tt := range tests {
+		for _, fast := range []bool{true, false} {
+			d, ex := New(Limits{}), &health.Exporter{}
+			d.noFastPath = !fast
+			if tt.template != nil {
+				decodeAll(t, d, ex, tt.template)
+			}
+			res, errs := d.Decode(tt.b, exporter, ex)
+			if got := ex.DecodeErrors[health.ReasonTruncated].Load(); got != 1 || len(res.Records) != tt.records || len(errs) != 1 {
+				t.Errorf("%s (fast path %v): truncated %d, %d records, errors %v; want 1, %d, one error", tt.name, fast, got, len(res.Records), errs, tt.records)
+			}
+		}
+	}
+}
+
+// cut returns b without its last n bytes.
+func cut(b []byte, n int) []byte { return append([]byte(nil), b[:len(b)-n]...) }
+
+// ipfixLength sets an IPFIX message's length to its datagram's.
+func ipfixLength(b []byte) []byte {
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	return b
 }

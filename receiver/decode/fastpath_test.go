@@ -172,6 +172,10 @@ func TestFastPathMatchesGoflow2(t *testing.T) {
 			if p.fast.fastHits == 0 {
 				t.Fatalf("the fast path decoded none of %d datagrams", n)
 			}
+			// A real exporter's datagrams are whole.
+			if got := p.exFast.DecodeErrors[health.ReasonTruncated].Load(); got != 0 {
+				t.Fatalf("%d of %d datagrams counted as truncated", got, n)
+			}
 			t.Logf("%d datagrams, %d by the fast path", n, p.fast.fastHits)
 		})
 	}

@@ -230,6 +230,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 			fail(health.ReasonMalformed, fmt.Errorf("ipfix: message length %d", l))
 			return
 		}
+		if err := setOverrun(b, proto); err != nil {
+			fail(health.ReasonTruncated, err)
+		}
 		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
 			return
 		}
@@ -241,6 +244,9 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		if len(b) < 20 {
 			fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
 			return
+		}
+		if err := setOverrun(b, proto); err != nil {
+			fail(health.ReasonTruncated, err)
 		}
 		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
 			return
@@ -346,6 +352,33 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		n += optRecords
 	}
 	st.sequence(ex, seqKey{proto, domain}, seq, n, unit)
+}
+
+// setOverrun returns an error for a v9 or IPFIX message (its header
+// checked) cut short: a set whose length runs past the end of the message
+// (IPFIX: its length; v9: the datagram), among the sets goflow2 reads (v9:
+// at most the header's count). goflow2 decodes the records before the cut
+// without an error, so the loss would be counted nowhere. A set header cut
+// short, or a set length below 4, is left to goflow2, which reports it.
+func setOverrun(b []byte, proto flow.Protocol) error {
+	off, end, maxSets := 20, len(b), int(binary.BigEndian.Uint16(b[2:]))
+	if proto == flow.IPFIX {
+		off, end, maxSets = 16, int(binary.BigEndian.Uint16(b[2:])), math.MaxInt
+	}
+	for o, i := off, 0; o < end && i < maxSets; i++ {
+		if end-o < 4 {
+			return nil
+		}
+		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
+		if l < 4 {
+			return nil
+		}
+		if l > end-o {
+			return fmt.Errorf("%s: set %d of %d bytes, %d left in the message", netflowName(proto), id, l, end-o)
+		}
+		o += l
+	}
+	return nil
 }
 
 // templatesFor returns the exporter's template store as goflow2 is to see

@@ -16,11 +16,14 @@ import (
 // where a hostile count would make it allocate gigabytes: we check first.
 const sflowMaxRecords = 1000
 
-// sflowPrecheck walks the datagram's sample headers and refuses expanded flow
-// samples that declare more records than fit.
-func sflowPrecheck(b []byte) error {
+// sflowPrecheck walks the datagram's sample headers and refuses (err)
+// expanded flow samples that declare more records than fit. It also
+// reports (short) a datagram cut short: a sample whose length runs past
+// its end, or fewer samples than it declares. goflow2 decodes the samples
+// before the cut without an error, so the loss would be counted nowhere.
+func sflowPrecheck(b []byte) (short, err error) {
 	if len(b) < 8 {
-		return fmt.Errorf("%d-byte header", len(b))
+		return nil, fmt.Errorf("%d-byte header", len(b))
 	}
 	off := 8
 	switch binary.BigEndian.Uint32(b[4:]) {
@@ -29,36 +32,47 @@ func sflowPrecheck(b []byte) error {
 	case 2:
 		off += 16
 	default:
-		return nil // goflow2 reports it
+		return nil, nil // goflow2 reports it
 	}
 	off += 12 // sub-agent, sequence, uptime
 	if len(b) < off+4 {
-		return nil
+		return nil, nil // goflow2 reports it as truncated
 	}
 	n := int(binary.BigEndian.Uint32(b[off:]))
 	off += 4
-	for i := 0; i < n && off+8 <= len(b); i++ {
+	for i := 0; i < n; i++ {
+		if off+8 > len(b) {
+			if n <= sflowLimit { // more: goflow2 refuses the datagram
+				short = fmt.Errorf("%d samples declared, %d in the datagram", n, i)
+			}
+			break
+		}
 		format := binary.BigEndian.Uint32(b[off:])
 		length := int(binary.BigEndian.Uint32(b[off+4:]))
 		off += 8
 		if length < 0 || length > len(b)-off {
-			return nil // goflow2 stops there
+			// goflow2 stops there
+			return fmt.Errorf("sample %d of %d: %d bytes, %d left in the datagram", i+1, n, length, len(b)-off), nil
 		}
 		if format == sflow.SAMPLE_FORMAT_EXPANDED_FLOW && length >= 44 {
 			cnt := binary.BigEndian.Uint32(b[off+40:])
 			if cnt > sflowMaxRecords || int(cnt) > length/8 {
-				return fmt.Errorf("expanded flow sample declares %d records in %d bytes", cnt, length)
+				return nil, fmt.Errorf("expanded flow sample declares %d records in %d bytes", cnt, length)
 			}
 		}
 		off += length
 	}
-	return nil
+	return short, nil
 }
 
 func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *health.Exporter, fail func(health.Reason, error)) {
-	if err := sflowPrecheck(b); err != nil {
+	short, err := sflowPrecheck(b)
+	if err != nil {
 		fail(health.ReasonMalformed, fmt.Errorf("sflow: %w", err))
 		return
+	}
+	if short != nil {
+		fail(health.ReasonTruncated, fmt.Errorf("sflow: %w", short))
 	}
 	if !d.noFastPath && d.fastSFlow(b, addr, st, ex) {
 		return

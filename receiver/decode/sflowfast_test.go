@@ -10,6 +10,7 @@ import (
 	"github.com/flowmetrics/flowmetrics/internal/flowgen"
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
+	"github.com/flowmetrics/flowmetrics/processor/health"
 )
 
 // sfRecord encodes one sFlow record (flow or counter) of the given type.
@@ -156,6 +157,9 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 		if p.fast.fastHits != 200 {
 			t.Fatalf("fast path took %d of 200 datagrams", p.fast.fastHits)
 		}
+		if got := p.exFast.DecodeErrors[health.ReasonTruncated].Load(); got != 0 {
+			t.Fatalf("%d of 200 datagrams counted as truncated", got)
+		}
 	})
 	t.Run("flowgen-agent-drops", func(t *testing.T) {
 		// The agent drops three samples for each it sends: past
@@ -210,6 +214,10 @@ func TestSFlowFastPathMatchesGoflow2(t *testing.T) {
 		}
 		if p.fast.fastHits == 0 {
 			t.Fatalf("the fast path decoded none of %d datagrams", len(capt.Datagrams()))
+		}
+		// A real agent's datagrams are whole.
+		if got := p.exFast.DecodeErrors[health.ReasonTruncated].Load(); got != 0 {
+			t.Fatalf("%d of %d datagrams counted as truncated", got, len(capt.Datagrams()))
 		}
 		t.Logf("%d datagrams, %d by the fast path", len(capt.Datagrams()), p.fast.fastHits)
 	})
