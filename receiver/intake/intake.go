@@ -266,7 +266,9 @@ const maxDatagram = 65535
 const batchSize = 16
 
 // read receives datagrams in batches (recvmmsg: one system call and one
-// wake-up for up to batchSize datagrams under load) and handles each.
+// wake-up for up to batchSize datagrams under load) and handles each. A
+// receive error is retried at once; one that persists is logged at the
+// rate limit, not once per call.
 func (in *Intake) read(s *socket) {
 	defer in.wg.Done()
 	for {
@@ -274,7 +276,7 @@ func (in *Intake) read(s *socket) {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return
 			}
-			in.log.Warn("reading datagrams", "address", s.addr, "err", err)
+			s.limiter.log(in.log, "read_error", "reading datagrams", "address", s.addr, "err", err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,5 +362,35 @@ func TestInterleavedExporters(t *testing.T) {
 		if g, r, m := ex.SequenceGaps.Load(), ex.SequenceResets.Load(), ex.TemplateMissingSets.Load(); g != 0 || r != 0 || m != 0 {
 			t.Errorf("exporter %v: %d sequence gaps, %d resets, %d data sets before their template; want none", ex.Addr, g, r, m)
 		}
+	}
+}
+
+// TestReadErrorsAreRateLimited: a receive error that persists (the
+// kernel out of buffers, say) makes the reader retry at once, so its log
+// line goes through the rate limiter like the others instead of one line
+// per failed call.
+func TestReadErrorsAreRateLimited(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 2})
+	var logs testkit.SyncBuffer
+	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1}, c, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := in.BindForBenchmark(); err != nil {
+		t.Fatal(err)
+	}
+	s := in.sockets[0]
+	calls := 0
+	s.br.recv = func(uintptr) bool {
+		if calls++; calls == 1000 {
+			go s.conn.Close()
+		}
+		s.br.errno = syscall.ENOBUFS
+		return true
+	}
+	in.wg.Add(1)
+	in.read(s) // returns once the socket is closed
+	if calls < 1000 {
+		t.Fatalf("%d receive calls", calls)
+	}
+	if n := strings.Count(logs.String(), "reading datagrams"); n != 1 {
+		t.Fatalf("%d failed receive calls logged %d lines, want 1", calls, n)
 	}
 }
