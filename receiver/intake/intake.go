@@ -81,6 +81,10 @@ type socket struct {
 	pendingAddr netip.Addr
 	received    time.Time // when the pending datagrams' receive batch returned
 	datagrams   int       // pending datagrams
+
+	// pause waits between failed receive calls (time.Sleep; tests record
+	// the waits instead).
+	pause func(time.Duration)
 }
 
 // maxPending is the most records a socket decodes before folding them into
@@ -269,17 +273,37 @@ const batchSize = 16
 // wake-up for up to batchSize datagrams under load) and handles each. A
 // receive error is retried at once; one that persists is logged at the
 // rate limit, not once per call.
+//
+// A failed receive call is retried at once; when it fails again the reader
+// waits between calls, from 1 ms doubling up to maxReadBackoff, so that an
+// error that persists does not keep a core busy. A call that succeeds
+// ends the waits.
 func (in *Intake) read(s *socket) {
 	defer in.wg.Done()
+	pause := s.pause
+	if pause == nil {
+		pause = time.Sleep
+	}
+	var backoff time.Duration
 	for {
 		if _, err := in.readBatch(s); err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return
 			}
 			s.limiter.log(in.log, "read_error", "reading datagrams", "address", s.addr, "err", err)
+			if backoff > 0 {
+				pause(backoff)
+			}
+			backoff = min(max(2*backoff, time.Millisecond), maxReadBackoff)
+			continue
 		}
+		backoff = 0
 	}
 }
+
+// maxReadBackoff is the longest wait between failed receive calls: short
+// beside drainTime, so that Stop still finds the reader.
+const maxReadBackoff = 50 * time.Millisecond
 
 // readBatch waits for one batch of datagrams on s, handles each and folds
 // their records into the core; it returns how many datagrams it read.

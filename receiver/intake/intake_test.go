@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -366,9 +367,11 @@ func TestInterleavedExporters(t *testing.T) {
 }
 
 // TestReadErrorsAreRateLimited: a receive error that persists (the
-// kernel out of buffers, say) makes the reader retry at once, so its log
-// line goes through the rate limiter like the others instead of one line
-// per failed call.
+// kernel out of buffers, say) is logged through the rate limiter like the
+// others instead of one line per failed call, and the reader waits between
+// the failed calls (retrying the first at once, then 1 ms doubling up to
+// maxReadBackoff) instead of keeping a core busy; a call that succeeds
+// ends the waits.
 func TestReadErrorsAreRateLimited(t *testing.T) {
 	c := core.New(core.Config{MaxExporters: 2})
 	var logs testkit.SyncBuffer
@@ -377,18 +380,31 @@ func TestReadErrorsAreRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := in.sockets[0]
+	var waits []time.Duration
+	s.pause = func(d time.Duration) { waits = append(waits, d) }
+	// 12 failures, one success (an empty batch), 3 failures, then closed.
 	calls := 0
 	s.br.recv = func(uintptr) bool {
-		if calls++; calls == 1000 {
+		calls++
+		switch {
+		case calls == 13:
+			s.br.n = 0
+		case calls == 17:
 			go s.conn.Close()
+			s.br.errno = syscall.ENOBUFS
+		case calls > 17:
+			return false // wait for the poller, which reports the close
+		default:
+			s.br.errno = syscall.ENOBUFS
 		}
-		s.br.errno = syscall.ENOBUFS
 		return true
 	}
 	in.wg.Add(1)
 	in.read(s) // returns once the socket is closed
-	if calls < 1000 {
-		t.Fatalf("%d receive calls", calls)
+	ms := time.Millisecond
+	want := []time.Duration{ms, 2 * ms, 4 * ms, 8 * ms, 16 * ms, 32 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, ms, 2 * ms, 4 * ms}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waits between failed receive calls %v, want %v", waits, want)
 	}
 	if n := strings.Count(logs.String(), "reading datagrams"); n != 1 {
 		t.Fatalf("%d failed receive calls logged %d lines, want 1", calls, n)
