@@ -454,3 +454,48 @@ func ipfixLength(b []byte) []byte {
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 	return b
 }
+
+// TestCutSetCountedOnce: a datagram cut inside a template set, or inside a
+// record of a data set with variable-length fields, is one problem: goflow2
+// (or the variable-length decoder) already reports it as truncated, so the
+// check for a set running past the message must not count it a second
+// time. A cut that nothing else reports is still counted once.
+func TestCutSetCountedOnce(t *testing.T) {
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	varRec := cat([]byte{10, 0, 0, 1}, []byte{5}, []byte("eth0x"))
+	varTemplate := []field{{8, 4}, {82, 65535}}
+	for _, version := range []uint16{9, 10} {
+		whole := func(b []byte) []byte {
+			if version == 10 {
+				return ipfixLength(b)
+			}
+			return b
+		}
+		tests := []struct {
+			name     string
+			template []byte // sent first, if any
+			b        []byte
+			records  int
+		}{
+			{"template set cut in a field", nil, whole(cut(datagram(version, 0, 1, templateSet(version, 256, flowFields...)), 6)), 0},
+			{"variable-length record cut", datagram(version, 0, 1, templateSet(version, 256, varTemplate...)),
+				whole(cut(datagram(version, 1, 1, dataSet(256, varRec, varRec)), 3)), 1},
+			{"data set cut between records", datagram(version, 0, 1, templateSet(version, 256, flowFields...)),
+				whole(cut(datagram(version, 1, 1, dataSet(256, rec, rec)), len(rec))), 1},
+		}
+		for _, tt := range tests {
+			for _, fast := range []bool{true, false} {
+				d, ex := New(Limits{}), &health.Exporter{}
+				d.noFastPath = !fast
+				if tt.template != nil {
+					decodeAll(t, d, ex, tt.template)
+				}
+				res, errs := d.Decode(tt.b, exporter, ex)
+				if got := ex.DecodeErrors[health.ReasonTruncated].Load(); got != 1 || len(res.Records) != tt.records || len(errs) != 1 {
+					t.Errorf("v%d %s (fast path %v): truncated %d, %d records, errors %v; want 1, %d, one error",
+						version, tt.name, fast, got, len(res.Records), errs, tt.records)
+				}
+			}
+		}
+	}
+}

@@ -211,13 +211,6 @@ func (s *samplingFields) rate() uint32 {
 }
 
 func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) {
-	var (
-		sets   []any
-		domain uint32
-		seq    uint32
-		err    error
-		name   = netflowName(proto)
-	)
 	if proto == flow.IPFIX {
 		if len(b) < 16 {
 			fail(health.ReasonTruncated, fmt.Errorf("ipfix: %d-byte header", len(b)))
@@ -230,27 +223,49 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 			fail(health.ReasonMalformed, fmt.Errorf("ipfix: message length %d", l))
 			return
 		}
-		if err := setOverrun(b, proto); err != nil {
-			fail(health.ReasonTruncated, err)
-		}
+	} else if len(b) < 20 {
+		fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
+		return
+	}
+	cut := setOverrun(b, proto)
+	if cut == nil {
 		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
 			return
 		}
+		d.goflowNetFlow(b, addr, st, proto, ex, fail)
+		return
+	}
+	// A message cut short (the fast path, which takes whole sets only,
+	// would refuse it) is one problem: counted once as truncated. goflow2
+	// reports a cut inside a template set, and the variable-length decoder
+	// one inside a record, themselves; only a cut that nothing reports
+	// (between records, say) is counted here.
+	reported := false
+	d.goflowNetFlow(b, addr, st, proto, ex, func(r health.Reason, err error) {
+		reported = reported || r == health.ReasonTruncated
+		fail(r, err)
+	})
+	if !reported {
+		fail(health.ReasonTruncated, cut)
+	}
+}
+
+// goflowNetFlow decodes a v9 or IPFIX message, its header checked, with
+// goflow2.
+func (d *Decoder) goflowNetFlow(b []byte, addr netip.Addr, st *exporterState, proto flow.Protocol, ex *health.Exporter, fail func(health.Reason, error)) {
+	var (
+		sets   []any
+		domain uint32
+		seq    uint32
+		err    error
+		name   = netflowName(proto)
+	)
+	if proto == flow.IPFIX {
 		p := &d.ipfix
 		p.FlowSets = nil
 		err = netflow.DecodeMessageVersion(d.reader(b), d.templatesFor(st), &d.v9, p)
 		sets, domain, seq = p.FlowSets, p.ObservationDomainId, p.SequenceNumber
 	} else {
-		if len(b) < 20 {
-			fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
-			return
-		}
-		if err := setOverrun(b, proto); err != nil {
-			fail(health.ReasonTruncated, err)
-		}
-		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
-			return
-		}
 		p := &d.v9
 		p.FlowSets = nil
 		err = netflow.DecodeMessageVersion(d.reader(b), d.templatesFor(st), p, &d.ipfix)
