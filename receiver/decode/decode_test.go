@@ -499,3 +499,27 @@ func TestCutSetCountedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSFlowRefusedNotTruncated: an sFlow datagram declaring more samples
+// than goflow2 reads (1,000) is refused whole as malformed, so it is not
+// also counted as truncated when one of its samples runs past its end, as
+// it is not when it has fewer samples than it declares.
+func TestSFlowRefusedNotTruncated(t *testing.T) {
+	hdr := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
+	one := sflowDatagram(1, 512, hdr, 1418)
+	for name, b := range map[string][]byte{
+		"sample past the datagram": cut(one, 10),
+		"fewer samples":            append([]byte(nil), one...),
+	} {
+		binary.BigEndian.PutUint32(b[24:], 4097) // samples declared
+		for _, fast := range []bool{true, false} {
+			d, ex := New(Limits{}), &health.Exporter{}
+			d.noFastPath = !fast
+			_, errs := d.Decode(b, exporter, ex)
+			tr, mf := ex.DecodeErrors[health.ReasonTruncated].Load(), ex.DecodeErrors[health.ReasonMalformed].Load()
+			if tr != 0 || mf != 1 || len(errs) != 1 {
+				t.Errorf("%s (fast path %v): truncated %d, malformed %d, errors %v; want 0, 1, one error", name, fast, tr, mf, errs)
+			}
+		}
+	}
+}

@@ -40,9 +40,12 @@ func sflowPrecheck(b []byte) (short, err error) {
 	}
 	n := int(binary.BigEndian.Uint32(b[off:]))
 	off += 4
+	// More samples than goflow2 reads: it refuses the datagram whole
+	// (malformed), so a cut in it is no separate problem.
+	refused := n > sflowLimit
 	for i := 0; i < n; i++ {
 		if off+8 > len(b) {
-			if n <= sflowLimit { // more: goflow2 refuses the datagram
+			if !refused {
 				short = fmt.Errorf("%d samples declared, %d in the datagram", n, i)
 			}
 			break
@@ -51,6 +54,9 @@ func sflowPrecheck(b []byte) (short, err error) {
 		length := int(binary.BigEndian.Uint32(b[off+4:]))
 		off += 8
 		if length < 0 || length > len(b)-off {
+			if refused {
+				return nil, nil
+			}
 			// goflow2 stops there
 			return fmt.Errorf("sample %d of %d: %d bytes, %d left in the datagram", i+1, n, length, len(b)-off), nil
 		}
