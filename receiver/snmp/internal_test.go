@@ -154,3 +154,20 @@ func TestPollerForgetsExportersTheSourceDropped(t *testing.T) {
 	p.startDue(ctx, now)
 	check("after SetConfig")
 }
+
+// TestExportersMatchZonedAddress: a link-local exporter is tracked with its
+// zone (fe80::1%eth0, the link its datagrams came from), and a prefix has
+// none: netip's Contains is false for every zoned address, so
+// enrich.snmp.exporters: [fe80::/10] never polled one (and Retain forgot
+// its interfaces), while allowed_exporters and sampling.overrides match it.
+func TestExportersMatchZonedAddress(t *testing.T) {
+	cfg := Config{Exporters: []netip.Prefix{netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("192.0.2.0/24")}}
+	for _, a := range []string{"fe80::1%eth0", "fe80::2", "::ffff:192.0.2.1", "192.0.2.1"} {
+		if !cfg.wants(netip.MustParseAddr(a)) {
+			t.Errorf("exporter %s is not matched by %v", a, cfg.Exporters)
+		}
+	}
+	if a := netip.MustParseAddr("2001:db8::1%eth0"); cfg.wants(a) {
+		t.Errorf("exporter %s is matched by %v", a, cfg.Exporters)
+	}
+}

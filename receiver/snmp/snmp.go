@@ -96,7 +96,10 @@ func (c Config) Validate() error {
 func (c Config) Enabled() bool { return len(c.Exporters) > 0 }
 
 func (c Config) wants(a netip.Addr) bool {
-	a = a.Unmap()
+	// A link-local exporter's zone (the link its datagrams came from) is
+	// not part of the match: a prefix has no zone, and Prefix.Contains is
+	// false for any zoned address. The poll itself keeps the zone.
+	a = a.WithZone("").Unmap()
 	for _, p := range c.Exporters {
 		if p.Contains(a) {
 			return true
