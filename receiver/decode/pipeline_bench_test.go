@@ -105,3 +105,55 @@ func BenchmarkProcessDefault(b *testing.B) {
 	}
 	perRecord(b, n)
 }
+
+// BenchmarkFamilyCost is what each of config.Default()'s families adds to a
+// record's cost, for sizing custom ones: "none" is decoding, sampling
+// correction, enrichment and the exporter totals alone; each other case
+// adds one family; "all" is the default set. Records are folded 16
+// datagrams at a time, as a receive batch of one exporter is, on a
+// flowgen stream warmed up to its steady state (the host families full).
+// Subtract "none" from a case for that family's cost per record.
+func BenchmarkFamilyCost(b *testing.B) {
+	addr := netip.MustParseAddr("192.0.2.1")
+	type familySet struct {
+		name     string
+		families []config.FamilyConfig
+	}
+	cases := []familySet{{"none", []config.FamilyConfig{}}}
+	for _, f := range config.DefaultFamilies {
+		cases = append(cases, familySet{f.Name, []config.FamilyConfig{f}})
+	}
+	cases = append(cases, familySet{"all", config.DefaultFamilies})
+	for _, p := range []flowgen.Protocol{flowgen.V5, flowgen.SFlow} {
+		_, data := stream(b, p, 1024)
+		for _, tc := range cases {
+			b.Run(string(p)+"/"+tc.name, func(b *testing.B) {
+				cfg := config.Default()
+				cfg.Families = tc.families
+				c := core.New(cfg.Core())
+				d := decode.New(decode.Limits{})
+				ex := c.Exporters().Get(addr)
+				now := time.Now()
+				batch := func(i int) int {
+					for j := range 16 {
+						d.Append(data[(16*i+j)%len(data)], addr, ex)
+					}
+					n := len(d.Pending())
+					c.Process(ex, d.Pending(), now)
+					d.Reset()
+					return n
+				}
+				for i := range 2 * len(data) / 16 {
+					batch(i)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				n := 0
+				for i := 0; i < b.N; i++ {
+					n += batch(i)
+				}
+				perRecord(b, n)
+			})
+		}
+	}
+}
