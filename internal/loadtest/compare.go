@@ -64,8 +64,15 @@ func compareCollectors(ctx context.Context, flowmetrics, goflow2 string, protos 
 	}
 	if p, err := exec.LookPath("nfcapd"); err == nil {
 		cols = append(cols, collector{name: "nfcapd", bin: p, args: func(port, dir string) []string {
-			return []string{"-w", dir, "-p", port, "-b", "127.0.0.1", "-B", "33554432"}
+			return []string{"-w", dir, "-p", port, "-b", "127.0.0.1", "-B", strconv.Itoa(compareBuffer)}
 		}})
+	}
+	restore, err := equalBuffers(sysctlDir, compareBuffer)
+	if err != nil {
+		fmt.Printf("receive buffers unequal: %v; goflow2 (which has no setting) gets the kernel's default, nfcapd at most net.core.rmem_max, flowmetrics %d bytes, so drops compare more than speed\n", err, compareBuffer)
+	} else {
+		defer restore()
+		fmt.Printf("receive buffers: net.core.rmem_default and rmem_max raised to %d bytes for the comparison (restored after), so that goflow2, which has no setting, and nfcapd get what flowmetrics asks for\n", compareBuffer)
 	}
 	low := lowestRate(rates)
 	if rates[low] > 0 {
@@ -161,4 +168,44 @@ func compareStep(ctx context.Context, c collector, p flowgen.Protocol, rate floa
 	cpu := float64(ticks-cpu0) / userHZ
 	pn, _ := strconv.Atoi(port)
 	return cpu / (float64(res.Records) / 1e6), udpDrops(pn), float64(res.Records) / res.Elapsed.Seconds(), nil
+}
+
+// compareBuffer is the receive buffer every collector gets in a
+// comparison: flowmetrics' default receive_buffer_bytes.
+const compareBuffer = 32 << 20
+
+// sysctlDir is where equalBuffers finds the kernel's settings.
+var sysctlDir = "/proc/sys"
+
+// equalBuffers raises net.core.rmem_default and net.core.rmem_max (under
+// dir) to at least size, so that a collector that sets no receive buffer
+// (goflow2 v2.2.6 has no option for it) or one capped by rmem_max (nfcapd's
+// -B) gets the buffer flowmetrics sets for itself; the comparison would
+// otherwise measure buffer sizes as much as speed in its drops. restore
+// puts back the values found. It needs root; on error nothing is changed.
+func equalBuffers(dir string, size int) (restore func(), err error) {
+	names := []string{"net/core/rmem_default", "net/core/rmem_max"}
+	var old []string
+	for _, n := range names {
+		b, err := os.ReadFile(dir + "/" + n)
+		if err != nil {
+			return nil, err
+		}
+		old = append(old, strings.TrimSpace(string(b)))
+	}
+	restore = func() {
+		for i, n := range names {
+			_ = os.WriteFile(dir+"/"+n, []byte(old[i]+"\n"), 0o644)
+		}
+	}
+	for i, n := range names {
+		if v, err := strconv.Atoi(old[i]); err == nil && v >= size {
+			continue
+		}
+		if err := os.WriteFile(dir+"/"+n, []byte(strconv.Itoa(size)+"\n"), 0o644); err != nil {
+			restore()
+			return nil, err
+		}
+	}
+	return restore, nil
 }

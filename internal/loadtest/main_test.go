@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +64,48 @@ func TestParseProtocols(t *testing.T) {
 		if got, err := parseProtocols(bad); err == nil {
 			t.Errorf("parseProtocols(%q) = %v, want an error", bad, got)
 		}
+	}
+}
+
+// TestEqualBuffers: the comparison raises the kernel's default and maximum
+// receive buffers to flowmetrics' own for its duration (goflow2 sets none,
+// nfcapd's is capped by rmem_max), leaves larger values alone, puts the
+// old values back, and changes nothing when it cannot write them.
+func TestEqualBuffers(t *testing.T) {
+	dir := t.TempDir()
+	core := filepath.Join(dir, "net", "core")
+	if err := os.MkdirAll(core, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, v string) {
+		if err := os.WriteFile(filepath.Join(core, name), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(core, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	write("rmem_default", "212992")
+	write("rmem_max", "67108864")
+	restore, err := equalBuffers(dir, 33554432)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read("rmem_default"); got != "33554432" {
+		t.Errorf("rmem_default during the comparison = %s, want 33554432", got)
+	}
+	if got := read("rmem_max"); got != "67108864" {
+		t.Errorf("rmem_max during the comparison = %s, want the larger 67108864 kept", got)
+	}
+	restore()
+	if a, b := read("rmem_default"), read("rmem_max"); a != "212992" || b != "67108864" {
+		t.Errorf("after the comparison rmem_default = %s, rmem_max = %s; want 212992 and 67108864 back", a, b)
+	}
+	if _, err := equalBuffers(t.TempDir(), 33554432); err == nil {
+		t.Error("equalBuffers without the sysctl files: no error")
 	}
 }
