@@ -186,3 +186,163 @@ func TestAddKeyedMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycleMatchesModel drives small families through admission,
+// replacement, freezing, dropping, tombstones (too few of them, at times)
+// and option changes, collecting after every step, and checks what a
+// reader of the exposition relies on: series are identified by labels and
+// start time; a series never goes down while it keeps its start; a frozen
+// series (not "other") keeps its value until it is dropped, at least Hold
+// after it froze; a series that comes back with its old start continues
+// from its last value; current series plus those gone for good sum exactly
+// to the records; no two series share labels; the limits hold.
+func TestLifecycleMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	exporters := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.4")}
+	type ident struct {
+		labels string
+		start  int64
+	}
+	type seen struct {
+		c        Counts
+		frozenAt time.Time // zero while live
+		other    bool
+	}
+	for shape := range 300 {
+		var labels []Label
+		switch shape % 4 {
+		case 0:
+			labels = []Label{LabelExporter}
+		case 1:
+			labels = []Label{LabelExporter, LabelSrcAddr}
+		case 2:
+			labels = []Label{LabelSrcAddr, LabelProto}
+		default:
+			labels = []Label{LabelDstAddr, LabelExporter, LabelDstPort}
+		}
+		spec := Spec{Name: "x", Labels: labels, Limit: 1 + rng.IntN(6),
+			IPv4Mask: []int{0, 24, 30}[rng.IntN(3)], IPv6Mask: []int{0, 64, 126}[rng.IntN(3)]}
+		randOpts := func() Options {
+			return Options{TTL: time.Duration(1+rng.IntN(4)) * time.Second, Hold: time.Duration(1+rng.IntN(3)) * time.Second,
+				Window: time.Duration(1+rng.IntN(4)) * time.Second, SketchSize: 1 + rng.IntN(6),
+				Tombstones: 1 + rng.IntN(8), MaxOthers: 1 + rng.IntN(3)}
+		}
+		opts := randOpts()
+		maxOthers := opts.MaxOthers // a smaller bound later does not evict
+		f := NewFamily(spec, opts)
+		nKeys := 2 + rng.IntN(20)
+		weights := make([]uint64, nKeys) // some keys heavy, most light
+		for i := range weights {
+			weights[i] = uint64(1 + rng.IntN(10))
+			if rng.IntN(4) == 0 {
+				weights[i] *= 1000
+			}
+		}
+		recOf := func(k int, exp netip.Addr) flow.Record {
+			r := flow.Record{Exporter: exp, Proto: 6, DstPort: uint16(k % 3), ScaledBytes: weights[k], ScaledPackets: 1, IPVersion: 4}
+			if k%2 == 0 {
+				r.SrcAddr = netip.AddrFrom4([4]byte{10, 0, byte(k), byte(k * 7)})
+				r.DstAddr = netip.AddrFrom4([4]byte{10, 1, 0, byte(k)})
+			} else {
+				r.IPVersion = 6
+				r.SrcAddr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(k)})
+				r.DstAddr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: byte(k)})
+			}
+			return r
+		}
+		now := t0
+		var total Counts
+		last := map[ident]seen{}   // series of the last collection
+		gone := map[ident]Counts{} // series no longer exposed (maybe back later)
+		for step := range 60 {
+			if n := rng.IntN(3); n > 0 {
+				// A few hot keys this step, others idle.
+				hot := rng.Perm(nKeys)[:1+rng.IntN(nKeys)]
+				recs := make([]flow.Record, 0, 40)
+				exp := exporters[rng.IntN(len(exporters))]
+				for range rng.IntN(40) {
+					if rng.IntN(8) == 0 {
+						exp = exporters[rng.IntN(len(exporters))]
+					}
+					recs = append(recs, recOf(hot[rng.IntN(len(hot))], exp))
+				}
+				for i := range recs {
+					total.Bytes += recs[i].ScaledBytes
+					total.Packets += recs[i].ScaledPackets
+					total.Flows++
+				}
+				f.Add(recs, now)
+			}
+			if rng.IntN(15) == 0 {
+				opts = randOpts()
+				maxOthers = max(maxOthers, opts.MaxOthers)
+				f.SetOptions(opts)
+			}
+			now = now.Add(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			f.Maintain(now)
+			checkTable(t, f, "after maintain")
+			cur := map[ident]seen{}
+			byLabel := map[string]bool{}
+			var sum Counts
+			for _, p := range f.Collect(nil) {
+				l := joinLabels(append([]string(nil), p.Labels...))
+				if byLabel[l] {
+					t.Fatalf("shape %d step %d: two series with labels %q", shape, step, l)
+				}
+				byLabel[l] = true
+				id := ident{l, p.Start.UnixNano()}
+				s := seen{c: p.Counts, other: p.Other}
+				prev, was := last[id]
+				if p.Frozen {
+					s.frozenAt = now
+					if was && !prev.frozenAt.IsZero() {
+						s.frozenAt = prev.frozenAt
+					}
+				}
+				if was {
+					if p.Bytes < prev.c.Bytes || p.Packets < prev.c.Packets || p.Flows < prev.c.Flows {
+						t.Fatalf("shape %d step %d: %q went down in place, %+v after %+v", shape, step, l, p.Counts, prev.c)
+					}
+					if !prev.frozenAt.IsZero() && !p.Other && (!p.Frozen || p.Counts != prev.c) {
+						t.Fatalf("shape %d step %d: frozen %q changed: %+v frozen=%v after %+v", shape, step, l, p.Counts, p.Frozen, prev.c)
+					}
+				} else if g, ok := gone[id]; ok {
+					if p.Bytes < g.Bytes || p.Packets < g.Packets || p.Flows < g.Flows {
+						t.Fatalf("shape %d step %d: %q resumed at %+v below its final %+v", shape, step, l, p.Counts, g)
+					}
+					delete(gone, id)
+				}
+				cur[id] = s
+				sum.Bytes += p.Bytes
+				sum.Packets += p.Packets
+				sum.Flows += p.Flows
+			}
+			for id, s := range last {
+				if _, ok := cur[id]; ok {
+					continue
+				}
+				if s.frozenAt.IsZero() {
+					t.Fatalf("shape %d step %d: %q dropped without being exposed frozen", shape, step, id.labels)
+				}
+				if now.Sub(s.frozenAt) < opts.Hold {
+					t.Fatalf("shape %d step %d: %q dropped %v after it froze, hold %v", shape, step, id.labels, now.Sub(s.frozenAt), opts.Hold)
+				}
+				gone[id] = s.c
+			}
+			for _, g := range gone {
+				sum.Bytes += g.Bytes
+				sum.Packets += g.Packets
+				sum.Flows += g.Flows
+			}
+			if sum != total {
+				t.Fatalf("shape %d step %d: series and gone sum to %+v, records %+v", shape, step, sum, total)
+			}
+			st := f.Stats()
+			if st.Series > spec.Limit || st.OtherSeries > maxOthers+1 {
+				t.Fatalf("shape %d step %d: %d series (limit %d), %d other (max %d)", shape, step, st.Series, spec.Limit, st.OtherSeries, maxOthers)
+			}
+			last = cur
+		}
+	}
+}
