@@ -620,7 +620,10 @@ func (f *Family) rotate(ns int64) {
 			continue // frozen: it will come back through the normal path
 		}
 		victim := live[n]
-		if c.count-c.err <= 2*victim.window {
+		// Twice the victim's window saturates: a window of 2^63 bytes or
+		// more (2^13 records of the 2^50 the core lets through) wrapped to
+		// next to nothing and let any key displace it.
+		if c.count-c.err <= satAdd(victim.window, victim.window) {
 			break
 		}
 		victim.frozenAt = ns

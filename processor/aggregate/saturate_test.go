@@ -37,3 +37,41 @@ func TestCountersSaturate(t *testing.T) {
 		t.Fatalf("bytes %d, want %d", last, uint64(math.MaxUint64))
 	}
 }
+
+// TestAdmissionArithmeticSaturates: the admission window's figures do not
+// wrap either. Records of 2^50 bytes, the most the core lets through, put
+// 2^64 bytes into a window with 2^14 records: a live series that carried
+// 2^63 bytes in the window is not displaced by a key 2,000 times lighter
+// (twice its window wrapped), and a key that carried 2^64 bytes is not
+// judged lighter than a series of 2^40 (its sketch counter wrapped).
+func TestAdmissionArithmeticSaturates(t *testing.T) {
+	opts := Options{TTL: time.Hour, Hold: time.Second, Window: 10 * time.Second, SketchSize: 4}
+	big := func(src string, n int) []flow.Record {
+		recs := make([]flow.Record, n)
+		for i := range recs {
+			recs[i] = rec("192.0.2.1", src, 1<<50)
+			recs[i].ScaledPackets = 1 << 50
+		}
+		return recs
+	}
+	t.Run("live series of 2^63 bytes", func(t *testing.T) {
+		f := srcFamily(1, opts)
+		f.Maintain(t0)
+		f.Add(big("10.0.0.1", 1<<13), t0)              // admitted: 2^63 bytes and more in the window
+		f.Add(big("10.0.0.9", 3), t0.Add(time.Second)) // folded: 3 × 2^50
+		f.Maintain(t0.Add(10 * time.Second))
+		if st := f.Stats(); st.EvictedReplaced != 0 {
+			t.Fatalf("a key of 3×2^50 bytes displaced a series of 2^63: %+v", st)
+		}
+	})
+	t.Run("candidate of 2^64 bytes", func(t *testing.T) {
+		f := srcFamily(1, opts)
+		f.Maintain(t0)
+		f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.1", 1<<40)}, t0)
+		f.Add(big("10.0.0.9", 1<<14), t0.Add(time.Second))
+		f.Maintain(t0.Add(10 * time.Second))
+		if st := f.Stats(); st.EvictedReplaced != 1 {
+			t.Fatalf("a key of 2^64 bytes did not displace a series of 2^40: %+v", st)
+		}
+	})
+}
