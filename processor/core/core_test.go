@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"weak"
@@ -280,5 +281,75 @@ func TestRealExporterAfterFlood(t *testing.T) {
 	dropped := c.Totals().Stats().Dropped
 	if total := sumBytes(c.Totals()); dropped == 0 || total != 400-10*dropped+sent || o == 0 || other < 2000 {
 		t.Errorf("totals %d (want %d with %d flood series dropped), own %d, other %d", total, 400-10*dropped+sent, dropped, o, other)
+	}
+}
+
+// TestProcessWhileMaintainReloadCollect: socket readers (some sharing an
+// exporter) fold batches while expiry and admission run, reloads keep the
+// families with new series options (sketch and tombstone sizes) and
+// scrapes collect; every family, under small limits that keep admission
+// and replacement busy, still sums to the records. Run with -race.
+func TestProcessWhileMaintainReloadCollect(t *testing.T) {
+	specs := defaultSpecs()
+	for i := range specs {
+		specs[i].Limit = 5
+	}
+	// A long hold: replaced series stay exposed, so the sums stay exact.
+	opts := aggregate.Options{TTL: time.Hour, Hold: time.Hour, Window: time.Millisecond, SketchSize: 8}
+	c := New(Config{MaxExporters: 3, Families: specs, Options: opts})
+	var clock atomic.Int64
+	clock.Store(time.Unix(1700000000, 0).UnixNano())
+	var want atomic.Uint64
+	var readers, others sync.WaitGroup
+	var stop atomic.Bool
+	for g := range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := range 400 {
+				a := netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + (g+i)%5)})
+				recs := benchRecords(a, uint64(i))
+				var b uint64
+				for j := range recs {
+					b += recs[j].Bytes * 10 // rate 10
+				}
+				c.Process(c.Exporters().Get(a), recs, time.Unix(0, clock.Add(1000)))
+				want.Add(b)
+			}
+		}()
+	}
+	others.Add(3)
+	go func() {
+		defer others.Done()
+		for !stop.Load() {
+			c.Maintain(time.Unix(0, clock.Add(int64(time.Millisecond))))
+			runtime.Gosched()
+		}
+	}()
+	go func() {
+		defer others.Done()
+		for i := 0; !stop.Load(); i++ {
+			o := opts
+			o.SketchSize, o.Tombstones = 4+i%5, 10+i%7
+			c.Reconfigure(Config{MaxExporters: 3, Families: specs, Options: o})
+			runtime.Gosched()
+		}
+	}()
+	go func() {
+		defer others.Done()
+		for !stop.Load() {
+			for _, f := range append([]*aggregate.Family{c.Totals()}, c.Families()...) {
+				f.Collect(nil)
+			}
+			runtime.Gosched()
+		}
+	}()
+	readers.Wait()
+	stop.Store(true)
+	others.Wait()
+	for _, f := range append([]*aggregate.Family{c.Totals()}, c.Families()...) {
+		if got := sumBytes(f); got != want.Load() {
+			t.Errorf("family %s sums to %d bytes, want %d (%+v)", f.Spec().Name, got, want.Load(), f.Stats())
+		}
 	}
 }
