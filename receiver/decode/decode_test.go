@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -432,16 +433,24 @@ func TestTruncatedIsCounted(t *testing.T) {
 		{"sflow datagram with fewer samples than declared", nil, two, 1},
 	}
 	for _, tt := range tests {
-		for _, fast := range []bool{true, false} {
-			d, ex := New(Limits{}), &health.Exporter{}
-			d.noFastPath = !fast
-			if tt.template != nil {
-				decodeAll(t, d, ex, tt.template)
-			}
-			res, errs := d.Decode(tt.b, exporter, ex)
-			if got := ex.DecodeErrors[health.ReasonTruncated].Load(); got != 1 || len(res.Records) != tt.records || len(errs) != 1 {
-				t.Errorf("%s (fast path %v): truncated %d, %d records, errors %v; want 1, %d, one error", tt.name, fast, got, len(res.Records), errs, tt.records)
-			}
+		truncatedOnce(t, tt.name, tt.template, tt.b, tt.records)
+	}
+}
+
+// truncatedOnce decodes b (after template, if any) on both decode paths and
+// checks it is counted truncated exactly once, as its only error, with the
+// records before the cut kept.
+func truncatedOnce(t *testing.T, name string, template, b []byte, records int) {
+	t.Helper()
+	for _, fast := range []bool{true, false} {
+		d, ex := New(Limits{}), &health.Exporter{}
+		d.noFastPath = !fast
+		if template != nil {
+			decodeAll(t, d, ex, template)
+		}
+		res, errs := d.Decode(b, exporter, ex)
+		if got := ex.DecodeErrors[health.ReasonTruncated].Load(); got != 1 || len(res.Records) != records || len(errs) != 1 {
+			t.Errorf("%s (fast path %v): truncated %d, %d records, errors %v; want 1, %d, one error", name, fast, got, len(res.Records), errs, records)
 		}
 	}
 }
@@ -484,18 +493,7 @@ func TestCutSetCountedOnce(t *testing.T) {
 				whole(cut(datagram(version, 1, 1, dataSet(256, rec, rec)), len(rec))), 1},
 		}
 		for _, tt := range tests {
-			for _, fast := range []bool{true, false} {
-				d, ex := New(Limits{}), &health.Exporter{}
-				d.noFastPath = !fast
-				if tt.template != nil {
-					decodeAll(t, d, ex, tt.template)
-				}
-				res, errs := d.Decode(tt.b, exporter, ex)
-				if got := ex.DecodeErrors[health.ReasonTruncated].Load(); got != 1 || len(res.Records) != tt.records || len(errs) != 1 {
-					t.Errorf("v%d %s (fast path %v): truncated %d, %d records, errors %v; want 1, %d, one error",
-						version, tt.name, fast, got, len(res.Records), errs, tt.records)
-				}
-			}
+			truncatedOnce(t, fmt.Sprintf("v%d %s", version, tt.name), tt.template, tt.b, tt.records)
 		}
 	}
 }
