@@ -3,6 +3,9 @@
 # flowmetrics, goflow2 v2.2.6 and nfcapd (when installed), one fresh process
 # per step, and prints CPU seconds per million records and the highest
 # zero-loss rate of each, as ratios to flowmetrics. Bounded by --timeout.
+# Run as root, it raises net.core.rmem_default and rmem_max to 32 MiB while
+# it runs (restored after), so that every collector gets the receive buffer
+# flowmetrics sets for itself (goflow2 has no setting of its own).
 #
 #   scripts/compare.sh                      # defaults below
 #   RECORDS=500000 RATES=100000,200000 scripts/compare.sh
