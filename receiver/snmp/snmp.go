@@ -268,7 +268,7 @@ func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface,
 	g := &gosnmp.GoSNMP{
 		Target: addr.Unmap().String(), Port: uint16(cfg.Port), Community: cfg.Community,
 		Version: gosnmp.Version2c, Timeout: cfg.Timeout, Retries: cfg.Retries,
-		MaxOids: gosnmp.MaxOids, MaxRepetitions: 20, Context: ctx,
+		MaxOids: gosnmp.MaxOids, MaxRepetitions: maxRepetitions, Context: ctx,
 	}
 	if cfg.Version == "1" {
 		g.Version = gosnmp.Version1
@@ -295,17 +295,7 @@ func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface,
 	}
 	highSpeed := map[uint32]uint64{}
 	walk := func(oid string, each func(idx uint32, pdu gosnmp.SnmpPDU)) error {
-		fn := func(pdu gosnmp.SnmpPDU) error {
-			idx, ok := indexOf(pdu.Name, oid)
-			if ok {
-				each(idx, pdu)
-			}
-			return nil
-		}
-		if g.Version == gosnmp.Version1 {
-			return g.Walk(oid, fn)
-		}
-		return g.BulkWalk(oid, fn)
+		return walkColumn(g, oid, each)
 	}
 	// ifDescr first: it names interfaces of agents without IF-MIB's
 	// ifXTable, and ifName overrides it where present.
@@ -342,14 +332,68 @@ func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface,
 	return out, nil
 }
 
-// indexOf returns the ifIndex of a column's instance OID.
-func indexOf(name, column string) (uint32, bool) {
-	rest, ok := strings.CutPrefix(name, column+".")
-	if !ok {
-		return 0, false
+// maxRepetitions is the number of rows a GetBulk request asks for.
+const maxRepetitions = 20
+
+// walkColumn calls each for every instance of an IF-MIB column, in ifIndex
+// order, with GetBulk (v2c) or GetNext (v1) requests. gosnmp's Walk and
+// BulkWalk end without an error when the agent answers with an error
+// status (genErr from a busy agent, authorizationError, tooBig), so a
+// table read in part passed for a whole one and replaced the last good
+// answer. Here an error status fails the walk, except noSuchName, which is
+// how a v1 agent says its MIB view ends, and tooBig, after which the
+// request is sent again for half as many rows (down to one).
+func walkColumn(g *gosnmp.GoSNMP, column string, each func(idx uint32, pdu gosnmp.SnmpPDU)) error {
+	oid, reps := column, uint32(maxRepetitions)
+	var last uint32
+	started := false
+	for {
+		var resp *gosnmp.SnmpPacket
+		var err error
+		if g.Version == gosnmp.Version1 {
+			resp, err = g.GetNext([]string{oid})
+		} else {
+			resp, err = g.GetBulk([]string{oid}, 0, reps)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case resp.Error == gosnmp.NoError:
+		case resp.Error == gosnmp.NoSuchName:
+			return nil // v1's end of the agent's MIB view (some v2c agents say it so too)
+		case resp.Error == gosnmp.TooBig && g.Version != gosnmp.Version1 && reps > 1:
+			reps /= 2
+			continue
+		default:
+			return fmt.Errorf("the agent answered %s (after %s)", resp.Error, oid)
+		}
+		if len(resp.Variables) == 0 {
+			return fmt.Errorf("the agent answered no variable (after %s)", oid)
+		}
+		for _, pdu := range resp.Variables {
+			switch pdu.Type {
+			case gosnmp.EndOfMibView, gosnmp.NoSuchObject, gosnmp.NoSuchInstance:
+				return nil
+			}
+			rest, ok := strings.CutPrefix(pdu.Name, column+".")
+			if !ok {
+				return nil // past the column
+			}
+			idx, err := strconv.ParseUint(rest, 10, 32)
+			if err != nil {
+				return fmt.Errorf("unexpected instance %s", pdu.Name)
+			}
+			// Instances come in increasing order; an agent that repeats
+			// one would keep the walk going forever.
+			if started && uint32(idx) <= last {
+				return fmt.Errorf("instance %s not after %s.%d", pdu.Name, column, last)
+			}
+			started, last = true, uint32(idx)
+			each(last, pdu)
+			oid = pdu.Name
+		}
 	}
-	n, err := strconv.ParseUint(rest, 10, 32)
-	return uint32(n), err == nil
 }
 
 // str returns an OCTET STRING value as a name or alias: trailing NULs
