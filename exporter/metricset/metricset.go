@@ -7,6 +7,7 @@
 package metricset
 
 import (
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -288,8 +289,24 @@ func gatherEnrichment(c *core.Core) []Metric {
 	// serve "bit/s" as _bit_per_second, not the name the alerts use.
 	speed := newMetric("interface_speed_bits_per_second", "bits/s", "Interface speed (static, or SNMP ifSpeed/ifHighSpeed).", Gauge, "exporter", "if_index")
 	speed.OTelName = Namespace + ".interface_speed"
+	// The exporter is named as the families name it, without a zone (their
+	// keys hold 16 address bytes), so that the join on exporter and if_index
+	// finds a link-local exporter's interfaces. The families count fe80::1
+	// on two links as one exporter; its interfaces are published once, from
+	// the first link in address order (two series with the same labels
+	// would fail the scrape).
+	type ifKey struct {
+		exporter netip.Addr
+		index    uint32
+	}
+	published := map[ifKey]bool{}
 	for _, i := range c.Interfaces().Snapshot() {
-		ex, idx := i.Exporter.String(), strconv.FormatUint(uint64(i.Index), 10)
+		k := ifKey{i.Exporter.WithZone(""), i.Index}
+		if published[k] {
+			continue
+		}
+		published[k] = true
+		ex, idx := k.exporter.String(), strconv.FormatUint(uint64(i.Index), 10)
 		// Names and aliases, polled or configured, become label values,
 		// which must be valid UTF-8: client_golang's MustNewConstMetric
 		// panics on anything else, and OTLP refuses it.

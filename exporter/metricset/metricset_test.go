@@ -10,6 +10,7 @@ import (
 	"github.com/flowmetrics/flowmetrics/exporter/metricset"
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/receiver/intake"
@@ -133,6 +134,58 @@ func TestNotAllowedOnlyUntracked(t *testing.T) {
 		v, ok := got[tc.key]
 		if ok != tc.present || v != tc.value {
 			t.Errorf("decode_errors_total %s: present %v value %v, want present %v value %v", tc.key, ok, v, tc.present, tc.value)
+		}
+	}
+}
+
+// TestInterfaceInfoJoinsLinkLocalExporters: a family's exporter label has
+// no zone (its key holds 16 address bytes), so interface_info and the
+// interface speed, which are joined with the families on exporter and
+// if_index, must name a link-local exporter without its zone too, or the
+// join (the README's, the dashboards', FlowmetricsInterfaceUtilisationHigh)
+// finds nothing for it. Two links' fe80::1, which the families already
+// count as one exporter, must not give two series with the same labels
+// (which a scrape refuses).
+func TestInterfaceInfoJoinsLinkLocalExporters(t *testing.T) {
+	eth0, eth1 := netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1%eth1")
+	cfg := core.Config{MaxExporters: 4, Families: []aggregate.Spec{
+		{Name: "interface", Labels: []aggregate.Label{aggregate.LabelExporter, aggregate.LabelInIf}, Limit: 10},
+	}}
+	cfg.Enrich.Interfaces = []enrich.Interface{
+		{Exporter: eth0, Index: 3, Name: "ge-0/0/3", Speed: 1e9},
+		{Exporter: eth1, Index: 3, Name: "xe-0/0/3", Speed: 1e10},
+		{Exporter: netip.MustParseAddr("192.0.2.1"), Index: 3, Name: "et-0/0/3", Speed: 1e11},
+	}
+	c := core.New(cfg)
+	ex := c.Exporters().Get(eth0)
+	c.Process(ex, []flow.Record{{Exporter: ex.Addr, InIf: 3, Bytes: 100, Packets: 1, ScaledBytes: 100, ScaledPackets: 1, IPVersion: 6}}, time.Now())
+	traffic := map[string]bool{}
+	seen := map[string]map[string]bool{}
+	for _, m := range metricset.Gather(c, intakeStats{}) {
+		switch m.Name {
+		case "flow_interface_bytes_total":
+			for _, p := range m.Points {
+				traffic[p.Labels[0]+" "+p.Labels[1]] = true
+			}
+		case "flowmetrics_interface_info", "flowmetrics_interface_speed_bits_per_second":
+			seen[m.Name] = map[string]bool{}
+			for _, p := range m.Points {
+				k := p.Labels[0] + " " + p.Labels[1]
+				if seen[m.Name][k] {
+					t.Errorf("%s: two series for exporter %s if_index %s", m.Name, p.Labels[0], p.Labels[1])
+				}
+				seen[m.Name][k] = true
+			}
+		}
+	}
+	if len(traffic) != 1 {
+		t.Fatalf("interface family series: %v, want one", traffic)
+	}
+	for k := range traffic {
+		for _, name := range []string{"flowmetrics_interface_info", "flowmetrics_interface_speed_bits_per_second"} {
+			if !seen[name][k] {
+				t.Errorf("%s has no series for the traffic's exporter and interface %q (has %v)", name, k, seen[name])
+			}
 		}
 	}
 }
