@@ -297,8 +297,8 @@ const utf8BOM = "\uFEFF"
 // ParseNetworks reads networks in CSV form (RFC 4180, as encoding/csv reads
 // it): a header line naming the columns (prefix, and any of name, tenant,
 // role), then one network per line. Fields may be quoted ("Office, Berlin");
-// lines whose first field starts with # are comments; blank lines are
-// skipped; fields are trimmed. The text must be UTF-8, with or without a
+// lines whose first field starts with # are comments; blank lines and rows
+// of empty fields (",,,") are skipped; fields are trimmed. The text must be UTF-8, with or without a
 // leading byte order mark. IPv4-mapped IPv6 prefixes are read as the IPv4
 // prefixes they cover (see UnmapPrefix). Errors name the line.
 func ParseNetworks(r io.Reader) ([]Network, error) {
@@ -329,8 +329,11 @@ func ParseNetworks(r io.Reader) ([]Network, error) {
 		for i := range fields {
 			fields[i] = strings.TrimSpace(fields[i])
 		}
-		if len(fields) == 1 && fields[0] == "" || strings.HasPrefix(fields[0], "#") {
-			continue // a line of blanks, or an indented comment
+		if !slices.ContainsFunc(fields, func(f string) bool { return f != "" }) || strings.HasPrefix(fields[0], "#") {
+			// A line of blanks, a row of empty cells (",,,", which
+			// spreadsheets write for rows once used or formatted), or an
+			// indented comment.
+			continue
 		}
 		for _, f := range fields {
 			if !utf8.ValidString(f) {

@@ -211,6 +211,8 @@ func TestParseNetworksCSV(t *testing.T) {
 			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Büro", Tenant: "Müller, Köln"}}},
 		{"comments and blanks", "# head\n\n  # indented, with a comma\nprefix,name\n   \n# between\n10.0.0.0/8,corp\n",
 			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
+		{"spreadsheet's empty rows", "\ufeffprefix,name,tenant,role\r\n,,,\r\n10.0.0.0/8,corp,,\r\n , ,,\r\n,,,\r\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
 		{"IPv4-mapped prefix", "prefix,name\n::ffff:198.51.100.0/120,partner\n",
 			[]Network{{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Name: "partner"}}},
 	}
