@@ -161,8 +161,9 @@ func (s *samplingFields) setValue(typ uint16, b []byte) bool {
 // rate returns the 1:N rate the fields state, 0 if none. The selector
 // algorithm (IE 304) decides which fields count: 1 systematic count-based
 // (interval+space)/interval, 3 random n-out-of-N population/size, 4 uniform
-// probabilistic 1/probability. Without it: 34, then 50, then the PSAMP
-// fields in the same order.
+// probabilistic 1/probability. Without it, or when the record lacks the
+// fields of the formula it names (it states the rate another way): 34,
+// then 50, then the PSAMP fields in the same order.
 func (s *samplingFields) rate() uint32 {
 	countBased := func() uint64 {
 		if s.pktInterval == 0 {
@@ -190,7 +191,8 @@ func (s *samplingFields) rate() uint32 {
 		r = nOutOfN()
 	case 4:
 		r = prob()
-	default:
+	}
+	if r == 0 {
 		switch {
 		case s.interval != 0:
 			r = s.interval

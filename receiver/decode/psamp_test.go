@@ -182,3 +182,35 @@ func TestPacketSectionEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectorAlgorithmWithoutItsFields: an options record whose
+// selectorAlgorithm (304) names a formula whose fields it does not carry,
+// but which states the rate another way (samplingInterval 34, or the
+// count-based 305/306 beside "random n-out-of-N"), is read by the fields it
+// has. Reading the formula alone gave no rate: the exporter's records were
+// counted 1:1, as unresolved, though it had said 1:100.
+func TestSelectorAlgorithmWithoutItsFields(t *testing.T) {
+	rec := flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1)
+	for _, tc := range []struct {
+		name    string
+		options []field
+		values  []byte
+	}{
+		{"count-based with samplingInterval", []field{{304, 2}, {34, 4}}, cat(u16(1), u32(100))},
+		{"n-out-of-N with 305/306", []field{{304, 2}, {305, 4}, {306, 4}}, cat(u16(3), u32(1), u32(99))},
+		{"probabilistic with samplerRandomInterval", []field{{304, 1}, {50, 4}}, cat([]byte{4}, u32(100))},
+		{"count-based with 309/310", []field{{304, 1}, {309, 4}, {310, 4}}, cat([]byte{1}, u32(1), u32(100))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair()
+			recs := p.check(t, datagram(10, 0, 1,
+				optionsTemplateSet(10, 257, []field{{149, 4}}, tc.options),
+				templateSet(10, 256, flowFields...),
+				dataSet(257, cat(u32(1), tc.values)),
+				dataSet(256, rec)))
+			if len(recs) != 1 || recs[0].SamplingRate != 100 || recs[0].RateSource != flow.RateDomain {
+				t.Fatalf("records %+v, want one at 1:100 from the domain's options", recs)
+			}
+		})
+	}
+}
