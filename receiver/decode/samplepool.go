@@ -50,12 +50,16 @@ func newPoolKey(subAgent, srcType, srcIndex uint32) poolKey {
 	return poolKey(uint64(subAgent)<<32 | uint64(srcType<<24|srcIndex))
 }
 
-// poolState is one source's measurement: the reference sample the pool is
-// counted from, the newest in-order sample, the declared rate the window
-// belongs to, the rate of the last full window, and when the source was
-// last seen (exporterState.poolTick), for eviction.
+// poolState is one source's measurement: the reference sample's sequence
+// number and the pool counted since it (span: the sum of the in-order
+// steps, each below poolMaxDelta, so it cannot wrap the way the 32-bit
+// pool does: a source above 2^22 packets a sample passes 2^32 before
+// poolMinSamples samples), the newest in-order sample, the declared rate
+// the window belongs to, the rate of the last full window, and when the
+// source was last seen (exporterState.poolTick), for eviction.
 type poolState struct {
-	seq0, pool0    uint32
+	span           uint64
+	seq0           uint32
 	last, lastPool uint32
 	declared       uint32
 	rate           uint32
@@ -69,8 +73,9 @@ const (
 	// poolWindow is how many samples a window lasts before the reference
 	// moves to the newest sample (so the rate follows changes).
 	poolWindow = 4096
-	// poolMaxDelta moves the reference early, long before the 32-bit pool
-	// could wrap twice within one window.
+	// poolMaxDelta moves the reference early, so a window follows a
+	// high-rate source's changes as soon as a slow one's; no step of the
+	// pool may be this large (a leap: the source restarted).
 	poolMaxDelta = 1 << 30
 	// poolRestart is a forward sequence jump taken as a restarted agent
 	// or source rather than lost samples.
@@ -128,7 +133,7 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 				st.sweepPools()
 			}
 			if len(st.pools) < maxPoolSources {
-				st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+				st.pools[k] = &poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 			}
 			return declared, false
 		}
@@ -139,17 +144,18 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 	d := int32(seq - s.last)
 	switch {
 	case declared != s.declared:
-		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+		*s = poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	case d > 0 && d < poolRestart && pool-s.lastPool < poolMaxDelta:
 		// In order (the pool may not go back nor leap either).
+		s.span += uint64(pool - s.lastPool)
 		s.last, s.lastPool = seq, pool
-		if n, dp := seq-s.seq0, pool-s.pool0; n >= poolMinSamples {
-			x := uint64(dp) + uint64(n)/2 // rate is x/n, rounded
+		if n, dp := seq-s.seq0, s.span; n >= poolMinSamples {
+			x := dp + uint64(n)/2 // rate is x/n, rounded
 			switch {
 			case n >= poolWindow || dp >= poolMaxDelta:
 				rate = uint32(x / uint64(n))
-				s.seq0, s.pool0, s.rate = seq, pool, rate
+				s.seq0, s.span, s.rate = seq, 0, rate
 			case !aboveTolerance(x, uint64(n), declared):
 				// Mostly so: the division is left to the samples
 				// whose rate is used.
@@ -162,7 +168,7 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 		// Late or repeated: the rate of the last full window, if any.
 	default:
 		// Restarted (or a sequence or pool that leapt): measure afresh.
-		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+		*s = poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	}
 	if !aboveTolerance(uint64(rate), 1, declared) {
@@ -174,7 +180,10 @@ func (st *exporterState) sflowRate(k poolKey, seq, pool, declared uint32) (uint3
 // aboveTolerance reports whether the rate x/n, rounded down, exceeds
 // declared by more than 1/poolTolerance, without dividing: n is below
 // 2^21 (a window ends by poolWindow samples, each sample advances the
-// sequence by less than poolRestart), so the product cannot overflow.
+// sequence by less than poolRestart), so the product cannot overflow
+// (nor can x, below 2^41: at most poolMinSamples steps of less than
+// poolMaxDelta each before the window is first judged, which ends it
+// from poolMaxDelta on).
 func aboveTolerance(x, n uint64, declared uint32) bool {
 	limit := uint64(declared) + uint64(declared)/poolTolerance // the highest rate within tolerance
 	return x >= (limit+1)*n

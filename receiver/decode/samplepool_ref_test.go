@@ -24,7 +24,7 @@ func (st *refPools) sflowRate(k poolKey, seq, pool, declared uint32) (uint32, bo
 			st.sweepPools()
 		}
 		if len(st.pools) < maxPoolSources {
-			st.pools[k] = &poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+			st.pools[k] = &poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		}
 		return declared, false
 	}
@@ -33,19 +33,20 @@ func (st *refPools) sflowRate(k poolKey, seq, pool, declared uint32) (uint32, bo
 	d := int32(seq - s.last)
 	switch {
 	case declared != s.declared:
-		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+		*s = poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	case d > 0 && d < poolRestart && pool-s.lastPool < poolMaxDelta:
+		s.span += uint64(pool - s.lastPool)
 		s.last, s.lastPool = seq, pool
-		if n, dp := seq-s.seq0, pool-s.pool0; n >= poolMinSamples {
-			rate = uint32((uint64(dp) + uint64(n)/2) / uint64(n))
+		if n, dp := seq-s.seq0, s.span; n >= poolMinSamples {
+			rate = uint32((dp + uint64(n)/2) / uint64(n))
 			if n >= poolWindow || dp >= poolMaxDelta {
-				s.seq0, s.pool0, s.rate = seq, pool, rate
+				s.seq0, s.span, s.rate = seq, 0, rate
 			}
 		}
 	case d <= 0 && d > -poolLate:
 	default:
-		*s = poolState{seq0: seq, pool0: pool, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
+		*s = poolState{seq0: seq, last: seq, lastPool: pool, declared: declared, seen: st.poolTick}
 		return declared, false
 	}
 	if (int64(rate)-int64(declared))*poolTolerance <= int64(declared) {

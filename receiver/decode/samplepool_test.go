@@ -58,6 +58,11 @@ func TestSFlowRate(t *testing.T) {
 		{"pool counts only samples: declared", stream(5000, 0, 0, 100, fixed(1)), 100, false, 1},
 		{"no declared rate: left to the default", stream(2000, 0, 0, 0, fixed(50)), 0, false, 1},
 		{"pool wraps around 2^32", stream(3000, 0, 1<<32-100_000, 100, fixed(300)), 300, true, 0},
+		// At 1:2^20 with four samples in five skipped, the pool grows by
+		// more than 2^32 before poolMinSamples samples are measured: the
+		// measurement must not wrap (it read 1:2^20, the declared rate).
+		{"pool passes 2^32 within the first window", stream(poolMinSamples+1, 0, 0, 1<<20, fixed(5<<20)), 5 << 20, true, 0},
+		{"pool passes 2^32 over windows", stream(3*poolWindow, 0, 7, 1<<20, fixed(5<<20)), 5 << 20, true, 0},
 		{"late sample: last window's rate", late, 300, true, 0},
 		// An overloaded agent restarts healthy (sequence and pool from 0):
 		// the old measurement must not leak into the new one.
