@@ -99,6 +99,14 @@ func startFakeAgent(t *testing.T, n int) *fakeAgent {
 	return a
 }
 
+// setFail sets the agent's fail function (under its lock: the agent's
+// goroutine reads it).
+func (a *fakeAgent) setFail(fail func(oid string, reps uint32) gosnmp.SNMPError) {
+	a.mu.Lock()
+	a.fail = fail
+	a.mu.Unlock()
+}
+
 func (a *fakeAgent) answer(req *gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 	resp := &gosnmp.SnmpPacket{Version: req.Version, Community: req.Community, PDUType: gosnmp.GetResponse, RequestID: req.RequestID}
 	oid := req.Variables[0].Name
@@ -192,7 +200,7 @@ func TestPollAgentErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := startFakeAgent(t, n)
-			a.fail = tt.fail
+			a.setFail(tt.fail)
 			cfg := Config{Port: a.port, Community: "public", Version: tt.version, Timeout: time.Second, Retries: 0}
 			ifs, err := Poll(context.Background(), cfg, netip.MustParseAddr("127.0.0.1"))
 			if tt.wantErr != "" {
