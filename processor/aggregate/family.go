@@ -27,7 +27,6 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -161,17 +160,9 @@ type Counts struct {
 // and rate() for a burst of up to 2^64 (the core drops records above 2^50
 // bytes or packets, but 16,384 of those would still wrap one).
 func (c *Counts) add(r *flow.Record) {
-	c.Bytes = satAdd(c.Bytes, r.ScaledBytes)
-	c.Packets = satAdd(c.Packets, r.ScaledPackets)
+	c.Bytes = flow.SatAdd(c.Bytes, r.ScaledBytes)
+	c.Packets = flow.SatAdd(c.Packets, r.ScaledPackets)
 	c.Flows++
-}
-
-// satAdd returns a+b, or the largest uint64 if that overflows. Branch-free
-// (the carry, negated, is all ones exactly when the sum wrapped): it runs
-// three times per record and family.
-func satAdd(a, b uint64) uint64 {
-	s, carry := bits.Add64(a, b, 0)
-	return s | -carry
 }
 
 // series is one series' state; its key is in the family's keyTable under the
@@ -436,7 +427,7 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 		r := &recs[i]
 		s.add(r)
 		s.lastSeen = ns
-		s.window = satAdd(s.window, r.ScaledBytes+1)
+		s.window = flow.SatAdd(s.window, r.ScaledBytes+1)
 	}
 }
 
@@ -623,7 +614,7 @@ func (f *Family) rotate(ns int64) {
 		// Twice the victim's window saturates: a window of 2^63 bytes or
 		// more (2^13 records of the 2^50 the core lets through) wrapped to
 		// next to nothing and let any key displace it.
-		if c.count-c.err <= satAdd(victim.window, victim.window) {
+		if c.count-c.err <= flow.SatAdd(victim.window, victim.window) {
 			break
 		}
 		victim.frozenAt = ns

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 // spaceSaving is the Space-Saving heavy-hitter sketch (Metwally et al.): a
@@ -63,12 +65,12 @@ func newSpaceSaving(capacity int, fam *keyTable) *spaceSaving {
 // add counts w for the compact key ck whose hash (by the family's table, the
 // same words and seed) is h.
 func (s *spaceSaving) add(ck *ckey, h uint64, w uint64) {
-	// Counts and buckets saturate (satAdd) like the series' counters: 2^14
+	// Counts and buckets saturate (flow.SatAdd) like the series' counters: 2^14
 	// records of the 2^50 bytes the core lets through fill 64 bits in one
 	// window, and a wrapped count would make the heaviest key look light
 	// (and break the heap's order, which only sifts an increased count down).
 	if id := s.tab.find(ck, h); id >= 0 {
-		s.count[id] = satAdd(s.count[id], w)
+		s.count[id] = flow.SatAdd(s.count[id], w)
 		s.down(int(s.pos[id]))
 		return
 	}
@@ -86,7 +88,7 @@ func (s *spaceSaving) add(ck *ckey, h uint64, w uint64) {
 	min := s.heap[0]
 	c := s.count[min]
 	b := &s.filter[h>>s.shift]
-	if bw := satAdd(*b, w); bw < c {
+	if bw := flow.SatAdd(*b, w); bw < c {
 		*b = bw // not heavier than the smallest counter: stays filtered
 		return
 	}
@@ -98,7 +100,7 @@ func (s *spaceSaving) add(ck *ckey, h uint64, w uint64) {
 		*bm = c
 	}
 	id := s.tab.insert(ck, h)
-	s.count[id], s.err[id] = satAdd(alpha, w), alpha
+	s.count[id], s.err[id] = flow.SatAdd(alpha, w), alpha
 	s.heap[0], s.pos[id] = id, 0
 	s.down(0)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"net/netip"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
@@ -92,17 +91,6 @@ func beUint(b []byte) uint64 {
 	return v
 }
 
-// satAdd adds without wrapping: two counters of up to 8 bytes each that
-// pass 2^64 together stay at the maximum (which the core refuses as
-// implausible) instead of wrapping to a small count that looks real.
-func satAdd(a, b uint64) uint64 {
-	s, carry := bits.Add64(a, b, 0)
-	if carry != 0 {
-		return math.MaxUint64
-	}
-	return s
-}
-
 func fieldBytes(f *netflow.DataField) []byte {
 	b, _ := f.Value.([]byte)
 	return b
@@ -169,7 +157,7 @@ func (s *samplingFields) rate() uint32 {
 		if s.pktInterval == 0 {
 			return 0
 		}
-		return satAdd(s.pktInterval, s.pktSpace) / s.pktInterval
+		return flow.SatAdd(s.pktInterval, s.pktSpace) / s.pktInterval
 	}
 	nOutOfN := func() uint64 {
 		if s.size == 0 {
@@ -679,7 +667,7 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		case rb.octTotal != 0:
 			r.Bytes = rb.octTotal
 		case rb.initB != 0 || rb.respB != 0:
-			r.Bytes = satAdd(rb.initB, rb.respB)
+			r.Bytes = flow.SatAdd(rb.initB, rb.respB)
 		default:
 			r.Bytes = rb.outB
 		}
@@ -689,7 +677,7 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		case rb.pktTotal != 0:
 			r.Packets = rb.pktTotal
 		case rb.initP != 0 || rb.respP != 0:
-			r.Packets = satAdd(rb.initP, rb.respP)
+			r.Packets = flow.SatAdd(rb.initP, rb.respP)
 		default:
 			r.Packets = rb.outP
 		}
