@@ -217,16 +217,18 @@ func (d *Decoder) decodeNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		fail(health.ReasonTruncated, fmt.Errorf("netflow v9: %d-byte header", len(b)))
 		return
 	}
+	// The fast path takes only messages whose sets all fit (it refuses
+	// any that runs past the end), so only what it declines is walked
+	// again for a cut.
+	if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
+		return
+	}
 	cut := setOverrun(b, proto)
 	if cut == nil {
-		if !d.noFastPath && d.fastNetFlow(b, st, addr, proto, ex, fail) {
-			return
-		}
 		d.goflowNetFlow(b, addr, st, proto, ex, fail)
 		return
 	}
-	// A message cut short (the fast path, which takes whole sets only,
-	// would refuse it) is one problem: counted once as truncated. goflow2
+	// A message cut short is one problem: counted once as truncated. goflow2
 	// reports a cut inside a template set, and the variable-length decoder
 	// one inside a record, themselves; only a cut that nothing reports
 	// (between records, say) is counted here.
