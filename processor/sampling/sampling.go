@@ -65,12 +65,11 @@ func New(c Config) *Corrector {
 	return &Corrector{defaultRate: c.DefaultRate, overrides: ov}
 }
 
-// Override returns the operator's rate for an exporter, or 0. A link-local
-// exporter's zone (the link its datagrams came from) is not part of the
-// match: a prefix has no zone, and Prefix.Contains is false for any zoned
-// address.
+// Override returns the operator's rate for an exporter, or 0; the
+// exporter is matched as flow.PrefixAddr says (a link-local exporter's
+// zone is not part of the match).
 func (c *Corrector) Override(exporter netip.Addr) uint32 {
-	exporter = exporter.WithZone("").Unmap()
+	exporter = flow.PrefixAddr(exporter)
 	for _, o := range c.overrides {
 		if o.Prefix.Contains(exporter) {
 			return o.Rate

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flowmetrics/flowmetrics/processor/core"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 	"github.com/flowmetrics/flowmetrics/receiver/decode"
 )
@@ -384,13 +385,7 @@ func (in *Intake) allowed(a netip.Addr) bool {
 	if len(allow) == 0 {
 		return true
 	}
-	a = a.WithZone("") // a prefix has no zone: Contains is false for any zoned address
-	for _, p := range allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return flow.InPrefixes(allow, a) // the zone is not part of the match
 }
 
 // drainTime is how long Stop keeps reading datagrams already queued.

@@ -33,6 +33,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/flowmetrics/flowmetrics/processor/enrich"
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 // IF-MIB columns.
@@ -95,18 +96,10 @@ func (c Config) Validate() error {
 // Enabled tells whether any exporter is to be polled.
 func (c Config) Enabled() bool { return len(c.Exporters) > 0 }
 
-func (c Config) wants(a netip.Addr) bool {
-	// A link-local exporter's zone (the link its datagrams came from) is
-	// not part of the match: a prefix has no zone, and Prefix.Contains is
-	// false for any zoned address. The poll itself keeps the zone.
-	a = a.WithZone("").Unmap()
-	for _, p := range c.Exporters {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// wants reports whether exporter a is to be polled (matched as
+// flow.PrefixAddr says: a link-local exporter's zone is not part of the
+// match; the poll itself keeps the zone).
+func (c Config) wants(a netip.Addr) bool { return flow.InPrefixes(c.Exporters, a) }
 
 // ExporterSource lists the exporters that have sent flows;
 // *health.Table's addresses, typically.
