@@ -171,3 +171,25 @@ func TestExportersMatchZonedAddress(t *testing.T) {
 		t.Errorf("exporter %s is matched by %v", a, cfg.Exporters)
 	}
 }
+
+func TestSpeed(t *testing.T) {
+	tests := []struct {
+		name               string
+		ifSpeed, highSpeed uint64
+		want               uint64
+	}{
+		{"ifSpeed exact below its ceiling", 1_000_000_000, 1000, 1_000_000_000},
+		{"ifSpeed alone", 100_000_000, 0, 100_000_000},
+		{"ceiling: ifHighSpeed states it", 1<<32 - 1, 10_000, 10_000_000_000},
+		{"ifSpeed missing", 0, 40_000, 40_000_000_000},
+		{"ceiling without ifHighSpeed is unknown", 1<<32 - 1, 0, 0},
+		{"nothing known", 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := speed(tt.ifSpeed, tt.highSpeed); got != tt.want {
+				t.Errorf("speed(%d, %d) = %d, want %d", tt.ifSpeed, tt.highSpeed, got, tt.want)
+			}
+		})
+	}
+}

@@ -315,14 +315,27 @@ func Poll(ctx context.Context, cfg Config, addr netip.Addr) ([]enrich.Interface,
 	}
 	out := make([]enrich.Interface, 0, len(byIndex))
 	for idx, i := range byIndex {
-		// ifSpeed is exact up to its ceiling of 2^32-1; ifHighSpeed (Mb/s)
-		// takes over from there, or when ifSpeed is missing.
-		if hs := highSpeed[idx]; hs > 0 && (i.Speed == 0 || i.Speed >= 1<<32-1) {
-			i.Speed = hs * 1_000_000
-		}
+		i.Speed = speed(i.Speed, highSpeed[idx])
 		out = append(out, *i)
 	}
 	return out, nil
+}
+
+// speed is an interface's speed in bits/s from its ifSpeed (bits/s) and
+// ifHighSpeed (Mb/s), 0 when unknown. ifSpeed is exact below its ceiling of
+// 2^32-1; an interface at least that fast reports the ceiling and states
+// its speed in ifHighSpeed (RFC 2863). At the ceiling without ifHighSpeed
+// the speed is unknown: publishing 4.29 Gb/s for a 10 or 100 Gb/s link
+// would put its utilisation far above 100 %.
+func speed(ifSpeed, ifHighSpeed uint64) uint64 {
+	const ceiling = 1<<32 - 1
+	switch {
+	case ifHighSpeed > 0 && (ifSpeed == 0 || ifSpeed >= ceiling):
+		return ifHighSpeed * 1_000_000
+	case ifSpeed >= ceiling:
+		return 0
+	}
+	return ifSpeed
 }
 
 // maxRepetitions is the number of rows a GetBulk request asks for.
