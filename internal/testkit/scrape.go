@@ -13,9 +13,18 @@ import (
 // Metrics is a parsed Prometheus text exposition, by metric name.
 type Metrics map[string]*dto.MetricFamily
 
-// Scrape fetches and parses a Prometheus text endpoint.
+// scrapeClient bounds a scrape: a server that accepts the connection and
+// never answers fails the scrape (and the test polling with it) with a
+// timeout instead of hanging it until go test's own deadline.
+var scrapeClient = &http.Client{Timeout: ScrapeTimeout}
+
+// ScrapeTimeout is how long Scrape waits for a whole answer.
+const ScrapeTimeout = 10 * time.Second
+
+// Scrape fetches and parses a Prometheus text endpoint, giving up after
+// ScrapeTimeout.
 func Scrape(url string) (Metrics, error) {
-	resp, err := http.Get(url)
+	resp, err := scrapeClient.Get(url)
 	if err != nil {
 		return nil, err
 	}

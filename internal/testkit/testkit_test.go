@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -604,5 +605,32 @@ func TestSampledEveryIf(t *testing.T) {
 				t.Errorf("frames %v, want %v", idx, tt.want)
 			}
 		})
+	}
+}
+
+// TestScrapeTimesOut: a server that accepts a scrape and never answers
+// fails it after the client's timeout rather than hanging the test.
+func TestScrapeTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	old := scrapeClient.Timeout
+	scrapeClient.Timeout = 200 * time.Millisecond
+	defer func() { scrapeClient.Timeout = old }()
+	_, err = Scrape("http://" + ln.Addr().String() + "/metrics")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Scrape of a silent server: err = %v, want a timeout", err)
 	}
 }
