@@ -294,9 +294,30 @@ func ReadNetworksFile(path string) ([]Network, error) {
 // put at the start of a file.
 const utf8BOM = "\uFEFF"
 
+// separator is the field separator of the CSV text in br: a semicolon when
+// the header line (the first that is neither blank nor a comment, within
+// the first 64 KiB) has semicolons and no comma, as spreadsheets in locales
+// with a decimal comma write CSV; a comma otherwise. It reads nothing from
+// br.
+func separator(br *bufio.Reader) rune {
+	head, _ := br.Peek(64 << 10) // what there is, at the end of a short text
+	for line := range strings.Lines(string(head)) {
+		l := strings.TrimSpace(line)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if strings.Contains(l, ";") && !strings.Contains(l, ",") {
+			return ';'
+		}
+		break
+	}
+	return ','
+}
+
 // ParseNetworks reads networks in CSV form (RFC 4180, as encoding/csv reads
 // it): a header line naming the columns (prefix, and any of name, tenant,
-// role), then one network per line. Fields may be quoted ("Office, Berlin");
+// role; in any case), then one network per line. Fields are separated by
+// commas, or by semicolons when the header has semicolons and no comma. Fields may be quoted ("Office, Berlin");
 // lines whose first field starts with # are comments; blank lines and rows
 // of empty fields (",,,") are skipped; fields are trimmed. The text must be UTF-8, with or without a
 // leading byte order mark. IPv4-mapped IPv6 prefixes are read as the IPv4
@@ -307,6 +328,7 @@ func ParseNetworks(r io.Reader) ([]Network, error) {
 		_, _ = br.Discard(len(utf8BOM))
 	}
 	cr := csv.NewReader(br)
+	cr.Comma = separator(br)
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
 	cr.FieldsPerRecord = -1 // checked against the header below, naming the line
@@ -342,6 +364,7 @@ func ParseNetworks(r io.Reader) ([]Network, error) {
 		}
 		if cols == nil {
 			for _, c := range fields {
+				c = strings.ToLower(c) // "Prefix", as spreadsheets title columns
 				if !slices.Contains(networkColumns, c) {
 					return nil, fmt.Errorf("line %d: unknown column %q (known: %s)", line, c, strings.Join(networkColumns, ", "))
 				}

@@ -166,6 +166,8 @@ func TestParseNetworks(t *testing.T) {
 		{"empty", "# nothing\n", "line 1: missing header (e.g. prefix,name,tenant,role)"},
 		{"unknown column", "prefix,colour\n", `line 1: unknown column "colour" (known: prefix, name, tenant, role)`},
 		{"twice", "prefix,name,name\n", `line 1: column "name" listed twice`},
+		{"twice in two cases", "prefix,name,Name\n", `line 1: column "name" listed twice`},
+		{"mixed separators", "prefix;name,tenant\n", `line 1: unknown column "prefix;name" (known: prefix, name, tenant, role)`},
 		{"no prefix", "name,tenant\n", "line 1: the header must name a prefix column"},
 		{"fields", "prefix,name\n10.0.0.0/8\n", "line 2: 1 fields, the header has 2"},
 		{"cidr", "prefix\n10.0.0.0\n", `line 2: prefix "10.0.0.0" is not a CIDR`},
@@ -215,6 +217,12 @@ func TestParseNetworksCSV(t *testing.T) {
 			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
 		{"IPv4-mapped prefix", "prefix,name\n::ffff:198.51.100.0/120,partner\n",
 			[]Network{{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Name: "partner"}}},
+		{"capitalised header", "Prefix,Name,TENANT,Role\n10.0.0.0/8,corp,acme,internal\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp", Tenant: "acme", Role: RoleInternal}}},
+		{"semicolons, as a German spreadsheet writes", "\ufeff# sites\r\nPrefix;Name;Tenant\r\n10.0.0.0/8;\"B\u00fcro; K\u00f6ln\";acme\r\n;;\r\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Büro; Köln", Tenant: "acme"}}},
+		{"semicolons in a comma header's fields", "prefix,name\n10.0.0.0/8,a;b\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "a;b"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
