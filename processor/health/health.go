@@ -14,8 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2/simplelru"
-
+	"github.com/flowmetrics/flowmetrics/internal/slru"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
@@ -111,12 +110,13 @@ func (e *Exporter) CountError(r Reason) { e.DecodeErrors[r].Add(1) }
 
 // Table is the bounded set of exporters. It is safe for concurrent use.
 type Table struct {
-	mu       sync.Mutex
-	lru      *lru.LRU[netip.Addr, *Exporter]
+	mu sync.Mutex
+	// lru keeps exporters seen again apart from those seen once, so that
+	// a flood of spoofed one-off sources forgets those and not the real
+	// exporters (see slru).
+	lru      *slru.Cache[netip.Addr, *Exporter]
 	capacity int
 	evicted  atomic.Uint64
-	// lastEvicted is the exporter the last Add forgot (under mu).
-	lastEvicted netip.Addr
 	// unknown collects errors for datagrams whose exporter is not tracked
 	// (for example: refused by the allowlist).
 	unknown Exporter
@@ -124,12 +124,7 @@ type Table struct {
 
 // NewTable returns a table for at most capacity exporters.
 func NewTable(capacity int) *Table {
-	t := &Table{capacity: capacity}
-	t.lru, _ = lru.NewLRU[netip.Addr, *Exporter](capacity, func(a netip.Addr, _ *Exporter) {
-		t.evicted.Add(1)
-		t.lastEvicted = a
-	})
-	return t
+	return &Table{capacity: capacity, lru: slru.New[netip.Addr, *Exporter](capacity)}
 }
 
 // Get returns the exporter's figures, creating them if needed.
@@ -139,7 +134,10 @@ func (t *Table) Get(addr netip.Addr) *Exporter {
 }
 
 // Track is Get that also returns the exporter forgotten to make room for
-// addr, if it had to forget one (the zero Addr otherwise).
+// addr, if it had to forget one (the zero Addr otherwise). A full table
+// forgets the least recently seen exporter of those seen only once since
+// they were tracked, and only when there is none the least recently seen
+// of the others.
 func (t *Table) Track(addr netip.Addr) (*Exporter, netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -147,9 +145,12 @@ func (t *Table) Track(addr netip.Addr) (*Exporter, netip.Addr) {
 		return e, netip.Addr{}
 	}
 	e := &Exporter{Addr: addr, Created: time.Now()}
-	t.lastEvicted = netip.Addr{}
-	t.lru.Add(addr, e)
-	return e, t.lastEvicted
+	forgot, _, ok := t.lru.Add(addr, e)
+	if !ok {
+		return e, netip.Addr{}
+	}
+	t.evicted.Add(1)
+	return e, forgot
 }
 
 // Capacity returns the most exporters the table tracks.
@@ -161,7 +162,8 @@ func (t *Table) Untracked() *Exporter { return &t.unknown }
 // Evicted returns how many exporters were forgotten to stay within capacity.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
-// Each calls fn for every tracked exporter, oldest first.
+// Each calls fn for every tracked exporter: those seen once, then the
+// others, each least recently seen first.
 func (t *Table) Each(fn func(*Exporter)) {
 	t.mu.Lock()
 	list := t.lru.Values()

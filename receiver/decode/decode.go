@@ -19,11 +19,11 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
 	"github.com/netsampler/goflow2/v2/decoders/sflow"
 
+	"github.com/flowmetrics/flowmetrics/internal/slru"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 )
@@ -100,7 +100,7 @@ func NewShared(s *State) *Decoder {
 type State struct {
 	limits    Limits
 	mu        sync.Mutex
-	exporters *simplelru.LRU[netip.Addr, *exporterState]
+	exporters *slru.Cache[netip.Addr, *exporterState] // as health.Table's
 }
 
 // NewState returns an empty state with the given limits (zero fields take
@@ -116,7 +116,7 @@ func NewState(l Limits) *State {
 		l.MaxSamplers = DefaultLimits.MaxSamplers
 	}
 	s := &State{limits: l}
-	s.exporters, _ = simplelru.NewLRU[netip.Addr, *exporterState](l.MaxExporters, nil)
+	s.exporters = slru.New[netip.Addr, *exporterState](l.MaxExporters)
 	return s
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/flowmetrics/flowmetrics/processor/core"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
+	"github.com/flowmetrics/flowmetrics/receiver/decode"
 )
 
 func v5(seq uint32, n int, bytes uint32) []byte {
@@ -408,5 +409,86 @@ func TestReadErrorsAreRateLimited(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "reading datagrams"); n != 1 {
 		t.Fatalf("%d failed receive calls logged %d lines, want 1", calls, n)
+	}
+}
+
+// TestSpoofedFloodKeepsRealExporters: a NetFlow v9 exporter that has sent
+// more than one datagram keeps its templates and counters through a flood
+// of one-off sources eight times max_exporters (UDP sources are easy to
+// spoof): the flood's sources forget one another. With a plain LRU the
+// flood forgot the exporter, whose next data sets then waited for a
+// template (up to 30 minutes on some routers) and whose counters restarted.
+func TestSpoofedFloodKeepsRealExporters(t *testing.T) {
+	const maxExporters, flood = 8, 64
+	c := core.New(core.Config{MaxExporters: maxExporters})
+	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1, ReceiveBuffer: 4 << 20, Limits: decode.Limits{MaxExporters: maxExporters}}, c, slog.New(slog.DiscardHandler))
+	socks, err := in.bind(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	s := socks[0]
+	target := s.conn.LocalAddr().(*net.UDPAddr)
+	realAddr := netip.AddrFrom4([4]byte{127, 0, 0, 20})
+	real, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(realAddr, 0)), target)
+	if err != nil {
+		t.Skipf("no source address %v here: %v", realAddr, err)
+	}
+	defer real.Close()
+	g, err := flowgen.New(flowgen.Config{Protocol: flowgen.V9, Domain: 1, Seed: 1, SamplingRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	datagrams := 0
+	write := func(conn *net.UDPConn, b []byte) {
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		datagrams++
+	}
+	var realBytes uint64
+	data := func(n int) {
+		for range n {
+			b, flows := g.Data(nil)
+			for _, f := range flows {
+				realBytes += uint64(f.Bytes)
+			}
+			write(real, b)
+		}
+	}
+	write(real, g.Templates())
+	data(2)
+	for i := range flood {
+		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 1, byte(1+i))}, target)
+		if err != nil {
+			t.Skipf("no source address 127.0.1.%d here: %v", 1+i, err)
+		}
+		write(conn, v5(0, 1, 100))
+		conn.Close()
+	}
+	data(3) // no templates: the exporter's must still be known
+	if err := s.conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < datagrams; {
+		n, err := in.readBatch(s)
+		if err != nil {
+			t.Fatalf("read %d of %d datagrams: %v", got, datagrams, err)
+		}
+		got += n
+	}
+	ex := c.Exporters().Get(realAddr)
+	if r, want := ex.Records[flow.NetFlowV9].Load(), uint64(5*flowgen.RecordsPerDatagram(flowgen.V9)); r != want {
+		t.Errorf("exporter %v: %d records, want %d (its counters restarted?)", realAddr, r, want)
+	}
+	if m := ex.TemplateMissingSets.Load(); m != 0 {
+		t.Errorf("exporter %v: %d data sets waited for a template the flood made it forget", realAddr, m)
+	}
+	if got, want := totalBytes(c), realBytes+flood*100; got != want {
+		t.Errorf("counted %d bytes, want %d", got, want)
+	}
+	// 65 sources in a table of 8: 57 forgotten, all of them the flood's.
+	if got := c.Exporters().Evicted(); got != flood+1-maxExporters {
+		t.Errorf("evicted %d exporters, want %d", got, flood+1-maxExporters)
 	}
 }
