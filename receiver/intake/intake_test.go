@@ -342,16 +342,7 @@ func TestInterleavedExporters(t *testing.T) {
 			write(conns[i], b)
 		}
 	}
-	if err := s.conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	for got := 0; got < datagrams; {
-		n, err := in.readBatch(s)
-		if err != nil {
-			t.Fatalf("read %d of %d datagrams: %v", got, datagrams, err)
-		}
-		got += n
-	}
+	readAll(t, in, s, datagrams)
 	if got := totalBytes(c); got != sent {
 		t.Errorf("counted %d bytes, sent %d", got, sent)
 	}
@@ -412,6 +403,21 @@ func TestReadErrorsAreRateLimited(t *testing.T) {
 	}
 }
 
+// readAll has in read n datagrams queued on s, in receive batches.
+func readAll(t *testing.T, in *Intake, s *socket, n int) {
+	t.Helper()
+	if err := s.conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < n; {
+		k, err := in.readBatch(s)
+		if err != nil {
+			t.Fatalf("read %d of %d datagrams: %v", got, n, err)
+		}
+		got += k
+	}
+}
+
 // TestSpoofedFloodKeepsRealExporters: a NetFlow v9 exporter that has sent
 // more than one datagram keeps its templates and counters through a flood
 // of one-off sources eight times max_exporters (UDP sources are easy to
@@ -467,16 +473,7 @@ func TestSpoofedFloodKeepsRealExporters(t *testing.T) {
 		conn.Close()
 	}
 	data(3) // no templates: the exporter's must still be known
-	if err := s.conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	for got := 0; got < datagrams; {
-		n, err := in.readBatch(s)
-		if err != nil {
-			t.Fatalf("read %d of %d datagrams: %v", got, datagrams, err)
-		}
-		got += n
-	}
+	readAll(t, in, s, datagrams)
 	ex := c.Exporters().Get(realAddr)
 	if r, want := ex.Records[flow.NetFlowV9].Load(), uint64(5*flowgen.RecordsPerDatagram(flowgen.V9)); r != want {
 		t.Errorf("exporter %v: %d records, want %d (its counters restarted?)", realAddr, r, want)
