@@ -151,11 +151,15 @@ func Health() *Dashboard {
 	)
 
 	b.row("Decoding")
+	implausible := s.with(`reason="implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")
 	b.add(6, 8,
 		ts("Decode errors by reason", "Datagrams or sets per second that could not be (fully) decoded, by exporter and reason (exporter empty: from an exporter not tracked).", "cps",
 			s.sumRate("exporter, reason", "flowmetrics_decode_errors_total"), "{{exporter}} {{reason}}"),
-		ts("Decode error ratio", "Decode errors per datagram received, template misses left out: they count one per data set, not per datagram, and are normal after a restart until the templates arrive (see Template misses; alert FlowmetricsDecodeErrorRatioHigh).", "percentunit",
-			s.with(`reason!="template_missing"`).sumRate("exporter", "flowmetrics_decode_errors_total")+" / "+s.sumRate("exporter", "flowmetrics_datagrams_total"), "{{exporter}}"),
+		timeseries("Decode error ratio", "Decode errors per datagram received, template misses and implausible values left out: template misses count one per data set and are normal after a restart until the templates arrive (see Template misses), implausible values count one per record, so they are shown as a share of records instead (alert FlowmetricsDecodeErrorRatioHigh: either above 5%).", "percentunit",
+			[]*Target{
+				q(s.with(`reason!~"template_missing|implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")+" / "+s.sumRate("exporter", "flowmetrics_datagrams_total"), "{{exporter}} datagrams"),
+				q(fmt.Sprintf("%s / (%s + %s)", implausible, implausible, s.sumRate("exporter", "flowmetrics_records_total")), "{{exporter}} implausible records"),
+			}),
 		ts("Template misses", "NetFlow v9/IPFIX data sets skipped per second because their template was not known yet (alert FlowmetricsTemplateMissesPersist).", "cps",
 			s.sumRate("exporter", "flowmetrics_template_missing_sets_total"), "{{exporter}}"),
 		ts("Templates known", "NetFlow v9/IPFIX templates currently known per exporter.", "short",

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -197,4 +198,66 @@ func exprMetrics(t *testing.T, expr string) []string {
 		out = append(out, metricName(vs))
 	}
 	return out
+}
+
+// reasonMatchers lists the distinct reason matchers of every
+// flowmetrics_decode_errors_total selector in expr, as strings.
+func reasonMatchers(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parseDashboardExpr(expr)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	var out []string
+	vss, _ := selectors(e)
+	for _, vs := range vss {
+		if metricName(vs) != "flowmetrics_decode_errors_total" {
+			continue
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == "reason" && !slices.Contains(out, m.String()) {
+				out = append(out, m.String())
+			}
+		}
+	}
+	return out
+}
+
+// TestDecodeErrorRatioPanelMatchesRules: the health dashboard's "Decode
+// error ratio" shows what FlowmetricsDecodeErrorRatioHigh judges: errors per
+// datagram without the reasons that do not count datagrams (template misses
+// count data sets, implausible values records), and implausible values as
+// a share of records.
+func TestDecodeErrorRatioPanelMatchesRules(t *testing.T) {
+	rules := map[string]string{}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			rules[r.Record] = r.Expr
+		}
+	}
+	want := [][]string{
+		reasonMatchers(t, rules["exporter:flowmetrics_decode_errors:ratio_rate5m"]),
+		reasonMatchers(t, rules["exporter:flowmetrics_implausible_records:ratio_rate5m"]),
+	}
+	if got := want[0]; len(got) != 1 || got[0] != `reason!~"template_missing|implausible_value"` {
+		t.Errorf("decode error ratio rule selects %v, want reason!~\"template_missing|implausible_value\"", got)
+	}
+	var panel *Panel
+	for _, p := range Health().Panels {
+		if p.Title == "Decode error ratio" {
+			panel = p
+		}
+	}
+	if panel == nil {
+		t.Fatal(`no "Decode error ratio" panel on the health dashboard`)
+	}
+	if len(panel.Targets) != len(want) {
+		t.Fatalf("panel has %d targets, want %d (datagram ratio, implausible record ratio)", len(panel.Targets), len(want))
+	}
+	for i, tg := range panel.Targets {
+		got := reasonMatchers(t, tg.Expr)
+		if strings.Join(got, " ") != strings.Join(want[i], " ") {
+			t.Errorf("target %s selects reasons %v, its rule %v", tg.RefID, got, want[i])
+		}
+	}
 }
