@@ -176,7 +176,7 @@ func Health() *Dashboard {
 				q(s.sumRate("exporter", "flowmetrics_sequence_gaps_total"), "{{exporter}} gaps"),
 				q(s.sumRate("exporter", "flowmetrics_sequence_resets_total"), "{{exporter}} resets"),
 			}),
-		ts("Sampling rate in force", "The 1:N sampling rate applied to each exporter's latest records, and where it came from (header, options, override, default). Traffic counters are multiplied by it.", "short",
+		ts("Sampling rate in force", "The 1:N sampling rate applied to each exporter's latest records, and where it came from: header (NetFlow v5 header, sFlow sample), sample_pool (sFlow: the effective rate measured from the sample pool; the rate the samples state is shown beside it as header), domain_options or sampler_options (NetFlow v9/IPFIX options data), record (a field of the record), override (sampling.overrides), default (sampling.default_rate), unresolved (none known: counted 1:1, alert FlowmetricsSamplingRateUnknown). Traffic counters are multiplied by it.", "short",
 			"max by (exporter, source) ("+s.sel("flowmetrics_sampling_rate")+")", "{{exporter}} 1:N ({{source}})"),
 		ts("Records without a sampling rate", "Records per second for which no sampling rate was known; they are counted 1:1 and undercount if the exporter samples (alert FlowmetricsSamplingRateUnknown: more than 1% of the exporter's records).", "cps",
 			s.sumRate("exporter", "flowmetrics_sampling_unresolved_records_total"), "{{exporter}}"),

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
 
 // The checks below re-implement the main rules of Grafana's
@@ -231,6 +233,27 @@ func TestLintUnits(t *testing.T) {
 					t.Errorf("%s: %q shows packets per second with unit %q", name, p.Title, p.FieldConfig.Defaults.Unit)
 				}
 			}
+		}
+	}
+}
+
+// TestSamplingSourcesDescribed: the health dashboard's "Sampling rate in
+// force" panel, which is legended by source, names every source value
+// flowmetrics_sampling_rate carries (flow.RateSource), so that on-call can
+// read the legend.
+func TestSamplingSourcesDescribed(t *testing.T) {
+	var desc string
+	for _, p := range Health().Panels {
+		if p.Title == "Sampling rate in force" {
+			desc = p.Description
+		}
+	}
+	if desc == "" {
+		t.Fatal(`no "Sampling rate in force" panel on the health dashboard`)
+	}
+	for s := flow.RateUnknown; s <= flow.RateOverride; s++ {
+		if !strings.Contains(desc, s.String()) {
+			t.Errorf("description %q does not name source %q", desc, s.String())
 		}
 	}
 }
