@@ -153,7 +153,7 @@ func Health() *Dashboard {
 	b.row("Decoding")
 	implausible := s.with(`reason="implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")
 	b.add(6, 8,
-		ts("Decode errors by reason", "Datagrams or sets per second that could not be (fully) decoded, by exporter and reason (exporter empty: from an exporter not tracked).", "cps",
+		ts("Decode errors by reason", "Decode errors per second, by exporter and reason (exporter empty: from an exporter not tracked). Most count a datagram or a set; template_missing counts data sets, template_invalid and template_limit count refused templates, implausible_value counts records dropped.", "cps",
 			s.sumRate("exporter, reason", "flowmetrics_decode_errors_total"), "{{exporter}} {{reason}}"),
 		timeseries("Decode error ratio", "Decode errors per datagram received, template misses and implausible values left out: template misses count one per data set and are normal after a restart until the templates arrive (see Template misses), implausible values count one per record, so they are shown as a share of records instead (alert FlowmetricsDecodeErrorRatioHigh: either above 5%).", "percentunit",
 			[]*Target{
