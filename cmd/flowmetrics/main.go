@@ -57,6 +57,10 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	logger := promslog.New(logConfig)
+	if err := validateTelemetryPath(*metricsPath); err != nil {
+		logger.Error("invalid flag", "err", err)
+		return 1
+	}
 
 	a := newApp(logger, *configFile, *listen)
 	if f := *webConfig.WebConfigFile; f != "" {
@@ -131,10 +135,10 @@ func run(args []string, stderr io.Writer) int {
 		a.maintain(stopMaintain, maintainEvery)
 	}()
 
-	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, promexport.NewHandler(reg, a.core, func(err error) {
+	metrics := promexport.NewHandler(reg, a.core, func(err error) {
 		logger.Error("gathering metrics", "err", err)
-	}))
+	})
+	mux := http.NewServeMux()
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +166,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 		mux.Handle("/", landing)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: withMetrics(*metricsPath, metrics, mux), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, webConfig, logger) }()
 

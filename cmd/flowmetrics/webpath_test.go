@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTelemetryPathRefused: a --web.telemetry-path that cannot be served
+// (no leading slash, empty, an endpoint flowmetrics already has, a space
+// that net/http reads as "METHOD path") made the process panic after its
+// sockets were bound, exit status 2 and a goroutine dump, while
+// --config.check called the command line valid. Both must refuse it with
+// status 1, naming the flag.
+func TestTelemetryPathRefused(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"metrics", `--web.telemetry-path: \"metrics\" does not start with /`},
+		{"", `--web.telemetry-path: \"\" does not start with /`},
+		{"/-/healthy", `--web.telemetry-path: \"/-/healthy\" is already an endpoint of flowmetrics`},
+		{"/-/reload", `--web.telemetry-path: \"/-/reload\" is already an endpoint of flowmetrics`},
+		{"GET /metrics", `--web.telemetry-path: \"GET /metrics\" does not start with /`},
+		{"/a b", `--web.telemetry-path: \"/a b\" has a space or control character`},
+		{"/metrics?x=1", `--web.telemetry-path: \"/metrics?x=1\" has a query or fragment`},
+	} {
+		for _, mode := range [][]string{
+			{"--config.check"},
+			{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"},
+		} {
+			args := append([]string{"--web.telemetry-path=" + tc.path}, mode...)
+			// A path it does not refuse is served: stop it after a while.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+			cancel()
+			code := -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != 1 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("flowmetrics %q: exit %d (%v), want 1 and %s; output:\n%s", args, code, err, tc.want, out)
+			}
+			if strings.Contains(string(out), "panic") {
+				t.Errorf("flowmetrics %q panicked:\n%s", args, out)
+			}
+		}
+	}
+}
+
+// TestTelemetryPathServedExactly: the metrics are served at the path given
+// and nowhere else. Handed to net/http as a pattern, "/{x}" was a wildcard
+// that served the metrics at any one-segment path (/ready, /favicon.ico)
+// and "/" at every path the other endpoints do not claim.
+func TestTelemetryPathServedExactly(t *testing.T) {
+	for _, tc := range []struct {
+		path     string
+		request  string
+		status   int
+		metrics  bool
+		landing  bool
+		endpoint string
+	}{
+		{"/metrics", "/metrics", 200, true, false, ""},
+		{"/metrics", "/metrics/x", 404, false, false, ""},
+		{"/metrics", "/", 200, false, true, ""},
+		{"/{x}", "/%7Bx%7D", 200, true, false, ""},
+		{"/{x}", "/favicon.ico", 404, false, false, ""},
+		{"/", "/", 200, true, false, ""},
+		{"/", "/favicon.ico", 404, false, false, ""},
+		{"/", "/-/healthy", 200, false, false, "Healthy"},
+		{"/prom/metrics", "/prom/metrics", 200, true, false, ""},
+	} {
+		t.Run(tc.path+" "+tc.request, func(t *testing.T) {
+			in := start(t, "--web.telemetry-path="+tc.path)
+			resp, err := http.Get(in.web + tc.request)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("GET %s: status %d, want %d", tc.request, resp.StatusCode, tc.status)
+			}
+			if got := strings.Contains(string(body), "\nflowmetrics_config_last_reload_successful 1\n"); got != tc.metrics {
+				t.Errorf("GET %s: metrics served = %v, want %v; body:\n%.300s", tc.request, got, tc.metrics, body)
+			}
+			if got := strings.Contains(string(body), "<title>flowmetrics</title>"); got != tc.landing {
+				t.Errorf("GET %s: landing page = %v, want %v", tc.request, got, tc.landing)
+			}
+			if tc.endpoint != "" && strings.TrimSpace(string(body)) != tc.endpoint {
+				t.Errorf("GET %s: %q, want %q", tc.request, body, tc.endpoint)
+			}
+		})
+	}
+}
