@@ -81,7 +81,7 @@ func (a *app) load() (config.Config, error) {
 func (a *app) start() error {
 	cfg, err := a.load()
 	if err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
+		return fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	a.cfg = cfg
 	a.core = core.New(cfg.Core())
@@ -239,5 +239,9 @@ func (a *app) reloadHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintln(w, "configuration reloaded")
 }
+
+// errInvalidConfig marks a start refused for its configuration, rather
+// than for a socket it could not bind.
+var errInvalidConfig = errors.New("invalid configuration")
 
 var errLifecycleDisabled = errors.New("lifecycle API is not enabled (--web.enable-lifecycle)")

@@ -188,8 +188,8 @@ func TestInvalidConfigExitsNonZero(t *testing.T) {
 	p := filepath.Join(dir, "bad.yml")
 	writeFile(t, p, "sampling:\n  overrides:\n    - exporter: 10.0.0.0/8\n      rate: 0\n")
 	out, err := exec.Command(binary, "--config.file="+p, "--web.listen-address=127.0.0.1:0").CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit = %v, want status 1; output:\n%s", err, out)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig {
+		t.Fatalf("exit = %v, want status %d; output:\n%s", err, exitConfig, out)
 	}
 	if !strings.Contains(string(out), "sampling.overrides[0].rate: must be at least 1") {
 		t.Fatalf("error does not name the key:\n%s", out)

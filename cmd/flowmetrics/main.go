@@ -33,6 +33,16 @@ const program = "flowmetrics"
 // says otherwise.
 const DefaultWebAddress = ":9155"
 
+// Exit statuses besides 0 and 1 (any other failure, such as a port
+// another process holds, which a restart may cure). They are sysexits.h's,
+// which systemd names USAGE and CONFIG, and examples/flowmetrics.service
+// lists them in RestartPreventExitStatus: restarting cannot cure them. Go
+// itself exits with 2 on a panic, which a restart may.
+const (
+	exitUsage  = 64 // EX_USAGE: the command line does not parse
+	exitConfig = 78 // EX_CONFIG: a start refused for an invalid configuration
+)
+
 // maintainEvery is how often series expiry and admission run.
 const maintainEvery = time.Second
 
@@ -54,25 +64,32 @@ func run(args []string, stderr io.Writer) int {
 	app.HelpFlag.Short('h')
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", program, err)
-		return 2
+		return exitUsage
 	}
 	logger := promslog.New(logConfig)
+	// An invalid configuration fails --config.check with 1, like
+	// promtool; a start it refuses exits with exitConfig, which the
+	// systemd unit does not restart.
+	invalid := exitConfig
+	if *checkConfig {
+		invalid = 1
+	}
 	if err := validateTelemetryPath(*metricsPath); err != nil {
 		logger.Error("invalid flag", "err", err)
-		return 1
+		return invalid
 	}
 
 	a := newApp(logger, *configFile, *listen)
 	if f := *webConfig.WebConfigFile; f != "" {
 		if err := validateWebConfig(f); err != nil {
 			logger.Error("invalid web configuration", "file", f, "err", err)
-			return 1
+			return invalid
 		}
 	}
 	if *checkConfig {
 		if _, err := a.load(); err != nil {
 			logger.Error("invalid configuration", "file", *configFile, "err", err)
-			return 1
+			return invalid
 		}
 		logger.Info("configuration is valid", "file", *configFile)
 		return 0
@@ -116,7 +133,10 @@ func run(args []string, stderr io.Writer) int {
 		} else {
 			logger.Error("cannot start", "err", err)
 		}
-		return 1
+		if errors.Is(err, errInvalidConfig) {
+			return exitConfig
+		}
+		return 1 // a socket another holds: a restart may succeed
 	}
 
 	reg := prometheus.NewRegistry()

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 )
@@ -109,5 +113,83 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration is valid") {
 		t.Errorf("flowmetrics %s, with the files the unit's header installs: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestSystemdUnitRestartPolicy: with Restart=on-failure, systemd restarted
+// a flowmetrics whose configuration was invalid every RestartSec for ever
+// (the default start limit, 5 starts in 10 s, is never reached at 5 s
+// apart). A start refused for what a restart cannot cure must exit with a
+// status the unit's RestartPreventExitStatus lists; one that a restart may
+// cure (a port another process holds) with one it does not, nor with 2,
+// which Go uses for a panic.
+func TestSystemdUnitRestartPolicy(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join("..", "..", "examples", "flowmetrics.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restart string
+	var prevent []string
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "Restart="); ok {
+			restart = v
+		}
+		if v, ok := strings.CutPrefix(l, "RestartPreventExitStatus="); ok {
+			prevent = append(prevent, strings.Fields(v)...)
+		}
+	}
+	if restart != "on-failure" {
+		t.Fatalf("Restart=%s, want on-failure", restart)
+	}
+
+	dir := t.TempDir()
+	badYAML := filepath.Join(dir, "bad.yml")
+	writeFile(t, badYAML, "series:\n  idel: 1m\n")
+	badWeb := filepath.Join(dir, "web.yml")
+	writeFile(t, badWeb, "basic_auth_users:\n  prometheus: s3cret\n")
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		code      int
+		restarted bool
+	}{
+		{"invalid configuration file", []string{"--config.file=" + badYAML}, 78, false},
+		{"missing configuration file", []string{"--config.file=" + filepath.Join(dir, "none.yml")}, 78, false},
+		{"invalid web configuration", []string{"--web.config.file=" + badWeb}, 78, false},
+		{"invalid flow address flag", []string{"--flow.listen-address=127.0.0.1:99999"}, 78, false},
+		{"invalid telemetry path", []string{"--web.telemetry-path=metrics"}, 78, false},
+		{"unknown flag", []string{"--web.listen-adress=:9155"}, 64, false},
+		{"flow port held", []string{"--flow.listen-address=" + udp.LocalAddr().String()}, 1, true},
+		{"web port held", []string{"--web.listen-address=" + tcp.Addr().String()}, 1, true},
+	} {
+		args := append([]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, tc.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+		cancel()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != tc.code {
+			t.Errorf("%s: exit status %d (%v), want %d; output:\n%s", tc.name, code, err, tc.code, out)
+		}
+		if restarted := code > 0 && !slices.Contains(prevent, strconv.Itoa(code)); restarted != tc.restarted {
+			t.Errorf("%s: exit status %d is restarted by the unit (RestartPreventExitStatus=%s): %v, want %v",
+				tc.name, code, strings.Join(prevent, " "), restarted, tc.restarted)
+		}
+	}
+	if slices.Contains(prevent, "2") {
+		t.Errorf("RestartPreventExitStatus lists 2, Go's status for a panic, which a restart may cure")
 	}
 }

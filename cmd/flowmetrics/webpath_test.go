@@ -14,8 +14,8 @@ import (
 // (no leading slash, empty, an endpoint flowmetrics already has, a space
 // that net/http reads as "METHOD path") made the process panic after its
 // sockets were bound, exit status 2 and a goroutine dump, while
-// --config.check called the command line valid. Both must refuse it with
-// status 1, naming the flag.
+// --config.check called the command line valid. Both must refuse it,
+// naming the flag: --config.check with 1, a start with exitConfig.
 func TestTelemetryPathRefused(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"metrics", `--web.telemetry-path: \"metrics\" does not start with /`},
@@ -26,11 +26,14 @@ func TestTelemetryPathRefused(t *testing.T) {
 		{"/a b", `--web.telemetry-path: \"/a b\" has a space or control character`},
 		{"/metrics?x=1", `--web.telemetry-path: \"/metrics?x=1\" has a query or fragment`},
 	} {
-		for _, mode := range [][]string{
-			{"--config.check"},
-			{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"},
+		for _, mode := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{"--config.check"}, 1},
+			{[]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, exitConfig},
 		} {
-			args := append([]string{"--web.telemetry-path=" + tc.path}, mode...)
+			args := append([]string{"--web.telemetry-path=" + tc.path}, mode.args...)
 			// A path it does not refuse is served: stop it after a while.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
@@ -39,8 +42,8 @@ func TestTelemetryPathRefused(t *testing.T) {
 			if ee, ok := err.(*exec.ExitError); ok {
 				code = ee.ExitCode()
 			}
-			if code != 1 || !strings.Contains(string(out), tc.want) {
-				t.Errorf("flowmetrics %q: exit %d (%v), want 1 and %s; output:\n%s", args, code, err, tc.want, out)
+			if code != mode.code || !strings.Contains(string(out), tc.want) {
+				t.Errorf("flowmetrics %q: exit %d (%v), want %d and %s; output:\n%s", args, code, err, mode.code, tc.want, out)
 			}
 			if strings.Contains(string(out), "panic") {
 				t.Errorf("flowmetrics %q panicked:\n%s", args, out)
