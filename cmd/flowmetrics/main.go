@@ -78,6 +78,12 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("invalid flag", "err", err)
 		return invalid
 	}
+	if !*webConfig.WebSystemdSocket {
+		if err := validateWebListen(*webConfig.WebListenAddresses); err != nil {
+			logger.Error("invalid flag", "err", err)
+			return invalid
+		}
+	}
 
 	a := newApp(logger, *configFile, *listen)
 	if f := *webConfig.WebConfigFile; f != "" {
