@@ -28,11 +28,12 @@ type app struct {
 	configFile  string
 	listenFlags []string
 
-	mu     sync.Mutex
-	cfg    config.Config
-	core   *core.Core
-	intake *intake.Intake
-	snmp   *snmp.Poller
+	mu      sync.Mutex
+	stopped bool // stop has run: a reload (POST /-/reload) is refused
+	cfg     config.Config
+	core    *core.Core
+	intake  *intake.Intake
+	snmp    *snmp.Poller
 
 	// geoipEvery is the mmdb reload check interval (nanoseconds), read by
 	// the maintenance loop.
@@ -107,6 +108,13 @@ func (a *app) start() error {
 func (a *app) reload() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.stopped {
+		// A POST /-/reload during shutdown: binding new sockets now
+		// would take datagrams nothing drains, and hold the ports
+		// against the instance that replaces this one.
+		a.logger.Warn("configuration reload refused: shutting down")
+		return errStopping
+	}
 	cfg, err := a.load()
 	if err != nil {
 		a.reloadOK.Set(0)
@@ -168,10 +176,14 @@ func removedFamilies(old, new []config.FamilyConfig) []string {
 	return out
 }
 
-// stop drains and closes the sockets.
+// stop drains and closes the sockets; reloads are refused from then on.
 func (a *app) stop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.stopped {
+		return
+	}
+	a.stopped = true
 	if a.intake != nil {
 		a.intake.Stop()
 	}
@@ -233,7 +245,10 @@ func (a *app) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST or PUT to reload the configuration", http.StatusMethodNotAllowed)
 		return
 	}
-	if err := a.reload(); err != nil {
+	if err := a.reload(); errors.Is(err, errStopping) {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	} else if err != nil {
 		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -243,5 +258,8 @@ func (a *app) reloadHandler(w http.ResponseWriter, r *http.Request) {
 // errInvalidConfig marks a start refused for its configuration, rather
 // than for a socket it could not bind.
 var errInvalidConfig = errors.New("invalid configuration")
+
+// errStopping refuses a reload once shutdown has begun.
+var errStopping = errors.New("shutting down: configuration not reloaded")
 
 var errLifecycleDisabled = errors.New("lifecycle API is not enabled (--web.enable-lifecycle)")
