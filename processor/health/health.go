@@ -187,7 +187,6 @@ var LatencyBuckets = []float64{1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-
 // Histogram is a lock-free fixed-bucket histogram of durations.
 type Histogram struct {
 	counts [12]atomic.Uint64 // len(LatencyBuckets)+1, last is +Inf
-	count  atomic.Uint64
 	sumNs  atomic.Uint64
 }
 
@@ -205,12 +204,17 @@ func (h *Histogram) ObserveN(ns int64, n uint64) {
 		i++
 	}
 	h.counts[i].Add(n)
-	h.count.Add(n)
 	h.sumNs.Add(uint64(ns) * n)
 }
 
 // Snapshot returns cumulative bucket counts (keyed by upper bound), the
 // total count and the sum in seconds, as Prometheus histograms want them.
+//
+// The count is the buckets' total, each bucket read once, so that no
+// bucket exceeds it while observations land: a separate total, read after
+// the buckets, could lag one that was already counted in its bucket (the
+// OpenTelemetry receiver's +Inf bucket, count minus the last bound's,
+// wrapped to about 1.8e19). The sum may still be a few observations apart.
 func (h *Histogram) Snapshot() (buckets map[float64]uint64, count uint64, sum float64) {
 	buckets = make(map[float64]uint64, len(LatencyBuckets))
 	var cum uint64
@@ -218,5 +222,6 @@ func (h *Histogram) Snapshot() (buckets map[float64]uint64, count uint64, sum fl
 		cum += h.counts[i].Load()
 		buckets[ub] = cum
 	}
-	return buckets, h.count.Load(), float64(h.sumNs.Load()) / 1e9
+	cum += h.counts[len(LatencyBuckets)].Load()
+	return buckets, cum, float64(h.sumNs.Load()) / 1e9
 }

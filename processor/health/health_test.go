@@ -71,3 +71,32 @@ func TestHistogramObserveN(t *testing.T) {
 		t.Fatalf("ObserveN: buckets %v count %d sum %v, want those of three Observe: %v %d %v", b3, n3, s3, b1, n1, s1)
 	}
 }
+
+// TestHistogramSnapshotIsConsistent: a snapshot taken while datagrams are
+// being observed never has a bucket holding more observations than the
+// count (the OpenTelemetry receiver derives the +Inf bucket as count minus
+// the last bound's cumulative count: a larger bucket made it wrap to about
+// 1.8e19; Prometheus would see le="0.01" above le="+Inf").
+func TestHistogramSnapshotIsConsistent(t *testing.T) {
+	var h Histogram
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.ObserveN(500, 1) // the first bucket
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := 0; i < 20000; i++ {
+		b, n, _ := h.Snapshot()
+		if top := b[LatencyBuckets[len(LatencyBuckets)-1]]; top > n {
+			t.Fatalf("snapshot %d: %d observations at or below the last bound, count %d", i, top, n)
+		}
+	}
+}
