@@ -320,8 +320,10 @@ func gatherEnrichment(c *core.Core) []Metric {
 	polled := newMetric("snmp_interfaces", "{interface}", "Interfaces the exporter's last successful SNMP poll returned.", Gauge, "exporter")
 	for _, p := range c.Interfaces().PollStatuses() {
 		ex := p.Exporter.String()
-		polls.add(float64(p.Successes), ex, "success")
-		polls.add(float64(p.Failures), ex, "failure")
+		// The counts restart from zero when the exporter was forgotten
+		// (max_exporters) and polled again: so does their start.
+		polls.addSince(p.Since, float64(p.Successes), ex, "success")
+		polls.addSince(p.Since, float64(p.Failures), ex, "failure")
 		if !p.LastSuccess.IsZero() {
 			lastPoll.add(float64(p.LastSuccess.UnixNano())/1e9, ex)
 		}

@@ -103,6 +103,45 @@ func TestExporterCountersStartWhenTracked(t *testing.T) {
 	}
 }
 
+// TestSNMPPollCountersStartWhenTracked: the SNMP poll counts of an
+// exporter the poller forgot (the health table dropped it to stay within
+// max_exporters) start again from zero when it is polled again; their
+// start time must move with them, as the exporter's own counters' do.
+func TestSNMPPollCountersStartWhenTracked(t *testing.T) {
+	c := core.New(core.Config{MaxExporters: 1})
+	a := netip.MustParseAddr("192.0.2.1")
+	polls := func() map[string]metricset.Point {
+		t.Helper()
+		out := map[string]metricset.Point{}
+		for _, m := range metricset.GatherHealth(c, nil) {
+			if m.Name != "flowmetrics_snmp_polls_total" {
+				continue
+			}
+			for _, p := range m.Points {
+				out[p.Labels[1]] = p
+			}
+		}
+		return out
+	}
+	for range 3 {
+		c.Interfaces().PollFailed(a)
+	}
+	first := polls()
+	c.Interfaces().Retain(func(netip.Addr) bool { return false })
+	time.Sleep(time.Millisecond)
+	c.Interfaces().PollFailed(a)
+	second := polls()
+	for _, result := range []string{"success", "failure"} {
+		f, s := first[result], second[result]
+		if want := map[string][2]float64{"success": {0, 0}, "failure": {3, 1}}[result]; f.Value != want[0] || s.Value != want[1] {
+			t.Fatalf("%s polls %v then %v, want %v", result, f.Value, s.Value, want)
+		}
+		if f.Start.IsZero() || !s.Start.After(f.Start) {
+			t.Errorf("%s polls start %v then %v: the restarted counter must have a later start", result, f.Start, s.Start)
+		}
+	}
+}
+
 // TestNotAllowedOnlyUntracked: a datagram refused by allowed_exporters is
 // counted before its exporter is tracked, under exporter="" (as the README
 // states), so a tracked exporter's not_allowed count is always 0. Serving

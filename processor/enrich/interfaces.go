@@ -67,6 +67,10 @@ type ifKey struct {
 // PollStatus is the SNMP state of one exporter.
 type PollStatus struct {
 	Exporter netip.Addr
+	// Since is when the exporter's status was created: Successes and
+	// Failures count from then. An exporter forgotten (Forget, Retain)
+	// and polled again starts from zero with a later Since.
+	Since time.Time
 	// Successes and Failures count polls.
 	Successes, Failures uint64
 	// LastSuccess is the time of the last successful poll.
@@ -169,7 +173,7 @@ func (t *Interfaces) Retain(keep func(netip.Addr) bool) int {
 func (t *Interfaces) statusOf(a netip.Addr) *PollStatus {
 	st := t.status[a]
 	if st == nil {
-		st = &PollStatus{Exporter: a}
+		st = &PollStatus{Exporter: a, Since: time.Now()}
 		t.status[a] = st
 	}
 	return st
