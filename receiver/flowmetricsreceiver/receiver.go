@@ -64,8 +64,9 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*fl
 	return &flowReceiver{cfg: cfg, set: set, next: next, obsrecv: obs, convert: newConverter(cfg.AttributeStyle, set.BuildInfo)}, nil
 }
 
-// Start binds the sockets and starts the collection loop. The loop's context
-// is its own, not derived from ctx, which only bounds Start itself.
+// Start binds the sockets and starts the maintenance and collection loops.
+// Their context is their own, not derived from ctx, which only bounds
+// Start itself.
 func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -94,24 +95,28 @@ func (r *flowReceiver) Start(_ context.Context, _ component.Host) error {
 	r.snmp.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.wg.Add(1)
-	go r.loop(ctx, logger)
+	r.wg.Add(2)
+	go r.maintain(ctx, logger)
+	go r.collect(ctx)
 	r.state = running
 	return nil
 }
 
-func (r *flowReceiver) loop(ctx context.Context, logger *slog.Logger) {
+// maintain runs series expiry and admission, and reloads the enrichment
+// databases, on its own: a next consumer that holds a collection (an
+// exporter without a sending queue, retrying) must not stall them, or the
+// families keep their idle series and fold new sources into the overflow
+// series meanwhile.
+func (r *flowReceiver) maintain(ctx context.Context, logger *slog.Logger) {
 	defer r.wg.Done()
-	maintain := time.NewTicker(maintainEvery)
-	defer maintain.Stop()
-	collect := time.NewTicker(r.cfg.CollectionInterval)
-	defer collect.Stop()
+	t := time.NewTicker(maintainEvery)
+	defer t.Stop()
 	lastRefresh := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-maintain.C:
+		case now := <-t.C:
 			r.core.Maintain(now)
 			if now.Sub(lastRefresh) >= r.cfg.Enrich.GeoIP.ReloadInterval {
 				lastRefresh = now
@@ -119,7 +124,23 @@ func (r *flowReceiver) loop(ctx context.Context, logger *slog.Logger) {
 					logger.Warn("enrichment database reload failed; the previous version stays in use", "err", err)
 				}
 			}
-		case <-collect.C:
+		}
+	}
+}
+
+// collect emits a collection every collection interval. A collection the
+// next consumer holds longer than the interval delays the next one (the
+// ticker drops the ticks missed): collections are cumulative, none is
+// queued.
+func (r *flowReceiver) collect(ctx context.Context) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.CollectionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 			r.emit(ctx)
 		}
 	}
@@ -138,7 +159,7 @@ func (r *flowReceiver) emit(ctx context.Context) {
 	}
 }
 
-// Shutdown drains and closes the sockets, stops the loop and emits one last
+// Shutdown drains and closes the sockets, stops the loops and emits one last
 // collection so the final interval is not lost.
 func (r *flowReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()

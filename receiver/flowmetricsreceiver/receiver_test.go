@@ -462,3 +462,75 @@ func TestShutdownDoesNotWaitForSNMP(t *testing.T) {
 		t.Errorf("Shutdown took %v with an SNMP request in flight; want well under its 10s timeout", d.Round(time.Millisecond))
 	}
 }
+
+// TestSlowConsumerDoesNotStallExpiry: while the next consumer holds a
+// collection (an exporter without a sending queue retrying, say), series
+// still expire on time, so that a new source gets the slot of one that went
+// idle instead of being folded into the overflow series for good.
+func TestSlowConsumerDoesNotStallExpiry(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Listen = []string{freeUDP(t)}
+	cfg.CollectionInterval = 100 * time.Millisecond
+	cfg.Series.IdleTimeout = time.Second
+	cfg.Series.FrozenHold = time.Second
+	cfg.Families = []config.FamilyConfig{{Name: "src", Labels: []string{"exporter", "src_addr"}, Limit: 1}}
+	release := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var last pmetric.Metrics
+	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		once.Do(func() { <-release }) // the first collection takes long
+		mu.Lock()
+		defer mu.Unlock()
+		last = md
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, next)
+	defer func() { _ = r.Shutdown(context.Background()) }()
+	conn, err := net.Dial("udp", cfg.Listen[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(v5(0, 1, 0)); err != nil { // from 10.0.0.1
+		t.Fatal(err)
+	}
+	// Idle after 1 s, dropped 1 s after it froze, maintained every second.
+	time.Sleep(4500 * time.Millisecond)
+	b := v5(1, 1, 0)
+	b[24+3] = 2 // from 10.0.0.2
+	if _, err := conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	m, ok := findMetric(last, "flow.src.bytes")
+	if !ok {
+		t.Fatal("no flow.src.bytes")
+	}
+	got := map[string]float64{}
+	dps := m.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		if dp.Flags().NoRecordedValue() {
+			continue
+		}
+		key := "other"
+		if v, ok := dp.Attributes().Get("source.address"); ok {
+			key = v.Str()
+		}
+		got[key] += dp.DoubleValue()
+	}
+	if got["10.0.0.2"] != 1000 || got["other"] != 0 {
+		t.Errorf("bytes by source %v, want 1000 for 10.0.0.2 and none in other", got)
+	}
+}
