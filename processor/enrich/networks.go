@@ -294,13 +294,16 @@ func ReadNetworksFile(path string) ([]Network, error) {
 // put at the start of a file.
 const utf8BOM = "\uFEFF"
 
+// separatorWindow is how much of a networks file separator reads.
+const separatorWindow = 64 << 10
+
 // separator is the field separator of the CSV text in br: a semicolon when
 // the header line (the first that is neither blank nor a comment, within
 // the first 64 KiB) has semicolons and no comma, as spreadsheets in locales
 // with a decimal comma write CSV; a comma otherwise. It reads nothing from
-// br.
+// br, whose buffer must hold separatorWindow bytes (bufio.NewReaderSize).
 func separator(br *bufio.Reader) rune {
-	head, _ := br.Peek(64 << 10) // what there is, at the end of a short text
+	head, _ := br.Peek(separatorWindow) // what there is, at the end of a short text
 	for line := range strings.Lines(string(head)) {
 		l := strings.TrimSpace(line)
 		if l == "" || strings.HasPrefix(l, "#") {
@@ -323,7 +326,9 @@ func separator(br *bufio.Reader) rune {
 // leading byte order mark. IPv4-mapped IPv6 prefixes are read as the IPv4
 // prefixes they cover (see UnmapPrefix). Errors name the line.
 func ParseNetworks(r io.Reader) ([]Network, error) {
-	br := bufio.NewReader(r)
+	// Room for separator's look at the first 64 KiB: Peek returns no
+	// more than the buffer holds (4 KiB by default).
+	br := bufio.NewReaderSize(r, separatorWindow)
 	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
 		_, _ = br.Discard(len(utf8BOM))
 	}

@@ -223,6 +223,10 @@ func TestParseNetworksCSV(t *testing.T) {
 			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "Büro; Köln", Tenant: "acme"}}},
 		{"semicolons in a comma header's fields", "prefix,name\n10.0.0.0/8,a;b\n",
 			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "a;b"}}},
+		// The header is looked for within the first 64 KiB, not only
+		// within bufio's default 4 KiB buffer.
+		{"semicolons after 8 KiB of comments", strings.Repeat("# site list, kept by the network team\n", 220) + "Prefix;Name\n10.0.0.0/8;corp\n",
+			[]Network{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Name: "corp"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
