@@ -158,7 +158,10 @@ func Health() *Dashboard {
 		timeseries("Decode error ratio", "Decode errors per datagram received, template misses and implausible values left out: template misses count one per data set and are normal after a restart until the templates arrive (see Template misses), implausible values count one per record, so they are shown as a share of records instead (alert FlowmetricsDecodeErrorRatioHigh: either above 5%).", "percentunit",
 			[]*Target{
 				q(s.with(`reason!~"template_missing|implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")+" / "+s.sumRate("exporter", "flowmetrics_datagrams_total"), "{{exporter}} datagrams"),
-				q(fmt.Sprintf("%s / (%s + %s)", implausible, implausible, s.sumRate("exporter", "flowmetrics_records_total")), "{{exporter}} implausible records"),
+				// records_total is served only once an exporter has
+				// records: "or ... * 0" keeps an exporter whose every
+				// record was dropped (1), as the alert's rule does.
+				q(fmt.Sprintf("%s / (%s + (%s or %s * 0))", implausible, implausible, s.sumRate("exporter", "flowmetrics_records_total"), implausible), "{{exporter}} implausible records"),
 			}),
 		ts("Template misses", "NetFlow v9/IPFIX data sets skipped per second because their template was not known yet (alert FlowmetricsTemplateMissesPersist).", "cps",
 			s.sumRate("exporter", "flowmetrics_template_missing_sets_total"), "{{exporter}}"),

@@ -261,3 +261,58 @@ func TestDecodeErrorRatioPanelMatchesRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeErrorRatioPanelAllRecordsDropped: an exporter whose every
+// record is dropped as implausible has no flowmetrics_records_total (it is
+// served once an exporter has records), and the alert fires for it at 100%
+// (exporter:flowmetrics_implausible_records:ratio_rate5m, "or ... * 0").
+// The panel's implausible-record ratio must show it too, not leave the
+// worst exporter off the graph; an exporter with records keeps its share.
+func TestDecodeErrorRatioPanelAllRecordsDropped(t *testing.T) {
+	needBinaries(t, "promtool")
+	var expr string
+	for _, p := range Health().Panels {
+		if p.Title == "Decode error ratio" {
+			for _, tg := range p.Targets {
+				if strings.Contains(tg.LegendFormat, "implausible") {
+					expr = tg.Expr
+				}
+			}
+		}
+	}
+	if expr == "" {
+		t.Fatal(`no implausible-record target in the "Decode error ratio" panel`)
+	}
+	expr = substitute(expr, "5m", map[string]string{"job": ".*", "instance": ".*", "exporter": ".*"})
+	test := `rule_files: []
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'flowmetrics_datagrams_total{job="flowmetrics", instance="fm:9155", exporter="192.0.2.8", protocol="ipfix"}'
+        values: '0+10x40'
+      - series: 'flowmetrics_records_total{job="flowmetrics", instance="fm:9155", exporter="192.0.2.8", protocol="ipfix"}'
+        values: '0+270x40'
+      - series: 'flowmetrics_decode_errors_total{job="flowmetrics", instance="fm:9155", exporter="192.0.2.8", reason="implausible_value"}'
+        values: '0+30x40'
+      - series: 'flowmetrics_datagrams_total{job="flowmetrics", instance="fm:9155", exporter="192.0.2.9", protocol="ipfix"}'
+        values: '0+10x40'
+      - series: 'flowmetrics_decode_errors_total{job="flowmetrics", instance="fm:9155", exporter="192.0.2.9", reason="implausible_value"}'
+        values: '0+30x40'
+    promql_expr_test:
+      - expr: '` + strings.ReplaceAll(expr, "'", "''") + `'
+        eval_time: 20m
+        exp_samples:
+          - labels: '{exporter="192.0.2.8"}'
+            value: 0.1
+          - labels: '{exporter="192.0.2.9"}'
+            value: 1
+`
+	path := filepath.Join(t.TempDir(), "panel_test.yml")
+	if err := os.WriteFile(path, []byte(test), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("promtool", "test", "rules", path).CombinedOutput(); err != nil {
+		t.Errorf("panel query %s: %v\n%s", expr, err, out)
+	}
+}
