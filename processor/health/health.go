@@ -3,9 +3,10 @@
 // rate and last-seen time. Counters are atomics so that decoding workers
 // update them without locks and a scrape reads them at any time.
 //
-// The exporter table is bounded: past its capacity the least recently seen
-// exporter is forgotten (and counted), so a flood of spoofed source
-// addresses cannot grow memory.
+// The exporter table is bounded: past its capacity an exporter is
+// forgotten (and counted), one seen only once before one seen again (see
+// Table.Track), so a flood of spoofed source addresses can neither grow
+// memory nor, within limits, push out the real exporters.
 package health
 
 import (
@@ -137,7 +138,9 @@ func (t *Table) Get(addr netip.Addr) *Exporter {
 // addr, if it had to forget one (the zero Addr otherwise). A full table
 // forgets the least recently seen exporter of those seen only once since
 // they were tracked, and only when there is none the least recently seen
-// of the others.
+// of the others. Exporters seen again are kept apart only up to three
+// quarters of the capacity: beyond, the least recently seen of them are
+// forgotten as if seen once (see slru).
 func (t *Table) Track(addr netip.Addr) (*Exporter, netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -162,8 +165,9 @@ func (t *Table) Untracked() *Exporter { return &t.unknown }
 // Evicted returns how many exporters were forgotten to stay within capacity.
 func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
-// Each calls fn for every tracked exporter: those seen once, then the
-// others, each least recently seen first.
+// Each calls fn for every tracked exporter: those seen once (and those
+// seen again beyond three quarters of the capacity), then the others, each
+// least recently seen first.
 func (t *Table) Each(fn func(*Exporter)) {
 	t.mu.Lock()
 	list := t.lru.Values()

@@ -100,3 +100,32 @@ func TestHistogramSnapshotIsConsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackProtectsThreeQuarters: exporters that send again are kept apart
+// from one-off sources only up to three quarters of the capacity. In a
+// table of 8, seven returning exporters do not all fit: the one seen least
+// recently goes back with the one-off sources, and the next new source
+// forgets it although a source that has sent once (192.0.2.101) is
+// tracked. So max_exporters must leave a quarter for new sources, or a
+// flood forgets real exporters too.
+func TestTrackProtectsThreeQuarters(t *testing.T) {
+	tab := NewTable(8)
+	a := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, i}) }
+	for range 2 {
+		for i := byte(1); i <= 7; i++ {
+			tab.Track(a(i))
+		}
+	}
+	if _, forgot := tab.Track(a(101)); forgot.IsValid() {
+		t.Fatalf("the 8th source forgot %v in a table of 8", forgot)
+	}
+	if _, forgot := tab.Track(a(102)); forgot != a(1) {
+		t.Fatalf("a new source in a full table forgot %v, want %v (returning, beyond three quarters)", forgot, a(1))
+	}
+	// Six returning exporters fit: only the flood's sources are forgotten.
+	for i := byte(103); i < 120; i++ {
+		if _, forgot := tab.Track(a(i)); forgot != a(i-2) {
+			t.Fatalf("source %v forgot %v, want %v", a(i), forgot, a(i-2))
+		}
+	}
+}

@@ -342,7 +342,7 @@ func (in *Intake) handle(s *socket, b []byte, addr netip.Addr, now time.Time) {
 	}
 	ex, forgot := exps.Track(addr)
 	if forgot.IsValid() {
-		s.limiter.log(in.log, "exporter_evicted", "too many exporters: forgot one (the least recently seen of those that sent only once, if any) to track a new one; raise max_exporters if they are all real (a flood of spoofed sources looks like this too)",
+		s.limiter.log(in.log, "exporter_evicted", "too many exporters: forgot one (the least recently seen of those that sent only once, if any) to track a new one; raise max_exporters if they are all real, to at least 4/3 of the real exporters (a flood of spoofed sources looks like this too)",
 			"exporter", addr, "forgotten", forgot, "max_exporters", exps.Capacity(), "evicted_total", exps.Evicted())
 	}
 	if s.pendingEx != nil && s.pendingEx != ex {
