@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +71,40 @@ func runBinary(t *testing.T, args ...string) (string, int) {
 		return string(out), ee.ExitCode()
 	}
 	return string(out), -1
+}
+
+// TestWebListenWildcardBesideAnother: on Linux an address of every
+// interface (":9155", "0.0.0.0:9155", "[::]:9155", all of which Go listens
+// on as [::] for IPv4 and IPv6) and any other address on the same port can
+// never both be listened on: the second fails with "address already in
+// use" after the flow sockets are bound, status 1, which the systemd unit
+// restarts every 5 s. They must be refused as an invalid flag; another
+// port, or two specific addresses, are fine.
+func TestWebListenWildcardBesideAnother(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the bind rule checked is Linux's")
+	}
+	for _, tc := range []struct {
+		addrs []string
+		want  string // "" for valid
+	}{
+		{[]string{":9155", "127.0.0.1:9155"}, `--web.listen-address[1]: "127.0.0.1:9155" and --web.listen-address[0] ":9155" cannot both listen on port 9155 (one is every interface's)`},
+		{[]string{"127.0.0.1:9155", "0.0.0.0:9155"}, `--web.listen-address[1]: "0.0.0.0:9155" and --web.listen-address[0] "127.0.0.1:9155" cannot both listen on port 9155 (one is every interface's)`},
+		{[]string{"[::]:9155", "[::1]:9155"}, `--web.listen-address[1]: "[::1]:9155" and --web.listen-address[0] "[::]:9155" cannot both listen on port 9155 (one is every interface's)`},
+		{[]string{"0.0.0.0:http", "[::]:80"}, `--web.listen-address[1]: "[::]:80" and --web.listen-address[0] "0.0.0.0:http" cannot both listen on port 80 (one is every interface's)`},
+		{[]string{"localhost:9155", ":9155"}, `--web.listen-address[1]: ":9155" and --web.listen-address[0] "localhost:9155" cannot both listen on port 9155 (one is every interface's)`},
+		{[]string{":9155", "127.0.0.1:9156"}, ""},
+		{[]string{"127.0.0.1:9155", "[::1]:9155"}, ""},
+		{[]string{":0", "127.0.0.1:0"}, ""},
+		{[]string{":9155", "vsock://:9155"}, ""},
+	} {
+		err := validateWebListen(tc.addrs)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("validateWebListen(%q) = %q, want %q", tc.addrs, got, tc.want)
+		}
+	}
 }
