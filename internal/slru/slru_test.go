@@ -19,10 +19,14 @@ func TestCache(t *testing.T) {
 		{"under capacity", 4, []int{1, 2, 3}, nil, []int{1, 2, 3}},
 		{"one-off keys evict the oldest", 2, []int{1, 2, 3, 4}, []int{1, 2}, []int{3, 4}},
 		{"a key seen again outlives one-off keys", 4, []int{1, 1, 2, 3, 4, 5, 6, 7}, []int{2, 3, 4}, []int{5, 6, 7, 1}},
-		{"protected evicted only when probation is empty", 4, []int{1, 1, 2, 2, 3, 3, 4}, []int{}, []int{4, 1, 2, 3}},
+		// Keys seen again fill at most three quarters (3 of 4), so a full
+		// cache of size 2 or more always has a key on probation to evict:
+		// only at size 1 is a protected key evicted (see "size 1").
+		{"keys seen again under capacity evict nothing", 4, []int{1, 1, 2, 2, 3, 3, 4}, []int{}, []int{4, 1, 2, 3}},
 		{"full protected segment demotes its oldest", 4, []int{1, 1, 2, 2, 3, 3, 4, 4}, []int{}, []int{1, 2, 3, 4}},
 		{"a demoted key is evicted before newer ones", 4, []int{1, 1, 2, 2, 3, 3, 4, 4, 5, 6}, []int{1, 5}, []int{6, 2, 3, 4}},
 		{"size 1", 1, []int{1, 1, 2, 2, 3}, []int{1, 2}, []int{3}},
+		{"size 2: one key protected", 2, []int{1, 1, 2, 2, 3, 4}, []int{1, 3}, []int{4, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +102,38 @@ func TestFloodKeepsReturningKeys(t *testing.T) {
 	for _, k := range real {
 		if _, ok := c.Get(k); !ok {
 			t.Errorf("real key %d forgotten", k)
+		}
+	}
+}
+
+// TestInvariants: at every size, through random lookups, the cache holds
+// at most size keys, the protected segment at most its share, a key just
+// added is held and an evicted one is not, and every hit returns the
+// key's own value.
+func TestInvariants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for size := 1; size <= 9; size++ {
+		c := New[int, int](size)
+		for range 5000 {
+			k := rng.IntN(3 * size)
+			if v, ok := c.Get(k); ok {
+				if v != -k {
+					t.Fatalf("size %d: Get(%d) = %d", size, k, v)
+				}
+			} else if ek, ev, ok := c.Add(k, -k); ok {
+				if ek == k || ev != -ek {
+					t.Fatalf("size %d: adding %d evicted %d (value %d)", size, k, ek, ev)
+				}
+				if _, held := c.probation.Peek(ek); held || c.protected.Contains(ek) {
+					t.Fatalf("size %d: evicted %d still held", size, ek)
+				}
+			}
+			if !c.probation.Contains(k) && !c.protected.Contains(k) {
+				t.Fatalf("size %d: %d not held after its lookup", size, k)
+			}
+			if c.Len() > size || c.protected.Len() > c.protectedSize {
+				t.Fatalf("size %d: %d keys, %d protected (at most %d)", size, c.Len(), c.protected.Len(), c.protectedSize)
+			}
 		}
 	}
 }
