@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 )
@@ -173,16 +171,9 @@ func TestSystemdUnitRestartPolicy(t *testing.T) {
 		{"flow port held", []string{"--flow.listen-address=" + udp.LocalAddr().String()}, 1, true},
 		{"web port held", []string{"--web.listen-address=" + tcp.Addr().String()}, 1, true},
 	} {
-		args := append([]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, tc.args...)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
-		cancel()
-		code := -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
+		out, code := runBinary(t, append([]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, tc.args...)...)
 		if code != tc.code {
-			t.Errorf("%s: exit status %d (%v), want %d; output:\n%s", tc.name, code, err, tc.code, out)
+			t.Errorf("%s: exit status %d, want %d; output:\n%s", tc.name, code, tc.code, out)
 		}
 		if restarted := code > 0 && !slices.Contains(prevent, strconv.Itoa(code)); restarted != tc.restarted {
 			t.Errorf("%s: exit status %d is restarted by the unit (RestartPreventExitStatus=%s): %v, want %v",

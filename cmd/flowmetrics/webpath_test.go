@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestTelemetryPathRefused: a --web.telemetry-path that cannot be served
@@ -34,18 +31,12 @@ func TestTelemetryPathRefused(t *testing.T) {
 			{[]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, exitConfig},
 		} {
 			args := append([]string{"--web.telemetry-path=" + tc.path}, mode.args...)
-			// A path it does not refuse is served: stop it after a while.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
-			cancel()
-			code := -1
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
+			// A path it does not refuse is served: runBinary stops it.
+			out, code := runBinary(t, args...)
+			if code != mode.code || !strings.Contains(out, tc.want) {
+				t.Errorf("flowmetrics %q: exit %d, want %d and %s; output:\n%s", args, code, mode.code, tc.want, out)
 			}
-			if code != mode.code || !strings.Contains(string(out), tc.want) {
-				t.Errorf("flowmetrics %q: exit %d (%v), want %d and %s; output:\n%s", args, code, err, mode.code, tc.want, out)
-			}
-			if strings.Contains(string(out), "panic") {
+			if strings.Contains(out, "panic") {
 				t.Errorf("flowmetrics %q panicked:\n%s", args, out)
 			}
 		}
