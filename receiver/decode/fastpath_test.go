@@ -3,6 +3,8 @@ package decode
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -51,18 +53,79 @@ func newPair() *pair {
 	return p
 }
 
-func counters(ex *health.Exporter) []uint64 {
-	out := []uint64{ex.TemplateMissingSets.Load(), uint64(ex.Templates.Load()), ex.SequenceGaps.Load(), ex.LostRecords.Load(), ex.SequenceResets.Load()}
-	for i := range ex.DecodeErrors {
-		out = append(out, ex.DecodeErrors[i].Load())
+// counters returns every figure of ex, by name: each atomic field and
+// array element of health.Exporter, found by reflection so that a counter
+// added to it (and set by a decoder) is compared without a change here.
+// Addr and Created are not figures.
+func counters(ex *health.Exporter) map[string]any {
+	out := map[string]any{}
+	v := reflect.ValueOf(ex).Elem()
+	load := func(name string, f reflect.Value) {
+		m := f.Addr().MethodByName("Load")
+		if !m.IsValid() {
+			return
+		}
+		out[name] = m.Call(nil)[0].Interface()
+	}
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		if f.Kind() == reflect.Array {
+			for j := range f.Len() {
+				load(fmt.Sprintf("%s[%d]", name, j), f.Index(j))
+			}
+			continue
+		}
+		load(name, f)
 	}
 	return out
 }
 
-// sameDecoding fails unless got (the records and counters of decoder name)
-// equals the fast path's.
-func sameDecoding(t testing.TB, name string, fast, got []flow.Record, exFast, ex *health.Exporter) {
+// TestCountersSeeEveryFigure: counters reads every atomic figure of
+// health.Exporter (the decoder's counters among them), so the differential
+// tests compare each one.
+func TestCountersSeeEveryFigure(t *testing.T) {
+	ex := &health.Exporter{}
+	ex.TemplateMissingSets.Store(1)
+	ex.Templates.Store(2)
+	ex.SequenceGaps.Store(3)
+	ex.LostRecords.Store(4)
+	ex.SequenceResets.Store(5)
+	ex.DecodeErrors[health.ReasonSamplerLimit].Store(6)
+	c := counters(ex)
+	for name, want := range map[string]any{"TemplateMissingSets": uint64(1), "Templates": int64(2), "SequenceGaps": uint64(3),
+		"LostRecords": uint64(4), "SequenceResets": uint64(5), fmt.Sprintf("DecodeErrors[%d]", health.ReasonSamplerLimit): uint64(6),
+		"DecodeErrors[0]": uint64(0), "SamplingRate": uint32(0), "Unresolved": uint64(0), "LastSeen": int64(0)} {
+		if got, ok := c[name]; !ok || got != want {
+			t.Errorf("counters()[%q] = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	// every field but Addr and Created; arrays element by element
+	if want := reflect.TypeOf(ex).Elem().NumField() - 2 - 3 + len(ex.Datagrams) + len(ex.Records) + len(ex.DecodeErrors); len(c) != want {
+		t.Errorf("counters() has %d figures, want %d: %v", len(c), want, c)
+	}
+}
+
+// reasons returns the reason of each decode error, in order.
+func reasons(errs []error) []health.Reason {
+	var out []health.Reason
+	for _, err := range errs {
+		var e *Error
+		if !errors.As(err, &e) {
+			out = append(out, 255)
+			continue
+		}
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// sameDecoding fails unless got (the records, returned errors' reasons and
+// counters of decoder name) equals the fast path's.
+func sameDecoding(t testing.TB, name string, fast, got []flow.Record, errsFast, errs []error, exFast, ex *health.Exporter) {
 	t.Helper()
+	if rf, r := reasons(errsFast), reasons(errs); !reflect.DeepEqual(rf, r) {
+		t.Fatalf("errors differ: fast path %v (%v), %s %v (%v)", rf, errsFast, name, r, errs)
+	}
 	if len(fast) != len(got) {
 		t.Fatalf("fast path %d records, %s %d", len(fast), name, len(got))
 	}
@@ -81,19 +144,19 @@ func sameDecoding(t testing.TB, name string, fast, got []flow.Record, exFast, ex
 func (p *pair) check(t testing.TB, b []byte) []flow.Record {
 	t.Helper()
 	p.tb = t
-	rf, _ := p.fast.Decode(b, exporter, p.exFast)
+	rf, ef := p.fast.Decode(b, exporter, p.exFast)
 	fastRecs := append([]flow.Record(nil), rf.Records...)
-	rr, _ := p.ref.Decode(b, exporter, p.exRef)
-	sameDecoding(t, "goflow2 path", fastRecs, rr.Records, p.exFast, p.exRef)
+	rr, er := p.ref.Decode(b, exporter, p.exRef)
+	sameDecoding(t, "goflow2 path", fastRecs, rr.Records, ef, er, p.exFast, p.exRef)
 	wrong := p.gfWrong
-	rw, _ := p.want.Decode(b, exporter, p.exWant)
-	sameDecoding(t, "goflow2 records", fastRecs, rw.Records, p.exFast, p.exWant)
-	rg, _ := p.gf.Decode(b, exporter, p.exGF)
+	rw, ew := p.want.Decode(b, exporter, p.exWant)
+	sameDecoding(t, "goflow2 records", fastRecs, rw.Records, ef, ew, p.exFast, p.exWant)
+	rg, eg := p.gf.Decode(b, exporter, p.exGF)
 	if p.gfWrong != wrong {
 		p.gfOff = true
 	}
 	if !p.gfOff {
-		sameDecoding(t, "goflow2", fastRecs, rg.Records, p.exFast, p.exGF)
+		sameDecoding(t, "goflow2", fastRecs, rg.Records, ef, eg, p.exFast, p.exGF)
 		p.gfCompared++
 	}
 	return fastRecs
