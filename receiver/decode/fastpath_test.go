@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowmetrics/flowmetrics/internal/flowgen"
 	"github.com/flowmetrics/flowmetrics/internal/testkit"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
@@ -248,34 +250,136 @@ func TestFastPathMatchesGoflow2(t *testing.T) {
 // without variable-length fields) and options, then feeds arbitrary
 // datagrams: the records and counters must be equal.
 func FuzzFastPathMatchesGoflow2(f *testing.F) {
+	for _, b := range fastPathSeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := fastPathPair(t)
+		p.check(t, b)
+		if d := dataSetsOnly(b); d != nil {
+			p.check(t, d)
+		}
+	})
+}
+
+// fastPathPair returns a pair taught the templates and options
+// FuzzFastPathMatchesGoflow2's inputs use, for v9 and IPFIX, domain 1.
+func fastPathPair(t testing.TB) *pair {
+	p := newPair()
+	for _, v := range []uint16{9, 10} {
+		p.check(t, datagram(v, 0, 1, templateSet(v, 256, flowFields...), templateSet(v, 257, field{1, 8}, field{2, 8}, field{27, 16}, field{28, 16}, field{48, 1}),
+			optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}), dataSet(258, cat(u32(0), []byte{3}, u32(64))),
+			// variable-length fields: only; after fixed ones (the
+			// padding goflow2 misreads); counters and addresses; options
+			templateSet(v, 259, field{ieDataLinkFrameSection, 0xffff}),
+			templateSet(v, 260, field{ieDataLinkFrameSize, 2}, field{ieDataLinkFrameSection, 0xffff}),
+			templateSet(v, 261, field{ieOctetDelta, 0xffff}, field{iePacketDelta, 0xffff}, field{ieSrcIPv4, 0xffff}, field{ieDstIPv4, 0xffff}),
+			optionsTemplateSet(v, 262, []field{{1, 4}}, []field{{ieSamplingInterval, 4}, {82, 0xffff}})))
+	}
+	return p
+}
+
+// fastPathSeeds are FuzzFastPathMatchesGoflow2's seeds: data of the
+// templates fastPathPair teaches, and datagrams that bring their own.
+func fastPathSeeds() [][]byte {
+	var out [][]byte
+	add := func(b []byte) { out = append(out, b) }
 	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
 	v4 := ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443)
-	f.Add(datagram(10, 1, 1, dataSet(256, rec, rec)))
-	f.Add(datagram(9, 1, 1, dataSet(256, rec)))
-	f.Add(datagram(10, 1, 1, dataSet(256, rec), dataSet(300, rec)))
-	f.Add(datagram(10, 1, 1, dataSet(256, rec[:7])))
-	f.Add(v5Datagram(7, 0x4000|64, 3, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3))
-	f.Add(datagram(10, 1, 1, dataSet(259, varBytes(v4), varBytes3(v4)), dataSet(256, rec)))
-	f.Add(datagram(9, 1, 1, dataSet(260, cat(u16(1418), varBytes(v4)), make([]byte, 2)), dataSet(256, rec)))
-	f.Add(datagram(10, 1, 1, dataSet(261, cat(varBytes(u32(1500)), varBytes3([]byte{3}), varBytes([]byte{10, 0, 0, 1}), varBytes([]byte{10, 0, 0, 2})))))
-	f.Add(datagram(10, 1, 1, dataSet(262, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8)), dataSet(259, varBytes(v4), []byte{60})))
+	add(datagram(10, 1, 1, dataSet(256, rec, rec)))
+	add(datagram(9, 1, 1, dataSet(256, rec)))
+	add(datagram(10, 1, 1, dataSet(256, rec), dataSet(300, rec)))
+	add(datagram(10, 1, 1, dataSet(256, rec[:7])))
+	add(v5Datagram(7, 0x4000|64, 3, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3))
+	engine := v5Datagram(9, 0, 1, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1500, 3)
+	engine[20], engine[21] = 1, 2 // engine type and id: the domain
+	add(engine)
+	add(datagram(10, 1, 1, dataSet(259, varBytes(v4), varBytes3(v4)), dataSet(256, rec)))
+	add(datagram(9, 1, 1, dataSet(260, cat(u16(1418), varBytes(v4)), make([]byte, 2)), dataSet(256, rec)))
+	add(datagram(10, 1, 1, dataSet(261, cat(varBytes(u32(1500)), varBytes3([]byte{3}), varBytes([]byte{10, 0, 0, 1}), varBytes([]byte{10, 0, 0, 2})))))
+	add(datagram(10, 1, 1, dataSet(262, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8)), dataSet(259, varBytes(v4), []byte{60})))
 	// a set without template before one of a variable-length template:
 	// goflow2's path pairs each RawFlowSet with its own template
-	f.Add(datagram(10, 1, 1, dataSet(300, rec), dataSet(260, cat(u16(1418), varBytes(v4))), dataSet(256, rec)))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p := newPair()
-		for _, v := range []uint16{9, 10} {
-			p.check(t, datagram(v, 0, 1, templateSet(v, 256, flowFields...), templateSet(v, 257, field{1, 8}, field{2, 8}, field{27, 16}, field{28, 16}, field{48, 1}),
-				optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}), dataSet(258, cat(u32(0), []byte{3}, u32(64))),
-				// variable-length fields: only; after fixed ones (the
-				// padding goflow2 misreads); counters and addresses; options
-				templateSet(v, 259, field{ieDataLinkFrameSection, 0xffff}),
-				templateSet(v, 260, field{ieDataLinkFrameSize, 2}, field{ieDataLinkFrameSection, 0xffff}),
-				templateSet(v, 261, field{ieOctetDelta, 0xffff}, field{iePacketDelta, 0xffff}, field{ieSrcIPv4, 0xffff}, field{ieDstIPv4, 0xffff}),
-				optionsTemplateSet(v, 262, []field{{1, 4}}, []field{{ieSamplingInterval, 4}, {82, 0xffff}})))
+	add(datagram(10, 1, 1, dataSet(300, rec), dataSet(260, cat(u16(1418), varBytes(v4))), dataSet(256, rec)))
+	// IPv6 and a sampler id whose rate the options gave (257)
+	v6 := cat(u64(1400), u64(2), []byte{0x20, 1, 0xd, 0xb8, 15: 1}, []byte{0x20, 1, 0xd, 0xb8, 15: 2}, []byte{3})
+	add(datagram(10, 1, 1, dataSet(257, v6, v6)))
+	add(datagram(9, 1, 1, dataSet(257, v6), dataSet(256, rec)))
+	// options data and data in one datagram, the options after the data
+	add(datagram(10, 1, 1, dataSet(256, rec), dataSet(258, cat(u32(0), []byte{7}, u32(10)))))
+	add(datagram(9, 1, 1, dataSet(256, rec), dataSet(262, cat(u32(0), u32(30), varBytes3([]byte("xe-0/0/0"))))))
+	// the datagram's own templates (learnt, then its data sets alone are
+	// decoded again: see dataSetsOnly): an enterprise field, IPv6,
+	// zero-length and odd-length fields, a variable-length field
+	for _, v := range []uint16{9, 10} {
+		fs := []field{{0x8000 | 1, 4}, {ieSrcIPv6, 16}, {ieDstIPv6, 16}, {ieOctetDelta, 0}, {ieOctetDelta, 5}, {iePacketDelta, 3},
+			{ieProtocol, 1}, {ieSamplingInterval, 2}, {82, 0xffff}}
+		r := cat(u32(7), v6[16:48], []byte{0, 0, 0, 5, 0xdc}, []byte{0, 0, 9}, []byte{17}, u16(100), varBytes([]byte("eth0")))
+		add(datagram(v, 1, 1, templateSet(v, 300, fs...), dataSet(300, r, r, []byte{0, 0})))
+		// every other record value, at fixed offsets (a direct layout):
+		// flags, direction, AS numbers, times, interfaces
+		fixedFs := []field{{ieSrcIPv4, 4}, {ieDstIPv4, 4}, {ieSrcPort, 2}, {ieDstPort, 2}, {ieProtocol, 1}, {ieTCPFlags, 1}, {ieDirection, 1},
+			{ieInIf, 4}, {ieOutIf, 4}, {ieSrcAS, 4}, {ieDstAS, 4}, {ieFlowStartMs, 8}, {ieFlowEndMs, 8}, {ieOctetTotal, 8}, {iePacketTotal, 8}, {ieSamplerID, 2}}
+		fr := cat([]byte{10, 9, 0, 1}, []byte{10, 9, 0, 2}, u16(5000), u16(53), []byte{17, 0x12, 1}, u32(7), u32(8), u32(64500), u32(64501),
+			u64(1700000000000), u64(1700000001000), u64(900), u64(2), u16(3))
+		add(datagram(v, 1, 1, templateSet(v, 302, fixedFs...), dataSet(302, fr, fr)))
+		add(datagram(v, 1, 1, optionsTemplateSet(v, 301, []field{{1, 4}}, []field{{ieSamplingInterval, 4}}),
+			dataSet(301, cat(u32(1), u32(50))), dataSet(256, rec)))
+	}
+	// v9 declaring fewer sets than it has; IPFIX shorter than its datagram;
+	// an empty set; several sets of one template
+	short := datagram(9, 1, 1, dataSet(256, rec), dataSet(256, rec))
+	short[3] = 1
+	add(short)
+	long := cat(datagram(10, 1, 1, dataSet(256, rec)), dataSet(256, rec).body)
+	add(long)
+	add(datagram(10, 1, 1, set{256, nil}, dataSet(256, rec), dataSet(256, rec, rec)))
+	// cut datagrams
+	add(datagram(10, 1, 1, dataSet(256, rec, rec))[:40])
+	add(datagram(9, 1, 1, dataSet(261, cat(varBytes(u32(1500)), varBytes3([]byte{3}))))[:27])
+	return out
+}
+
+// dataSetsOnly returns a v9 or IPFIX message of b's data sets alone (sets
+// of id 256 and above, in order, up to the first that is cut short), so
+// that the data of templates b itself defined reach the fast path, which
+// leaves any message with a template set to goflow2; nil when b is no
+// such message or has no data set.
+func dataSetsOnly(b []byte) []byte {
+	if len(b) < 20 {
+		return nil
+	}
+	version, off, end := binary.BigEndian.Uint16(b), 20, len(b)
+	switch version {
+	case 9:
+	case 10:
+		off = 16
+		end = min(end, int(binary.BigEndian.Uint16(b[2:])))
+	default:
+		return nil
+	}
+	var sets []byte
+	n := 0
+	for o := off; o+4 <= end; {
+		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
+		if l < 4 || o+l > end {
+			break
 		}
-		p.check(t, b)
-	})
+		if id >= 256 {
+			sets, n = append(sets, b[o:o+l]...), n+1
+		}
+		o += l
+	}
+	if n == 0 {
+		return nil
+	}
+	h := append([]byte(nil), b[:off]...)
+	if version == 9 {
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+	} else {
+		binary.BigEndian.PutUint16(h[2:], uint16(off+len(sets)))
+	}
+	return append(h, sets...)
 }
 
 func TestCompile(t *testing.T) {
@@ -480,4 +584,84 @@ func FuzzDirectLayoutMatchesGoflow2(f *testing.F) {
 	f.Add([]byte{section, 0xff}, cat(varBytes(v4), varBytes(fixed(v4, 200)), varBytes3(v4), []byte{0}))    // only variable-length
 	f.Add([]byte{0, 2, section, 0xff, 1, 0xf0}, cat(u32(7), varBytes(v4), varBytes([]byte{1, 2}), u32(0))) // padding as long as the fixed fields
 	f.Fuzz(func(t *testing.T, spec, data []byte) { checkTemplate(t, spec, data) })
+}
+
+// nonZeroFields adds to seen the name of each flow.Record field that is
+// not zero in some record of recs, by protocol.
+func nonZeroFields(seen map[flow.Protocol]map[string]bool, recs []flow.Record) {
+	for _, r := range recs {
+		v := reflect.ValueOf(r)
+		if seen[r.Protocol] == nil {
+			seen[r.Protocol] = map[string]bool{}
+		}
+		for i := range v.NumField() {
+			if !v.Field(i).IsZero() {
+				seen[r.Protocol][v.Type().Field(i).Name] = true
+			}
+		}
+	}
+}
+
+// decodedFields are, by protocol, the flow.Record fields the decoders set.
+// The rest (the scaled counters, StatedRate outside sFlow, enrichment) are
+// left zero by the decoders and compared as such.
+var decodedFields = func() map[flow.Protocol][]string {
+	common := []string{"Exporter", "Protocol", "SrcAddr", "DstAddr", "SrcPort", "DstPort", "Proto", "IPVersion", "TCPFlags",
+		"RateSource", "InIf", "OutIf", "SrcAS", "DstAS", "Bytes", "Packets", "SamplingRate"}
+	netflow := append(slices.Clone(common), "Domain", "Direction", "SamplerID", "Start", "End")
+	return map[flow.Protocol][]string{
+		flow.NetFlowV5: append(slices.Clone(common), "Domain", "Start", "End"),
+		flow.NetFlowV9: netflow,
+		flow.IPFIX:     netflow,
+		flow.SFlowV5:   append(slices.Clone(common), "Domain", "StatedRate"),
+	}
+}()
+
+// TestSeedsExerciseEveryField: the differential tests compare whole
+// records, which says nothing for a field no input sets. The fuzz targets'
+// seeds (with the hand-built and flowgen sFlow streams for the sample
+// pool's StatedRate) give each field the decoders set a value that is not
+// zero, for each protocol.
+func TestSeedsExerciseEveryField(t *testing.T) {
+	seen := map[flow.Protocol]map[string]bool{}
+	rateSources := map[flow.RateSource]bool{}
+	note := func(recs []flow.Record) {
+		nonZeroFields(seen, recs)
+		for _, r := range recs {
+			rateSources[r.RateSource] = true
+		}
+	}
+	for _, b := range fastPathSeeds() {
+		p := fastPathPair(t)
+		note(p.check(t, b))
+		if d := dataSetsOnly(b); d != nil {
+			note(p.check(t, d))
+		}
+	}
+	p := newPair()
+	for _, b := range sflowCorpus() {
+		note(p.check(t, b))
+	}
+	// The sample pool's rate needs a long stream.
+	g, err := flowgen.New(flowgen.Config{Protocol: flowgen.SFlow, Domain: 2, SamplingRate: 64, AgentDrops: 3, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = newPair()
+	for range 1600 {
+		dg, _ := g.Data(nil)
+		note(p.check(t, dg))
+	}
+	for proto, fields := range decodedFields {
+		for _, f := range fields {
+			if !seen[proto][f] {
+				t.Errorf("%v: no seed sets %s", proto, f)
+			}
+		}
+	}
+	for _, s := range []flow.RateSource{flow.RateUnknown, flow.RateHeader, flow.RatePool, flow.RateDomain, flow.RateSampler, flow.RateRecord} {
+		if !rateSources[s] {
+			t.Errorf("no seed gives a rate from %v", s)
+		}
+	}
 }
