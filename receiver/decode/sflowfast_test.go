@@ -3,6 +3,7 @@ package decode
 import (
 	"context"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -89,6 +90,15 @@ func sflowCorpus() [][]byte {
 	hdr := rawHeader(a, b, 1400)
 	ifCounters := sfRecord(1, make([]byte, 88))
 	ethCounters := sfRecord(2, make([]byte, 52))
+	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	ipv4 := ethIPv4TCP(a, b, 1400, 40000, 443)
+	ipv6 := ethVLANIPv6UDP(v6a, v6b, 1200, 5353, 53)
+	fragment := append([]byte(nil), ipv4...)
+	fragment[14+7] = 0x40 // fragment offset 64
+	// IPv6: hop-by-hop options, then a first fragment, then UDP
+	ipv6Ext := append([]byte(nil), ipv6[18:58]...)
+	ipv6Ext[6] = 0
+	ipv6Ext = cat(ipv6Ext, []byte{44, 0, 0, 0, 0, 0, 0, 0}, []byte{17, 0, 0, 0, 0, 0, 0, 1}, u16(5353), u16(53), u16(8), u16(0))
 	return [][]byte{
 		sfDatagram(1, 0, -1, sfFlowSample(1, 512, 3, 7, hdr)),
 		sfDatagram(2, 0, -1, sfFlowSample(2, 512, 3|2<<30, 7, hdr), sfExpandedSample(3, 256, 4, 8, hdr, gatewayRecord(65000, 65001, []uint32{65002, 65003}, 2))),
@@ -128,7 +138,31 @@ func sflowCorpus() [][]byte {
 		// that follow (more, and fewer): every byte left is the header.
 		sfDatagram(43, 0, -1, sfFlowSample(29, 10, 1, 2, sfRecord(1, cat(u32(1), u32(78), u32(4), u32(9999), ethIPv4TCP([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 60, 40000, 443))))),
 		sfDatagram(44, 0, -1, sfFlowSample(30, 10, 1, 2, sfRecord(1, cat(u32(1), u32(78), u32(4), u32(8), ethIPv4TCP([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 60, 40000, 443))))),
+		// Header shapes: VLAN-tagged IPv6, Q-in-Q, MPLS, bare IPv4 and
+		// IPv6 (header protocols 11 and 12), a later IPv4 fragment, IPv6
+		// extension headers, and a header of an unknown protocol.
+		sfDatagram(45, 0, -1, sfFlowSample(31, 10, 1, 2, headerRecord(1, ethVLANIPv6UDP(v6a, v6b, 1200, 5353, 53)))),
+		sfDatagram(46, 0, -1, sfFlowSample(32, 10, 1, 2, headerRecord(1, cat(make([]byte, 12), u16(0x88a8), u16(10), u16(0x8100), u16(20), u16(0x0800), ipv4[14:])))),
+		sfDatagram(47, 0, -1, sfFlowSample(33, 10, 1, 2, headerRecord(1, mplsFrame([]uint32{16, 17}, ipv4[14:]))),
+			sfExpandedSample(34, 10, 1, 2, headerRecord(1, mplsFrame(make([]uint32, 9), ipv4[14:])))),
+		sfDatagram(48, 0, -1, sfFlowSample(35, 10, 1, 2, headerRecord(11, ipv4[14:])), sfFlowSample(36, 10, 1, 2, headerRecord(12, ipv6[18:]))),
+		sfDatagram(49, 0, -1, sfFlowSample(37, 10, 1, 2, headerRecord(1, fragment))),
+		sfDatagram(50, 0, -1, sfFlowSample(38, 10, 1, 2, headerRecord(12, ipv6Ext))),
+		sfDatagram(51, 0, -1, sfFlowSample(39, 10, 1, 2, headerRecord(99, ipv4[14:]))),
+		// An expanded sample whose source id does not fit a pool key, and
+		// one with no records.
+		sfDatagram(52, 0, -1, cat(u32(3), u32(44), u32(40), u32(0x100), u32(1), u32(10), u32(400), u32(0), u32(0), u32(1), u32(0), u32(2), u32(0))),
+		// Several samples of several formats, some records of unknown type.
+		sfDatagram(53, 7, -1, sfCounterSample(2, ifCounters), sfFlowSample(41, 10, 1, 2, sfRecord(1005, make([]byte, 9)), hdr),
+			sfExpandedSample(42, 20, 3, 4, sampledIPv6(), gatewayRecord(1, 2, []uint32{3}, 0)), sfFlowSample(43, 10, 1, 2)),
 	}
+}
+
+// headerRecord returns a sampled-header record (flow type 1) of header
+// protocol proto (1 Ethernet, 11 IPv4, 12 IPv6) holding h.
+func headerRecord(proto uint32, h []byte) []byte {
+	pad := make([]byte, (4-len(h)%4)%4)
+	return sfRecord(1, cat(u32(proto), u32(uint32(len(h))+4), u32(4), u32(uint32(len(h))), h, pad))
 }
 
 // TestSFlowFastPathMatchesGoflow2 decodes hand-built corner cases, flowgen
