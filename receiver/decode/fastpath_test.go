@@ -141,8 +141,36 @@ func sameDecoding(t testing.TB, name string, fast, got []flow.Record, errsFast, 
 	}
 }
 
-// check decodes b through every decoder, requires equal records and
-// counters, and returns the records.
+// stateOf returns what decoder d keeps of the exporter between datagrams,
+// for comparison: templates (and their compiled forms), sampler and domain
+// rates, sequence numbers and sFlow sample pools. Left out: poolHot, a
+// cache of pointers into pools, and the mutex.
+func stateOf(d *Decoder) any {
+	st := d.state.get(exporter)
+	return struct {
+		templates           map[uint64]any
+		compiled            map[uint64]*compiledTemplate
+		fields              int
+		samplers            map[samplerKey]uint32
+		domains             map[uint32]uint32
+		seq                 map[seqKey]*seqState
+		pools               map[poolKey]*poolState
+		poolTick, poolSwept uint32
+	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.pools, st.poolTick, st.poolSwept}
+}
+
+// sameState fails unless decoder d keeps the same exporter state as the
+// fast path's: a difference that no counter shows yet would show in a
+// later datagram, which a fuzz input may not have.
+func sameState(t testing.TB, name string, fast, d *Decoder) {
+	t.Helper()
+	if sf, s := stateOf(fast), stateOf(d); !reflect.DeepEqual(sf, s) {
+		t.Fatalf("exporter state differs:\nfast    %+v\n%s %+v", sf, name, s)
+	}
+}
+
+// check decodes b through every decoder, requires equal records, errors,
+// counters and exporter state, and returns the records.
 func (p *pair) check(t testing.TB, b []byte) []flow.Record {
 	t.Helper()
 	p.tb = t
@@ -150,15 +178,18 @@ func (p *pair) check(t testing.TB, b []byte) []flow.Record {
 	fastRecs := append([]flow.Record(nil), rf.Records...)
 	rr, er := p.ref.Decode(b, exporter, p.exRef)
 	sameDecoding(t, "goflow2 path", fastRecs, rr.Records, ef, er, p.exFast, p.exRef)
+	sameState(t, "goflow2 path", p.fast, p.ref)
 	wrong := p.gfWrong
 	rw, ew := p.want.Decode(b, exporter, p.exWant)
 	sameDecoding(t, "goflow2 records", fastRecs, rw.Records, ef, ew, p.exFast, p.exWant)
+	sameState(t, "goflow2 records", p.fast, p.want)
 	rg, eg := p.gf.Decode(b, exporter, p.exGF)
 	if p.gfWrong != wrong {
 		p.gfOff = true
 	}
 	if !p.gfOff {
 		sameDecoding(t, "goflow2", fastRecs, rg.Records, ef, eg, p.exFast, p.exGF)
+		sameState(t, "goflow2", p.fast, p.gf)
 		p.gfCompared++
 	}
 	return fastRecs
