@@ -310,18 +310,27 @@ func TestOverflowSeriesIsMarked(t *testing.T) {
 	}
 }
 
-// TestRefusedEndsAreSentAgainOverUDP: a consumer that refuses the
-// collection carrying some series' ends (as a memory_limiter does) gets the
-// same ends again with the next collection, and not after it accepted
-// them. Real sockets and the receiver's own clock: the series go idle after
-// idle_timeout and are dropped after frozen_hold.
-func TestRefusedEndsAreSentAgainOverUDP(t *testing.T) {
+// fastExpiryConfig is the default configuration on a free UDP port at
+// 127.0.0.1, collected every 100 ms, whose series go idle after a second
+// and are dropped a second later.
+func fastExpiryConfig(t *testing.T) (receiver.Factory, *Config) {
+	t.Helper()
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.Listen = []string{freeUDP(t)}
 	cfg.CollectionInterval = 100 * time.Millisecond
 	cfg.Series.IdleTimeout = time.Second
 	cfg.Series.FrozenHold = time.Second
+	return f, cfg
+}
+
+// TestRefusedEndsAreSentAgainOverUDP: a consumer that refuses the
+// collection carrying some series' ends (as a memory_limiter does) gets the
+// same ends again with the next collection, and not after it accepted
+// them. Real sockets and the receiver's own clock: the series go idle after
+// idle_timeout and are dropped after frozen_hold.
+func TestRefusedEndsAreSentAgainOverUDP(t *testing.T) {
+	f, cfg := fastExpiryConfig(t)
 	var mu sync.Mutex
 	var calls [][]string // the ends each call carried, sorted; nil for none
 	var refusedAt = -1
@@ -468,12 +477,7 @@ func TestShutdownDoesNotWaitForSNMP(t *testing.T) {
 // still expire on time, so that a new source gets the slot of one that went
 // idle instead of being folded into the overflow series for good.
 func TestSlowConsumerDoesNotStallExpiry(t *testing.T) {
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Listen = []string{freeUDP(t)}
-	cfg.CollectionInterval = 100 * time.Millisecond
-	cfg.Series.IdleTimeout = time.Second
-	cfg.Series.FrozenHold = time.Second
+	f, cfg := fastExpiryConfig(t)
 	cfg.Families = []config.FamilyConfig{{Name: "src", Labels: []string{"exporter", "src_addr"}, Limit: 1}}
 	release := make(chan struct{})
 	var once sync.Once

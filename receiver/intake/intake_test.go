@@ -300,14 +300,7 @@ func TestBufferCapped(t *testing.T) {
 func TestInterleavedExporters(t *testing.T) {
 	const perExporter = 40 // data datagrams each
 	c := core.New(core.Config{MaxExporters: 16})
-	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1, ReceiveBuffer: 4 << 20}, c, slog.New(slog.DiscardHandler))
-	socks, err := in.bind(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Stop()
-	s := socks[0]
-	target := s.conn.LocalAddr().(*net.UDPAddr)
+	in, s, target := boundSocket(t, Config{}, c)
 	var gens []*flowgen.Generator
 	var conns []*net.UDPConn
 	var sent uint64 // bytes of every record, unsampled
@@ -403,6 +396,21 @@ func TestReadErrorsAreRateLimited(t *testing.T) {
 	}
 }
 
+// boundSocket binds an intake of cfg on one socket at 127.0.0.1 (a 4 MiB
+// buffer) without starting its reader, so that a test queues datagrams and
+// reads them with readBatch; it returns the socket and its address.
+func boundSocket(t *testing.T, cfg Config, c *core.Core) (*Intake, *socket, *net.UDPAddr) {
+	t.Helper()
+	cfg.Listen, cfg.Sockets, cfg.ReceiveBuffer = []string{"127.0.0.1:0"}, 1, 4<<20
+	in := New(cfg, c, slog.New(slog.DiscardHandler))
+	socks, err := in.bind(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	return in, socks[0], socks[0].conn.LocalAddr().(*net.UDPAddr)
+}
+
 // readAll has in read n datagrams queued on s, in receive batches.
 func readAll(t *testing.T, in *Intake, s *socket, n int) {
 	t.Helper()
@@ -427,14 +435,7 @@ func readAll(t *testing.T, in *Intake, s *socket, n int) {
 func TestSpoofedFloodKeepsRealExporters(t *testing.T) {
 	const maxExporters, flood = 8, 64
 	c := core.New(core.Config{MaxExporters: maxExporters})
-	in := New(Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1, ReceiveBuffer: 4 << 20, Limits: decode.Limits{MaxExporters: maxExporters}}, c, slog.New(slog.DiscardHandler))
-	socks, err := in.bind(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Stop()
-	s := socks[0]
-	target := s.conn.LocalAddr().(*net.UDPAddr)
+	in, s, target := boundSocket(t, Config{Limits: decode.Limits{MaxExporters: maxExporters}}, c)
 	realAddr := netip.AddrFrom4([4]byte{127, 0, 0, 20})
 	real, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(realAddr, 0)), target)
 	if err != nil {
