@@ -480,7 +480,8 @@ func TestSlowConsumerDoesNotStallExpiry(t *testing.T) {
 	f, cfg := fastExpiryConfig(t)
 	cfg.Families = []config.FamilyConfig{{Name: "src", Labels: []string{"exporter", "src_addr"}, Limit: 1}}
 	release := make(chan struct{})
-	var once sync.Once
+	var once, released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
 	var mu sync.Mutex
 	var last pmetric.Metrics
 	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
@@ -495,6 +496,9 @@ func TestSlowConsumerDoesNotStallExpiry(t *testing.T) {
 	}
 	r := startReceiver(t, receivertest.NewNopSettings(f.Type()), cfg, next)
 	defer func() { _ = r.Shutdown(context.Background()) }()
+	// Run before that Shutdown: a test that fails while the collection is
+	// held must not leave Shutdown waiting for it.
+	defer free()
 	conn, err := net.Dial("udp", cfg.Listen[0])
 	if err != nil {
 		t.Fatal(err)
@@ -511,7 +515,7 @@ func TestSlowConsumerDoesNotStallExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(release)
+	free()
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
