@@ -149,6 +149,26 @@ func (a *fakeAgent) answer(req *gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 	return resp
 }
 
+// failAt answers a request for exactly oid with status.
+func failAt(oid string, status gosnmp.SNMPError) func(string, uint32) gosnmp.SNMPError {
+	return func(o string, _ uint32) gosnmp.SNMPError {
+		if o == oid {
+			return status
+		}
+		return gosnmp.NoError
+	}
+}
+
+// failUnder answers every request under the OID prefix with status.
+func failUnder(prefix string, status gosnmp.SNMPError) func(string, uint32) gosnmp.SNMPError {
+	return func(o string, _ uint32) gosnmp.SNMPError {
+		if strings.HasPrefix(o, prefix) {
+			return status
+		}
+		return gosnmp.NoError
+	}
+}
+
 // TestPollAgentErrors: a walk that an agent ends with an error status
 // (genErr from a busy agent, authorizationError, tooBig for a bulk request
 // too large for its buffer) did not read the whole table. The poll must
@@ -166,24 +186,9 @@ func TestPollAgentErrors(t *testing.T) {
 	}{
 		{"no error, v2c", "2c", nil, ""},
 		{"no error, v1", "1", nil, ""},
-		{"genErr in the middle of ifDescr", "2c", func(oid string, _ uint32) gosnmp.SNMPError {
-			if oid == oidIfDescr+".20" {
-				return gosnmp.GenErr
-			}
-			return gosnmp.NoError
-		}, "GenErr"},
-		{"authorizationError on ifAlias", "2c", func(oid string, _ uint32) gosnmp.SNMPError {
-			if strings.HasPrefix(oid, oidIfAlias) {
-				return gosnmp.AuthorizationError
-			}
-			return gosnmp.NoError
-		}, "AuthorizationError"},
-		{"genErr in the middle of ifName, v1", "1", func(oid string, _ uint32) gosnmp.SNMPError {
-			if oid == oidIfName+".30" {
-				return gosnmp.GenErr
-			}
-			return gosnmp.NoError
-		}, "GenErr"},
+		{"genErr in the middle of ifDescr", "2c", failAt(oidIfDescr+".20", gosnmp.GenErr), "GenErr"},
+		{"authorizationError on ifAlias", "2c", failUnder(oidIfAlias, gosnmp.AuthorizationError), "AuthorizationError"},
+		{"genErr in the middle of ifName, v1", "1", failAt(oidIfName+".30", gosnmp.GenErr), "GenErr"},
 		{"tooBig for more than 5 rows", "2c", func(_ string, reps uint32) gosnmp.SNMPError {
 			if reps > 5 {
 				return gosnmp.TooBig
