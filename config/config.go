@@ -42,8 +42,8 @@ type Config struct {
 	// AllowedExporters lists the addresses or CIDRs datagrams are accepted
 	// from; empty accepts all.
 	AllowedExporters []string `yaml:"allowed_exporters" mapstructure:"allowed_exporters"`
-	// MaxExporters bounds the exporters tracked (health figures, decoder
-	// state per socket and "other" series per family).
+	// MaxExporters bounds the exporters tracked (health figures and the
+	// decoder state that hangs off them, and "other" series per family).
 	MaxExporters int `yaml:"max_exporters" mapstructure:"max_exporters"`
 	// MaxTemplatesPerExporter bounds the NetFlow v9/IPFIX templates kept per
 	// exporter.
@@ -391,10 +391,7 @@ func (c *Config) Intake() intake.Config {
 		Listen:        append([]string(nil), c.Listen...),
 		Sockets:       c.Sockets,
 		ReceiveBuffer: c.ReceiveBufferBytes,
-		Limits: decode.Limits{
-			MaxExporters: c.MaxExporters,
-			MaxTemplates: c.MaxTemplatesPerExporter,
-		},
+		Limits:        decode.Limits{MaxTemplates: c.MaxTemplatesPerExporter},
 	}
 	for _, a := range c.AllowedExporters {
 		p, _ := parsePrefix(a)

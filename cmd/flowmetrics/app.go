@@ -128,8 +128,9 @@ func (a *app) reload() error {
 	// Bind the new sockets (if their settings changed) before applying
 	// anything else: a reload that cannot bind them fails as a whole, with
 	// the running families, sampling, allowlist and enrichment untouched.
-	// Rebinding would forget every exporter's templates: only when the
-	// sockets' settings really changed.
+	// Only when the sockets' settings really changed (a rebind costs new
+	// sockets and buffers; the exporters' templates live on their health
+	// entries and survive it).
 	var replaced *intake.Intake
 	oldIn, newIn := a.intake.Config(), cfg.Intake()
 	oldIn.AllowedExporters, newIn.AllowedExporters = nil, nil
@@ -153,7 +154,7 @@ func (a *app) reload() error {
 	a.intake.SetAllowed(cfg.Intake().AllowedExporters)
 	if replaced != nil {
 		replaced.Stop()
-		a.logger.Info("sockets rebound; exporters' templates are learnt again from their next template datagram")
+		a.logger.Info("sockets rebound; exporters keep their templates")
 	}
 	a.cfg = cfg
 	a.reloadOK.Set(1)

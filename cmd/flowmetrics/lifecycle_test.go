@@ -114,11 +114,12 @@ families:
 type metricFamilies = testkit.Metrics
 
 // TestReloadKeepsTemplates sends softflowd's first NetFlow v9 datagram (its
-// template and some data), reloads an unchanged configuration (with the
-// default sockets: 0), then sends the rest of the stream, whose data sets
-// rely on that template. The reload must not rebind the sockets, which
-// would forget the template and skip those data sets: every record is
-// counted and no data set waits on a template.
+// template and some data), reloads, then sends the rest of the stream,
+// whose data sets rely on that template. Every record must be counted and
+// no data set wait on a template, both when the configuration is unchanged
+// (the sockets stay) and when the socket settings changed (new sockets are
+// bound: the exporter's templates live on its health entry, not in the
+// sockets' decoders).
 func TestReloadKeepsTemplates(t *testing.T) {
 	testkit.SkipIfMissing(t, "softflowd")
 	pcap, truth := writePcap(t, testkit.Spec{Seed: 8, Flows: 400, Packets: 2000})
@@ -126,33 +127,44 @@ func TestReloadKeepsTemplates(t *testing.T) {
 	if len(dgs) < 3 {
 		t.Fatalf("only %d datagrams captured", len(dgs))
 	}
-	cfgPath := filepath.Join(t.TempDir(), "flowmetrics.yml")
-	writeFile(t, cfgPath, "sockets: 0\n")
-	in := start(t, "--config.file="+cfgPath)
-	if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[:1], time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	mfs := in.settle(t, 1)
-	loaded := sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil)
-	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitMetric(t, in, "the reload", func(mfs metricFamilies) bool {
-		return sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil) > loaded
-	})
-	if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[1:], time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	mfs = in.settle(t, 1)
-	assertHealthy(t, mfs)
-	if got := sum(mfs, "flowmetrics_records_total", nil); got != float64(len(truth.ByFlow)) {
-		t.Errorf("records = %v, want %d", got, len(truth.ByFlow))
-	}
-	if got := sum(mfs, "flow_exporter_bytes_total", nil); got != float64(truth.Total.Bytes) {
-		t.Errorf("bytes = %v, want %d", got, truth.Total.Bytes)
-	}
-	if strings.Contains(in.log.String(), "sockets rebound") {
-		t.Errorf("an unchanged configuration rebound the sockets:\n%s", in.log)
+	for _, tc := range []struct {
+		name, before, after string
+		rebind              bool
+	}{
+		{"unchanged", "sockets: 0\n", "sockets: 0\n", false},
+		{"sockets changed", "sockets: 1\n", "sockets: 2\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgPath := filepath.Join(t.TempDir(), "flowmetrics.yml")
+			writeFile(t, cfgPath, tc.before)
+			in := start(t, "--config.file="+cfgPath)
+			if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[:1], time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			mfs := in.settle(t, 1)
+			loaded := sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil)
+			writeFile(t, cfgPath, tc.after)
+			if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			waitMetric(t, in, "the reload", func(mfs metricFamilies) bool {
+				return sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil) > loaded
+			})
+			if rebound := strings.Contains(in.log.String(), "sockets rebound"); rebound != tc.rebind {
+				t.Fatalf("sockets rebound: %v, want %v; log:\n%s", rebound, tc.rebind, in.log)
+			}
+			if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[1:], time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			mfs = in.settle(t, 1)
+			assertHealthy(t, mfs)
+			if got := sum(mfs, "flowmetrics_records_total", nil); got != float64(len(truth.ByFlow)) {
+				t.Errorf("records = %v, want %d", got, len(truth.ByFlow))
+			}
+			if got := sum(mfs, "flow_exporter_bytes_total", nil); got != float64(truth.Total.Bytes) {
+				t.Errorf("bytes = %v, want %d", got, truth.Total.Bytes)
+			}
+		})
 	}
 }
 

@@ -98,7 +98,21 @@ type Exporter struct {
 	// of its counters, which begin again from zero if it is forgotten
 	// (max_exporters) and comes back. Zero for Table.Untracked.
 	Created time.Time
+
+	// attached is what Attach stored.
+	attached atomic.Value
 }
+
+// Attached returns the value last attached with Attach, or nil.
+func (e *Exporter) Attached() any { return e.attached.Load() }
+
+// Attach replaces the attached value old (nil for none) with v, which must
+// not be nil and must always be of one type, if old is still the attached
+// value, and reports whether it did. The receiver's decoders keep their
+// per-exporter state (templates, sampler rates, sequence numbers) here, so
+// that it lives and is forgotten with the exporter's entry: one bound
+// (max_exporters) and one eviction order for both.
+func (e *Exporter) Attach(old, v any) bool { return e.attached.CompareAndSwap(old, v) }
 
 // CountDatagram records one datagram of protocol p at unix nanos now.
 func (e *Exporter) CountDatagram(p flow.Protocol, now int64) {

@@ -3,9 +3,11 @@
 // producer: field values are read straight from goflow2's data sets into
 // flow.Record values without goflow2's generic, allocating ProtoProducer.
 //
-// A Decoder keeps per-exporter state (templates, sampler options, sequence
-// numbers), bounded in exporters and in templates per exporter, and is used by
-// one worker goroutine only. Exporter identity is the source address plus the
+// The per-exporter state (templates, sampler options, sequence numbers) is
+// kept on the exporter's health.Exporter, so the health table's bound
+// (max_exporters) and eviction govern it too; it is bounded in templates
+// and samplers per exporter. A Decoder is used by one worker goroutine
+// only. Exporter identity is the source address plus the
 // observation domain (v9 source id, IPFIX observation domain, sFlow
 // sub-agent): an exporter that restarts on a new source port keeps its state.
 package decode
@@ -23,15 +25,14 @@ import (
 	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
 	"github.com/netsampler/goflow2/v2/decoders/sflow"
 
-	"github.com/flowmetrics/flowmetrics/internal/slru"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
 )
 
-// Limits bound a Decoder's state.
+// Limits bound a Decoder's per-exporter state. The number of exporters is
+// bounded by the health.Table whose entries carry that state (see
+// Decoder.Append).
 type Limits struct {
-	// MaxExporters is the most exporters whose templates are kept.
-	MaxExporters int
 	// MaxTemplates is the most templates (incl. options templates) per
 	// exporter.
 	MaxTemplates int
@@ -40,7 +41,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used for zero fields.
-var DefaultLimits = Limits{MaxExporters: 1024, MaxTemplates: 256, MaxSamplers: 256}
+var DefaultLimits = Limits{MaxTemplates: 256, MaxSamplers: 256}
 
 // Result summarises one datagram for the caller's health accounting.
 type Result struct {
@@ -54,7 +55,6 @@ type Result struct {
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
 	limits Limits
-	state  *State
 	recs   []flow.Record
 	// noFastPath sends every datagram through goflow2 (the reference, for
 	// the differential tests).
@@ -81,60 +81,45 @@ type Decoder struct {
 	samples []poolSample
 }
 
-// New returns a Decoder with its own state and the given limits (zero
-// fields take defaults).
-func New(l Limits) *Decoder { return NewShared(NewState(l)) }
-
-// NewShared returns a Decoder that keeps exporter state in s, shared with
-// other decoders.
-func NewShared(s *State) *Decoder {
-	return &Decoder{limits: s.limits, state: s}
-}
-
-// State is the per-exporter decoder state (templates, sampler options,
-// sequence numbers), bounded in exporters. The decoders of all sockets share
-// one, so an exporter whose datagrams reach another socket (after a restart
-// on a new source port, say) still finds its templates and sequence
-// numbers. It is safe for concurrent use; one exporter's datagrams are
-// decoded one at a time.
-type State struct {
-	limits    Limits
-	mu        sync.Mutex
-	exporters *slru.Cache[netip.Addr, *exporterState] // as health.Table's
-}
-
-// NewState returns an empty state with the given limits (zero fields take
-// defaults).
-func NewState(l Limits) *State {
-	if l.MaxExporters <= 0 {
-		l.MaxExporters = DefaultLimits.MaxExporters
-	}
+// New returns a Decoder with the given limits (zero fields take defaults).
+// Decoders keep no exporter state of their own: it hangs off each
+// exporter's health entry, so every decoder (one per socket) finds an
+// exporter's templates, sampler rates and sequence numbers wherever its
+// datagrams arrive, and they are forgotten with the entry.
+func New(l Limits) *Decoder {
 	if l.MaxTemplates <= 0 {
 		l.MaxTemplates = DefaultLimits.MaxTemplates
 	}
 	if l.MaxSamplers <= 0 {
 		l.MaxSamplers = DefaultLimits.MaxSamplers
 	}
-	s := &State{limits: l}
-	s.exporters = slru.New[netip.Addr, *exporterState](l.MaxExporters)
-	return s
+	return &Decoder{limits: l}
 }
 
-// get returns an exporter's state, creating it if needed.
-func (s *State) get(addr netip.Addr) *exporterState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.exporters.Get(addr); ok {
+// stateOf returns the decoder state attached to ex, attaching a new one if
+// it has none or one made under other limits (a reload that changed
+// max_templates_per_exporter: the exporter's templates are learnt again).
+func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
+	cur := ex.Attached()
+	if st, ok := cur.(*exporterState); ok && st.limits == d.limits {
 		return st
 	}
 	st := &exporterState{
-		templates: newTemplateStore(s.limits.MaxTemplates),
+		limits:    d.limits,
+		templates: newTemplateStore(d.limits.MaxTemplates),
 		samplers:  make(map[samplerKey]uint32),
 		domains:   make(map[uint32]uint32),
 		seq:       make(map[seqKey]*seqState),
 		pools:     make(map[poolKey]*poolState),
 	}
-	s.exporters.Add(addr, st)
+	if ex.Attach(cur, st) {
+		ex.Templates.Store(0)
+		return st
+	}
+	// Another socket's decoder attached one meanwhile: use it.
+	if won, ok := ex.Attached().(*exporterState); ok {
+		return won
+	}
 	return st
 }
 
@@ -150,6 +135,7 @@ type seqKey struct {
 
 type exporterState struct {
 	mu        sync.Mutex // held while one of the exporter's datagrams is decoded
+	limits    Limits     // those of the decoder that made it
 	templates *templateStore
 	samplers  map[samplerKey]uint32 // sampler id -> rate
 	domains   map[uint32]uint32     // observation domain -> rate
@@ -254,7 +240,7 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 		res.Records = d.recs[start:]
 		return res, errs
 	}
-	st := d.state.get(addr)
+	st := d.stateOf(ex)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch res.Protocol {

@@ -521,3 +521,48 @@ func TestSFlowRefusedNotTruncated(t *testing.T) {
 		}
 	}
 }
+
+// TestStateLivesOnHealthEntry: an exporter's templates are kept on its
+// health entry, so another decoder (another socket's, or a new one after a
+// reload rebound the sockets) given the same entry decodes its data sets;
+// a new entry (the exporter was forgotten, max_exporters) or a decoder of
+// other limits starts without them.
+func TestStateLivesOnHealthEntry(t *testing.T) {
+	tpl := datagram(9, 1, 7, templateSet(9, 256, field{1, 4}, field{2, 4}))
+	data := datagram(9, 2, 7, dataSet(256, cat(u32(1500), u32(3))))
+	for _, tc := range []struct {
+		name      string
+		second    Limits
+		sameEntry bool
+		records   int
+		missing   uint64
+	}{
+		{"same entry, another decoder", Limits{}, true, 1, 0},
+		{"new entry", Limits{}, false, 0, 1},
+		{"same entry, other limits", Limits{MaxTemplates: 7}, true, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, ex := New(Limits{}), &health.Exporter{}
+			if _, errs := first.Decode(tpl, exporter, ex); len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			second, ex2 := New(tc.second), ex
+			if !tc.sameEntry {
+				ex2 = &health.Exporter{}
+			}
+			res, _ := second.Decode(data, exporter, ex2)
+			if len(res.Records) != tc.records || ex2.TemplateMissingSets.Load() != tc.missing {
+				t.Fatalf("%d records, %d sets without template; want %d, %d", len(res.Records), ex2.TemplateMissingSets.Load(), tc.records, tc.missing)
+			}
+			if want := int64(tc.records); ex2.Templates.Load() != want {
+				t.Errorf("templates gauge %d, want %d", ex2.Templates.Load(), want)
+			}
+			if tc.records == 1 && res.Records[0].Bytes != 1500 {
+				t.Errorf("bytes %d, want 1500", res.Records[0].Bytes)
+			}
+			if kept := keptState(ex2); kept == nil {
+				t.Error("no state attached to the entry")
+			}
+		})
+	}
+}

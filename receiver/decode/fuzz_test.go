@@ -25,7 +25,7 @@ func FuzzDecode(f *testing.F) {
 		dataSet(261, cat(u32(0), u32(100), varBytes([]byte("eth0"))), make([]byte, 8))))
 	f.Add(v5Datagram(0, 100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))
 	f.Add(sflowDatagram(1, 512, ethIPv4TCP([4]byte{10, 1, 1, 1}, [4]byte{10, 2, 2, 2}, 1400, 40000, 443), 1418))
-	d := New(Limits{MaxTemplates: 16, MaxExporters: 4})
+	d := New(Limits{MaxTemplates: 16})
 	ex := &health.Exporter{}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, _ := d.Decode(b, exporter, ex)

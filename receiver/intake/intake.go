@@ -196,7 +196,6 @@ func (in *Intake) bind(old *Intake) ([]*socket, error) {
 		}
 		old.mu.Unlock()
 	}
-	state := decode.NewState(in.cfg.Limits)
 	for _, addr := range in.cfg.Listen {
 		bindAddr := addr
 		for i := 0; i < in.perAddr; i++ {
@@ -204,7 +203,7 @@ func (in *Intake) bind(old *Intake) ([]*socket, error) {
 			if err != nil {
 				return fail(fmt.Errorf("listen on %s: %w", addr, err))
 			}
-			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.NewShared(state)}
+			s := &socket{addr: addr, conn: pc.(*net.UDPConn), dec: decode.New(in.cfg.Limits)}
 			s.setup(in.cfg.ReceiveBuffer)
 			if s.br, err = newBatchReader(s.conn, batchSize, maxDatagram); err != nil {
 				pc.Close()

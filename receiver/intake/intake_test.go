@@ -18,7 +18,6 @@ import (
 	"github.com/flowmetrics/flowmetrics/processor/core"
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 	"github.com/flowmetrics/flowmetrics/processor/health"
-	"github.com/flowmetrics/flowmetrics/receiver/decode"
 )
 
 func v5(seq uint32, n int, bytes uint32) []byte {
@@ -435,7 +434,7 @@ func readAll(t *testing.T, in *Intake, s *socket, n int) {
 func TestSpoofedFloodKeepsRealExporters(t *testing.T) {
 	const maxExporters, flood = 8, 64
 	c := core.New(core.Config{MaxExporters: maxExporters})
-	in, s, target := boundSocket(t, Config{Limits: decode.Limits{MaxExporters: maxExporters}}, c)
+	in, s, target := boundSocket(t, Config{}, c)
 	realAddr := netip.AddrFrom4([4]byte{127, 0, 0, 20})
 	real, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(realAddr, 0)), target)
 	if err != nil {
