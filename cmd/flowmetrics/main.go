@@ -57,6 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	checkConfig := app.Flag("config.check", "Check the configuration and exit.").Bool()
 	lifecycle := app.Flag("web.enable-lifecycle", "Enable reloading the configuration with POST /-/reload.").Bool()
+	maxRequests := app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").Default("40").Int()
 	webConfig := webflag.AddFlags(app, DefaultWebAddress)
 	logConfig := &promslog.Config{Writer: stderr}
 	promslogflag.AddFlags(app, logConfig)
@@ -73,6 +74,10 @@ func run(args []string, stderr io.Writer) int {
 	invalid := exitConfig
 	if *checkConfig {
 		invalid = 1
+	}
+	if *maxRequests < 0 {
+		logger.Error("invalid flag", "err", fmt.Errorf("--web.max-requests: must be 0 (no bound) or more, got %d", *maxRequests))
+		return invalid
 	}
 	if err := validateTelemetryPath(*metricsPath); err != nil {
 		logger.Error("invalid flag", "err", err)
@@ -161,8 +166,9 @@ func run(args []string, stderr io.Writer) int {
 		a.maintain(stopMaintain, maintainEvery)
 	}()
 
-	metrics := promexport.NewHandler(reg, a.core, func(err error) {
-		logger.Error("gathering metrics", "err", err)
+	metrics := promexport.NewHandler(reg, a.core, promexport.HandlerOpts{
+		ErrorLog:            func(err error) { logger.Error("gathering metrics", "err", err) },
+		MaxRequestsInFlight: *maxRequests,
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })

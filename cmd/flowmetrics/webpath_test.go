@@ -89,3 +89,22 @@ func TestTelemetryPathServedExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxRequestsRefusedBelowZero: a negative --web.max-requests is an
+// invalid flag, named, for --config.check (1) and a start (exitConfig).
+func TestMaxRequestsRefusedBelowZero(t *testing.T) {
+	const want = "--web.max-requests: must be 0 (no bound) or more, got -1"
+	for _, mode := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--config.check"}, 1},
+		{[]string{"--flow.listen-address=127.0.0.1:0", "--web.listen-address=127.0.0.1:0"}, exitConfig},
+	} {
+		args := append([]string{"--web.max-requests=-1"}, mode.args...)
+		out, code := runBinary(t, args...)
+		if code != mode.code || !strings.Contains(out, want) {
+			t.Errorf("flowmetrics %q: exit %d, want %d and %s; output:\n%s", args, code, mode.code, want, out)
+		}
+	}
+}

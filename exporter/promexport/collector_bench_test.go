@@ -50,7 +50,7 @@ func BenchmarkScrape100k(b *testing.B) {
 	heapPerSeries := float64(m1.HeapAlloc-m0.HeapAlloc) / n
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(New(c, nil))
-	h := NewHandler(reg, c, nil)
+	h := NewHandler(reg, c, HandlerOpts{})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -2,15 +2,20 @@ package promexport
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -46,7 +51,7 @@ func TestHandlerServesTrafficAndHealth(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(New(c, nil))
 	rec := httptest.NewRecorder()
-	NewHandler(reg, c, func(err error) { t.Error(err) }).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	NewHandler(reg, c, HandlerOpts{ErrorLog: func(err error) { t.Error(err) }}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.Bytes()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
@@ -91,15 +96,123 @@ func TestHandlerServesTrafficAndHealth(t *testing.T) {
 	}
 }
 
+// TestHandlerGzip: the body is gzip-compressed exactly when the request
+// accepts gzip, and is the same metrics either way; Vary tells caches.
 func TestHandlerGzip(t *testing.T) {
 	c := testCore(t)
 	reg := prometheus.NewRegistry()
-	req := httptest.NewRequest("GET", "/metrics", nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	rec := httptest.NewRecorder()
-	NewHandler(reg, c, nil).ServeHTTP(rec, req)
-	if rec.Header().Get("Content-Encoding") != "gzip" || rec.Body.Len() < 20 {
-		t.Fatalf("headers %v, %d bytes", rec.Header(), rec.Body.Len())
+	get := func(acceptEncoding string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if acceptEncoding != "" {
+			req.Header.Set("Accept-Encoding", acceptEncoding)
+		}
+		rec := httptest.NewRecorder()
+		NewHandler(reg, c, HandlerOpts{}).ServeHTTP(rec, req)
+		if v := rec.Header().Get("Vary"); v != "Accept-Encoding" {
+			t.Errorf("Vary %q, want Accept-Encoding", v)
+		}
+		return rec
+	}
+	plain := get("")
+	if plain.Header().Get("Content-Encoding") != "" || !strings.Contains(plain.Body.String(), "flow_exporter_bytes_total{") {
+		t.Fatalf("plain: headers %v, body %.200s", plain.Header(), plain.Body)
+	}
+	for _, tc := range []struct {
+		accept string
+		gzip   bool
+	}{
+		{"gzip", true},
+		{"deflate, gzip;q=0.5", true},
+		{"gzip;q=0", false},
+		{"identity", false},
+		{"*", true},
+		{"*;q=0", false},
+	} {
+		rec := get(tc.accept)
+		if got := rec.Header().Get("Content-Encoding") == "gzip"; got != tc.gzip {
+			t.Errorf("Accept-Encoding %q: gzip %v, want %v", tc.accept, got, tc.gzip)
+			continue
+		}
+		body := rec.Body.Bytes()
+		if tc.gzip {
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(body, plain.Body.Bytes()) {
+			t.Errorf("Accept-Encoding %q: body differs from the plain one", tc.accept)
+		}
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{""}, false},
+		{[]string{"gzip"}, true},
+		{[]string{"GZIP"}, true},
+		{[]string{"x-gzip"}, true},
+		{[]string{"br, gzip ; q=0.1"}, true},
+		{[]string{"gzip;q=0"}, false},
+		{[]string{"gzip; q=0.000"}, false},
+		{[]string{"gzip;q=nonsense"}, false},
+		{[]string{"deflate", "gzip"}, true}, // header given twice
+		{[]string{"*"}, true},
+		{[]string{"*;q=0"}, false},
+		{[]string{"*, gzip;q=0"}, false}, // gzip named: its weight wins
+		{[]string{"gzip;q=0, *"}, false},
+		{[]string{"gzipped"}, false},
+	} {
+		if got := acceptsGzip(tc.values); got != tc.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", tc.values, got, tc.want)
+		}
+	}
+}
+
+// TestMaxRequestsInFlight: with one scrape held inside Gather, a second
+// is refused with 503 at once, and served once the first is done.
+func TestMaxRequestsInFlight(t *testing.T) {
+	c := testCore(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var hold atomic.Bool
+	hold.Store(true)
+	reg := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		if hold.Load() {
+			close(entered)
+			<-release
+		}
+		return nil, nil
+	})
+	h := NewHandler(reg, c, HandlerOpts{MaxRequestsInFlight: 1})
+	first := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(first, httptest.NewRequest("GET", "/metrics", nil))
+	}()
+	<-entered
+	hold.Store(false)
+	second := httptest.NewRecorder()
+	h.ServeHTTP(second, httptest.NewRequest("GET", "/metrics", nil))
+	if second.Code != http.StatusServiceUnavailable || !strings.Contains(second.Body.String(), "(1)") {
+		t.Errorf("second scrape: %d %q, want 503", second.Code, second.Body)
+	}
+	close(release)
+	<-done
+	if first.Code != http.StatusOK || !strings.Contains(first.Body.String(), "flow_exporter_bytes_total{") {
+		t.Errorf("first scrape: %d %.200s", first.Code, first.Body)
+	}
+	third := httptest.NewRecorder()
+	h.ServeHTTP(third, httptest.NewRequest("GET", "/metrics", nil))
+	if third.Code != http.StatusOK {
+		t.Errorf("third scrape after the first: %d", third.Code)
 	}
 }
 

@@ -25,17 +25,43 @@ import (
 // textContentType is the Prometheus text exposition format 0.0.4.
 const textContentType = "text/plain; version=0.0.4; charset=utf-8"
 
+// HandlerOpts configure NewHandler.
+type HandlerOpts struct {
+	// ErrorLog, if not nil, is given the errors of gathering reg's
+	// metrics (the partial results are still served, as promhttp does).
+	ErrorLog func(error)
+	// MaxRequestsInFlight bounds the scrapes served at once, each of
+	// which copies every family's points (0: no bound). A request beyond
+	// it is answered 503 at once, as promhttp does.
+	MaxRequestsInFlight int
+}
+
 // NewHandler serves /metrics: everything reg gathers, then the traffic
-// families of c. It answers in the text format (gzip when accepted).
-func NewHandler(reg prometheus.Gatherer, c *core.Core, errorLog func(error)) http.Handler {
+// families of c. It answers in the text format, gzip-compressed when the
+// request accepts gzip.
+func NewHandler(reg prometheus.Gatherer, c *core.Core, opts HandlerOpts) http.Handler {
+	var inFlight chan struct{}
+	if opts.MaxRequestsInFlight > 0 {
+		inFlight = make(chan struct{}, opts.MaxRequestsInFlight)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inFlight != nil {
+			select {
+			case inFlight <- struct{}{}:
+				defer func() { <-inFlight }()
+			default:
+				http.Error(w, "Limit of concurrent requests reached ("+strconv.Itoa(opts.MaxRequestsInFlight)+"), try again later.", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		mfs, err := reg.Gather()
-		if err != nil && errorLog != nil {
-			errorLog(err) // partial results are still served, as promhttp does
+		if err != nil && opts.ErrorLog != nil {
+			opts.ErrorLog(err)
 		}
 		w.Header().Set("Content-Type", textContentType)
+		w.Header().Add("Vary", "Accept-Encoding")
 		var out io.Writer = w
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
 			gz := gzip.NewWriter(w)
 			defer gz.Close()
@@ -51,6 +77,37 @@ func NewHandler(reg prometheus.Gatherer, c *core.Core, errorLog func(error)) htt
 		}
 		_ = WriteTraffic(bw, c)
 	})
+}
+
+// acceptsGzip reports whether Accept-Encoding header values accept gzip
+// (RFC 9110 12.5.3): gzip (or x-gzip, or else "*") listed with a weight
+// above 0. Weights between are not ranked against identity: gzip is taken
+// whenever it is acceptable, as promhttp does.
+func acceptsGzip(values []string) bool {
+	star := false
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(item, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+				continue
+			}
+			ok := true
+			for _, p := range strings.Split(params, ";") {
+				name, val, found := strings.Cut(strings.TrimSpace(p), "=")
+				if found && strings.EqualFold(strings.TrimSpace(name), "q") {
+					q, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+					ok = err == nil && q > 0
+				}
+			}
+			if coding == "*" {
+				star = ok
+				continue
+			}
+			return ok // an explicit gzip entry wins over "*"
+		}
+	}
+	return star
 }
 
 // WriteTraffic writes every family's bytes, packets and flows counters in
