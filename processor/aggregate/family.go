@@ -167,13 +167,17 @@ func (c *Counts) add(r *flow.Record) {
 
 // series is one series' state; its key is in the family's keyTable under the
 // same id. Kept small: the core's memory per series is dominated by it.
+//
+// Its label values live apart (Family.labels): what a record touches, first
+// here, then fills one 64-byte cache line with the rest, where the labels'
+// string header made it 80 bytes, so that half the series straddled two
+// lines.
 type series struct {
-	labels string // label values joined by labelSep (see joinLabels)
 	Counts
-	start    int64 // unix nanos
 	lastSeen int64 // unix nanos
 	window   uint64
 	frozenAt int64 // unix nanos; 0 while live
+	start    int64 // unix nanos
 	used     bool  // false while the id is free
 	other    bool  // the overflow series of an exporter
 }
@@ -217,10 +221,13 @@ type Family struct {
 	// then the Other word if no label of the family lives in it.
 	batchWords int
 
-	mu         sync.Mutex
-	tab        keyTable   // compact key -> series id
-	arena      [][]series // series by id, in chunks of seriesChunk
-	nLimited   int        // series counted against the limit
+	mu    sync.Mutex
+	tab   keyTable   // compact key -> series id
+	arena [][]series // series by id, in chunks of seriesChunk
+	// labels are the series' label values joined by labelSep (see
+	// joinLabels), by id in chunks as arena: read only at a scrape.
+	labels     [][]string
+	nLimited   int // series counted against the limit
 	pending    []Key
 	sketch     *spaceSaving
 	tombs      *simplelru.LRU[Key, tombstone]
@@ -463,6 +470,11 @@ func (f *Family) at(id int32) *series {
 	return &f.arena[uint32(id)/seriesChunk][uint32(id)%seriesChunk]
 }
 
+// labelsAt returns where the label values of id's series are kept.
+func (f *Family) labelsAt(id int32) *string {
+	return &f.labels[uint32(id)/seriesChunk][uint32(id)%seriesChunk]
+}
+
 // admit creates a series for ck if there is room and no pending heavier key
 // waits for it; it returns -1 otherwise. frozen reports that the key's
 // previous series is still frozen (it must be dropped before the key can
@@ -480,6 +492,7 @@ func (f *Family) create(ck *ckey, h uint64, now time.Time) int32 {
 	id := f.tab.insert(ck, h)
 	for int(id) >= len(f.arena)*seriesChunk {
 		f.arena = append(f.arena, make([]series, seriesChunk))
+		f.labels = append(f.labels, make([]string, seriesChunk))
 	}
 	k := f.tab.key(id)
 	s := f.at(id)
@@ -489,7 +502,7 @@ func (f *Family) create(ck *ckey, h uint64, now time.Time) int32 {
 		f.tombs.Remove(k)
 		f.stats.Resumed++
 	}
-	s.labels = joinLabels(f.render(&k))
+	*f.labelsAt(id) = joinLabels(f.render(&k))
 	if !k.Other {
 		f.nLimited++
 	}
@@ -561,6 +574,7 @@ func (f *Family) Maintain(now time.Time) {
 				f.nLimited--
 			}
 			*s = series{}
+			*f.labelsAt(id) = ""
 			f.stats.Dropped++
 		}
 	})
@@ -657,10 +671,10 @@ func (f *Family) Collect(dst []Point) []Point {
 	nl := len(f.spec.Labels)
 	vals := make([]string, f.tab.n*nl)
 	dst = slices.Grow(dst, f.tab.n)
-	f.each(func(_ int32, s *series) {
+	f.each(func(id int32, s *series) {
 		v := vals[:nl:nl]
 		vals = vals[nl:]
-		splitLabels(v, s.labels)
+		splitLabels(v, *f.labelsAt(id))
 		dst = append(dst, Point{Labels: v, Counts: s.Counts, Start: time.Unix(0, s.start), Other: s.other, Frozen: s.frozenAt != 0})
 	})
 	return dst

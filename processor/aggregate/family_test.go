@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
 )
@@ -466,4 +467,19 @@ func TestExporterOnlyFamilyHasUniqueLabels(t *testing.T) {
 			t.Errorf("series = %+v, want 192.0.2.2 admitted and every byte in some series", got)
 		}
 	})
+}
+
+// TestSeriesFillsOneCacheLine: what a record updates in its series (the
+// counts, last seen, window, frozen) lies in one 64-byte cache line only
+// if the series is 64 bytes and its arena chunk 64-byte aligned; at 80
+// bytes, half the series straddled two lines.
+func TestSeriesFillsOneCacheLine(t *testing.T) {
+	if size := unsafe.Sizeof(series{}); size != 64 {
+		t.Fatalf("series is %d bytes, want 64", size)
+	}
+	f := srcFamily(10, Options{})
+	f.Add([]flow.Record{rec("192.0.2.1", "10.0.0.1", 100)}, time.Now())
+	if addr := uintptr(unsafe.Pointer(&f.arena[0][0])); addr%64 != 0 {
+		t.Errorf("arena chunk at %#x, not 64-byte aligned", addr)
+	}
 }
