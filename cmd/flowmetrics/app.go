@@ -154,7 +154,11 @@ func (a *app) reload() error {
 	a.intake.SetAllowed(cfg.Intake().AllowedExporters)
 	if replaced != nil {
 		replaced.Stop()
-		a.logger.Info("sockets rebound; exporters keep their templates")
+		if replaced.Config().Limits != a.intake.Config().Limits {
+			a.logger.Info("sockets rebound; max_templates_per_exporter changed: exporters' templates are learnt again from their next template datagram")
+		} else {
+			a.logger.Info("sockets rebound; exporters keep their templates")
+		}
 	}
 	a.cfg = cfg
 	a.reloadOK.Set(1)

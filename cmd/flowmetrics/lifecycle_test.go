@@ -119,7 +119,8 @@ type metricFamilies = testkit.Metrics
 // no data set wait on a template, both when the configuration is unchanged
 // (the sockets stay) and when the socket settings changed (new sockets are
 // bound: the exporter's templates live on its health entry, not in the
-// sockets' decoders).
+// sockets' decoders). Only a changed max_templates_per_exporter makes the
+// exporter learn its templates again, and the log says so.
 func TestReloadKeepsTemplates(t *testing.T) {
 	testkit.SkipIfMissing(t, "softflowd")
 	pcap, truth := writePcap(t, testkit.Spec{Seed: 8, Flows: 400, Packets: 2000})
@@ -129,10 +130,11 @@ func TestReloadKeepsTemplates(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, before, after string
-		rebind              bool
+		rebind, relearn     bool
 	}{
-		{"unchanged", "sockets: 0\n", "sockets: 0\n", false},
-		{"sockets changed", "sockets: 1\n", "sockets: 2\n", true},
+		{"unchanged", "sockets: 0\n", "sockets: 0\n", false, false},
+		{"sockets changed", "sockets: 1\n", "sockets: 2\n", true, false},
+		{"template limit changed", "sockets: 1\n", "sockets: 1\nmax_templates_per_exporter: 100\n", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfgPath := filepath.Join(t.TempDir(), "flowmetrics.yml")
@@ -142,6 +144,7 @@ func TestReloadKeepsTemplates(t *testing.T) {
 				t.Fatal(err)
 			}
 			mfs := in.settle(t, 1)
+			firstRecords := sum(mfs, "flowmetrics_records_total", nil)
 			loaded := sum(mfs, "flowmetrics_config_last_reload_success_timestamp_seconds", nil)
 			writeFile(t, cfgPath, tc.after)
 			if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -153,10 +156,24 @@ func TestReloadKeepsTemplates(t *testing.T) {
 			if rebound := strings.Contains(in.log.String(), "sockets rebound"); rebound != tc.rebind {
 				t.Fatalf("sockets rebound: %v, want %v; log:\n%s", rebound, tc.rebind, in.log)
 			}
+			if relearn := strings.Contains(in.log.String(), "templates are learnt again"); relearn != tc.relearn {
+				t.Fatalf("log says templates are learnt again: %v, want %v; log:\n%s", relearn, tc.relearn, in.log)
+			}
 			if err := testkit.Replay(ctxFor(t), in.flowAddr, dgs[1:], time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			mfs = in.settle(t, 1)
+			if tc.relearn {
+				// softflowd sent its template once: every later data set
+				// waits for it, and only the first datagram's records count.
+				if got := sum(mfs, "flowmetrics_records_total", nil); got != firstRecords {
+					t.Errorf("records = %v, want the first datagram's %v", got, firstRecords)
+				}
+				if missing := sum(mfs, "flowmetrics_template_missing_sets_total", nil); missing < float64(len(dgs)-1) {
+					t.Errorf("%v data sets waited for a template, want at least one per later datagram (%d)", missing, len(dgs)-1)
+				}
+				return
+			}
 			assertHealthy(t, mfs)
 			if got := sum(mfs, "flowmetrics_records_total", nil); got != float64(len(truth.ByFlow)) {
 				t.Errorf("records = %v, want %d", got, len(truth.ByFlow))
