@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
@@ -55,7 +56,9 @@ type Result struct {
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
 	limits Limits
-	recs   []flow.Record
+	// gen orders decoders by creation (see stateOf).
+	gen  uint64
+	recs []flow.Record
 	// noFastPath sends every datagram through goflow2 (the reference, for
 	// the differential tests).
 	noFastPath bool
@@ -93,19 +96,26 @@ func New(l Limits) *Decoder {
 	if l.MaxSamplers <= 0 {
 		l.MaxSamplers = DefaultLimits.MaxSamplers
 	}
-	return &Decoder{limits: l}
+	return &Decoder{limits: l, gen: generations.Add(1)}
 }
 
+// generations numbers the decoders in the order they are made.
+var generations atomic.Uint64
+
 // stateOf returns the decoder state attached to ex, attaching a new one if
-// it has none or one made under other limits (a reload that changed
-// max_templates_per_exporter: the exporter's templates are learnt again).
+// it has none or one made under other limits by an older decoder (a reload
+// that changed max_templates_per_exporter: the exporter's templates are
+// learnt again). A state of other limits made by a newer decoder is used
+// as it is: the old sockets, still read while a reload binds their
+// successors, must not throw away what the new ones learnt.
 func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	cur := ex.Attached()
-	if st, ok := cur.(*exporterState); ok && st.limits == d.limits {
+	if st, ok := cur.(*exporterState); ok && (st.limits == d.limits || st.gen > d.gen) {
 		return st
 	}
 	st := &exporterState{
 		limits:    d.limits,
+		gen:       d.gen,
 		templates: newTemplateStore(d.limits.MaxTemplates),
 		samplers:  make(map[samplerKey]uint32),
 		domains:   make(map[uint32]uint32),
@@ -136,6 +146,7 @@ type seqKey struct {
 type exporterState struct {
 	mu        sync.Mutex // held while one of the exporter's datagrams is decoded
 	limits    Limits     // those of the decoder that made it
+	gen       uint64     // and its generation
 	templates *templateStore
 	samplers  map[samplerKey]uint32 // sampler id -> rate
 	domains   map[uint32]uint32     // observation domain -> rate

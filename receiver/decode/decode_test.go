@@ -566,3 +566,51 @@ func TestStateLivesOnHealthEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestOldDecoderKeepsNewerState: a reload that changes
+// max_templates_per_exporter binds new sockets (decoders of the new limits)
+// before it stops the old ones, so for a while both decode an exporter's
+// datagrams (several source ports or observation domains spread over the
+// sockets). The new decoder starts the exporter afresh once; a datagram the
+// old decoder still reads must not replace the state learnt under the new
+// limits with yet another empty one, which would lose its templates again
+// until the exporter next sends them.
+func TestOldDecoderKeepsNewerState(t *testing.T) {
+	tpl := datagram(9, 1, 7, templateSet(9, 256, field{1, 4}, field{2, 4}))
+	data := func(seq uint32) []byte { return datagram(9, seq, 7, dataSet(256, cat(u32(1500), u32(3)))) }
+	for _, tc := range []struct {
+		name   string
+		window []byte // what the old decoder reads after the new one learnt the template
+	}{
+		{"data", data(3)},
+		{"template", tpl},
+		{"v5", v5Datagram(0, 100, 1, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &health.Exporter{}
+			old := New(Limits{MaxTemplates: 16})
+			if _, errs := old.Decode(tpl, exporter, ex); len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			// The reload: new decoders of other limits, the old still running.
+			cur := New(Limits{MaxTemplates: 8})
+			if res, _ := cur.Decode(data(2), exporter, ex); len(res.Records) != 0 {
+				t.Fatalf("new limits kept the old templates: %d records", len(res.Records))
+			}
+			if _, errs := cur.Decode(tpl, exporter, ex); len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			old.Decode(tc.window, exporter, ex)
+			res, _ := cur.Decode(data(4), exporter, ex)
+			if len(res.Records) != 1 || ex.TemplateMissingSets.Load() != 1 {
+				t.Fatalf("%d records, %d sets without template; want 1, 1 (only the set right after the reload)", len(res.Records), ex.TemplateMissingSets.Load())
+			}
+			if got := ex.Templates.Load(); got != 1 {
+				t.Errorf("templates gauge %d, want 1", got)
+			}
+			if st, _ := ex.Attached().(*exporterState); st == nil || st.limits.MaxTemplates != 8 {
+				t.Errorf("attached state of limits %+v, want MaxTemplates 8", st.limits)
+			}
+		})
+	}
+}
