@@ -152,7 +152,8 @@ func TestDualStackSocket(t *testing.T) {
 
 // TestConfigAsGiven: with Sockets 0 the intake binds one socket per CPU but
 // reports its configuration as given, so a reload of the same configuration
-// compares equal and does not rebind (which would forget templates).
+// compares equal and does not rebind (which would cost new sockets and
+// buffers for nothing).
 func TestConfigAsGiven(t *testing.T) {
 	in, _ := startIntake(t, Config{})
 	if got := in.Config().Sockets; got != 0 {
