@@ -155,9 +155,11 @@ func Health() *Dashboard {
 	b.add(6, 8,
 		ts("Decode errors by reason", "Decode errors per second, by exporter and reason (exporter empty: from an exporter not tracked). Most count a datagram or a set; template_missing counts data sets, template_invalid and template_limit count refused templates, implausible_value counts records dropped.", "cps",
 			s.sumRate("exporter, reason", "flowmetrics_decode_errors_total"), "{{exporter}} {{reason}}"),
-		timeseries("Decode error ratio", "Decode errors per datagram received, template misses and implausible values left out: template misses count one per data set and are normal after a restart until the templates arrive (see Template misses), implausible values count one per record, so they are shown as a share of records instead (alert FlowmetricsDecodeErrorRatioHigh: either above 5%).", "percentunit",
+		timeseries("Decode error ratio", "Decode errors per datagram received (at most 100%: a datagram can carry several refused templates), template misses and implausible values left out: template misses count one per data set and are normal after a restart until the templates arrive (see Template misses), implausible values count one per record, so they are shown as a share of records instead (alert FlowmetricsDecodeErrorRatioHigh: either above 5%).", "percentunit",
 			[]*Target{
-				q(s.with(`reason!~"template_missing|implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")+" / "+s.sumRate("exporter", "flowmetrics_datagrams_total"), "{{exporter}} datagrams"),
+				// Capped at 1 as the rule is: template refusals count
+				// one per template, several in one datagram.
+				q("clamp_max("+s.with(`reason!~"template_missing|implausible_value"`).sumRate("exporter", "flowmetrics_decode_errors_total")+" / "+s.sumRate("exporter", "flowmetrics_datagrams_total")+", 1)", "{{exporter}} datagrams"),
 				// records_total is served only once an exporter has
 				// records: "or ... * 0" keeps an exporter whose every
 				// record was dropped (1), as the alert's rule does.
