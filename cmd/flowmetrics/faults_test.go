@@ -28,9 +28,10 @@ func captureSoftflowd(t *testing.T, pcap string, version, sampling int) []testki
 }
 
 // flowRecords counts the flow records in a v5 or IPFIX datagram with our
-// decoder (templates carried over between calls).
-func flowRecords(d *decode.Decoder, b []byte) int {
-	res, _ := d.Decode(b, testkit.MarkerSrc, &health.Exporter{})
+// decoder. The templates are carried over between calls on ex, the
+// exporter's health entry, which holds the decoder state.
+func flowRecords(d *decode.Decoder, ex *health.Exporter, b []byte) int {
+	res, _ := d.Decode(b, testkit.MarkerSrc, ex)
 	return len(res.Records)
 }
 
@@ -49,11 +50,11 @@ func TestSequenceLossAndRestart(t *testing.T) {
 			if len(dgs) < 8 {
 				t.Fatalf("only %d datagrams captured", len(dgs))
 			}
-			counter := decode.New(decode.Limits{})
+			counter, ex := decode.New(decode.Limits{}), &health.Exporter{}
 			var kept []testkit.Datagram
 			var lost, arrived int
 			for i, d := range dgs {
-				n := flowRecords(counter, d.Data)
+				n := flowRecords(counter, ex, d.Data)
 				if i%4 == 3 {
 					lost += n
 					continue
