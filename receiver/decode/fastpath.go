@@ -3,6 +3,7 @@ package decode
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 
@@ -25,10 +26,13 @@ import (
 // TestFastPathMatchesGoflow2, TestDirectLayoutMatchesGoflow2 and their fuzz
 // targets check both give the same records and counters.
 
-// fieldOp is one field of a compiled template.
+// fieldOp is one field of a compiled template: 8 bytes, as a template of
+// 1024 fields recordBuilder reads (a hostile one) keeps 1024 of them for
+// as long as its exporter is tracked (see templateStore.fieldBudget). An
+// offset is below 1024 fields of 65534 bytes, well within int32.
 type fieldOp struct {
-	off, len int
-	typ      uint16
+	off      int32
+	len, typ uint16
 }
 
 // compiledTemplate is a data template, or an options template with
@@ -80,7 +84,7 @@ func newDirectLayout(ops []fieldOp) (*directLayout, []fieldOp, bool) {
 		absent, absent, absent, absent, absent, absent, absent, 0}
 	var rest []fieldOp
 	for _, op := range ops {
-		at := span{int32(op.off), int32(op.len)}
+		at := span{op.off, int32(op.len)}
 		var dst *span
 		switch op.typ {
 		case ieOctetDelta:
@@ -215,9 +219,18 @@ func compile(t netflow.TemplateRecord) *compiledTemplate {
 		return c
 	}
 	c := &compiledTemplate{}
+	n := 0
 	for _, f := range t.Fields {
 		if !f.PenProvided && usedIE[f.Type] {
-			c.ops = append(c.ops, fieldOp{off: c.size, len: int(f.Length), typ: f.Type})
+			n++
+		}
+	}
+	if n > 0 {
+		c.ops = make([]fieldOp, 0, n) // kept: no room to spare
+	}
+	for _, f := range t.Fields {
+		if !f.PenProvided && usedIE[f.Type] {
+			c.ops = append(c.ops, fieldOp{off: int32(c.size), len: f.Length, typ: f.Type})
 		}
 		c.size += int(f.Length)
 	}
@@ -225,7 +238,7 @@ func compile(t netflow.TemplateRecord) *compiledTemplate {
 		return nil
 	}
 	if l, rest, ok := newDirectLayout(c.ops); ok {
-		c.direct, c.ops = l, rest
+		c.direct, c.ops = l, slices.Clone(rest)
 	}
 	return c
 }
@@ -286,7 +299,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 				c.direct.apply(&rb, data)
 			}
 			for _, op := range c.ops {
-				rb.field(op.typ, data[op.off:op.off+op.len])
+				rb.field(op.typ, data[op.off:int(op.off)+int(op.len)])
 			}
 			rb.finish(st, domain, dr)
 			data = data[c.size:]

@@ -23,9 +23,10 @@ var (
 type templateStore struct {
 	max int
 	// fields is the number of fields of the stored templates, bounded by
-	// fieldBudget: the templates' memory is in proportion to it, about
-	// 60 bytes a field. Without it max templates of 16,000 fields each (a
-	// 64 KB template set) took 250 MB per exporter.
+	// fieldBudget: the templates' memory is in proportion to it, at most
+	// about 20 bytes a field (TestTemplateMemoryPerField), 330 KB per
+	// exporter at the default limits. Without it max templates of 16,000
+	// fields each (a 64 KB template set) took 250 MB per exporter.
 	fields, fieldBudget int
 	templates           map[uint64]any
 	// compiled holds the compiled form of data templates (see

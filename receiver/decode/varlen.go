@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 
@@ -69,6 +70,7 @@ func compileVariable(options bool, fields ...[]netflow.Field) *compiledTemplate 
 	if !variable {
 		return nil
 	}
+	c.vars = slices.Clone(c.vars) // kept with the template: no room to spare
 	return c
 }
 

@@ -100,6 +100,54 @@ func TestTemplateFieldBudget(t *testing.T) {
 	}
 }
 
+// TestTemplateMemoryPerField: the field budget bounds an exporter's
+// templates in fields; what a field costs decides what that is in bytes.
+// The worst template is one of 1024 fields recordBuilder reads (here
+// octetDeltaCount, or a variable-length one), which keeps goflow2's Field
+// (12 bytes) and a compiled op per field. One 64 KB datagram fills an
+// exporter's budget, so spoofed sources fill max_exporters of them: at
+// 44 bytes a field that was 0.7 MB an exporter, 0.7 GB at the default
+// max_exporters, from 1024 datagrams.
+func TestTemplateMemoryPerField(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 32 exporters' template budgets")
+	}
+	for _, f := range []field{{ieOctetDelta, 1}, {ieOctetDelta, 0xffff}, {ieSamplingInterval, 1}} {
+		fs := make([]field, 1019) // 16 of them fill a 64 KB IPFIX message
+		for i := range fs {
+			fs[i] = f
+		}
+		var sets []set
+		for k := range 16 {
+			sets = append(sets, templateSet(10, uint16(256+k), fs...))
+		}
+		b := datagram(10, 0, 1, sets...)
+		d := New(Limits{})
+		exs := make([]*health.Exporter, 32)
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		before := m.HeapAlloc
+		fields := 0
+		for i := range exs {
+			exs[i] = &health.Exporter{}
+			decodeAll(t, d, exs[i], b)
+			fields += exs[i].Attached().(*exporterState).templates.fields
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		perField := float64(int64(m.HeapAlloc)-int64(before)) / float64(fields)
+		runtime.KeepAlive(exs)
+		if want := 16 * 1019 * len(exs); fields != want {
+			t.Fatalf("%+v: %d fields kept, want %d", f, fields, want)
+		}
+		t.Logf("%+v: %.1f bytes a field", f, perField)
+		if perField > 24 {
+			t.Errorf("%+v: templates keep %.1f bytes a field, want at most 24", f, perField)
+		}
+	}
+}
+
 // TestLargeBatchNotRetained: a datagram of one-byte records (65,515 of
 // them in one IPFIX message, 12 MB of flow.Record) must not leave its
 // records' memory pinned in the decoder after Reset: each socket has a
