@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configopaque"
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowmetrics/flowmetrics/processor/aggregate"
@@ -56,8 +57,9 @@ type Config struct {
 	// defaults.
 	Families []FamilyConfig `yaml:"families" mapstructure:"families"`
 	// AddressHashKey is the secret for families with hash_addresses; keep
-	// it stable, or the hashed label values change.
-	AddressHashKey string `yaml:"address_hash_key" mapstructure:"address_hash_key"`
+	// it stable, or the hashed label values change. Opaque, so that the
+	// Collector's print-config (redacted by default) does not show it.
+	AddressHashKey configopaque.String `yaml:"address_hash_key" mapstructure:"address_hash_key"`
 	// Enrich adds interface names, network, tenant, AS, country and service
 	// labels.
 	Enrich EnrichConfig `yaml:"enrich" mapstructure:"enrich"`

@@ -293,6 +293,9 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 		{"enrich:\n  interfaces:\n    - {exporter: 10.0.0.1, if_index: 1, nam: x}\n", "line 3: enrich.interfaces[0].nam: unknown key (known: exporter, if_index, name, alias, speed_bps)"},
 		{"listen: :2055\n", "line 1: listen: cannot unmarshal !!str `:2055` into []string"},
 		{"- a\n", "line 1: cannot unmarshal !!seq into config.Config"},
+		// The secrets are opaque strings, still strings to the user.
+		{"max_exporters: 5\naddress_hash_key: [a]\n", "line 2: address_hash_key: cannot unmarshal !!seq into string"},
+		{"enrich:\n  snmp:\n    port: 161\n    community: {a: 1}\n", "line 4: enrich.snmp.community: cannot unmarshal !!map into string"},
 	} {
 		_, err := Parse([]byte(tc.in))
 		if want := "yaml: unmarshal errors:\n  " + tc.want; err == nil || err.Error() != want {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configopaque"
+
 	"github.com/flowmetrics/flowmetrics/processor/enrich"
 	"github.com/flowmetrics/flowmetrics/receiver/snmp"
 )
@@ -58,8 +60,9 @@ type SNMPConfig struct {
 	Exporters []string `yaml:"exporters" mapstructure:"exporters"`
 	// Port is the agents' UDP port.
 	Port int `yaml:"port" mapstructure:"port"`
-	// Community is the SNMP v1/v2c community.
-	Community string `yaml:"community" mapstructure:"community"`
+	// Community is the SNMP v1/v2c community: a password, opaque like
+	// AddressHashKey.
+	Community configopaque.String `yaml:"community" mapstructure:"community"`
 	// Version is "1" or "2c".
 	Version string `yaml:"version" mapstructure:"version"`
 	// Interval is how often each exporter is polled.
@@ -235,7 +238,7 @@ func (e *EnrichConfig) core() (enrich.Config, error) {
 // (validate reports them).
 func (e *EnrichConfig) snmpConfig() snmp.Config {
 	sc := snmp.Config{
-		Port: e.SNMP.Port, Community: e.SNMP.Community, Version: e.SNMP.Version,
+		Port: e.SNMP.Port, Community: string(e.SNMP.Community), Version: e.SNMP.Version,
 		Interval: e.SNMP.Interval, Timeout: e.SNMP.Timeout, Retries: e.SNMP.Retries,
 		Concurrency: e.SNMP.Concurrency,
 	}

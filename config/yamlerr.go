@@ -75,6 +75,9 @@ const maxYAMLErrors = 20
 // nameKey rewrites one line of a yaml.TypeError; byLine holds the
 // document's nodes by line.
 func nameKey(msg string, byLine map[int][]yamlNode) string {
+	// The secrets are opaque strings (configopaque.String): to the user,
+	// strings.
+	msg = strings.Replace(msg, " into configopaque.String", " into string", 1)
 	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		for _, n := range byLine[line] {

@@ -122,7 +122,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 	}
 	for key := range cm.ToStringMap() {
 		id := strings.TrimPrefix(key, TypeStr+"/")
-		if _, ok := tests[id]; !ok && id != TypeStr && id != "custom" && id != "no_families" {
+		if _, ok := tests[id]; !ok && id != TypeStr && id != "custom" && id != "no_families" && id != "secrets" {
 			t.Errorf("testdata case %q has no expected error", id)
 		}
 	}
@@ -133,5 +133,32 @@ func TestLoadConfigInvalid(t *testing.T) {
 				t.Fatalf("error = %v\nwant    %s", err, want)
 			}
 		})
+	}
+}
+
+// TestSecretsAreRedacted: address_hash_key (the secret of hash_addresses)
+// and the SNMP community are credentials; the Collector's print-config,
+// redacted by default, and anything else that marshals the configuration
+// must not show them, while the receiver still uses them.
+func TestSecretsAreRedacted(t *testing.T) {
+	c, err := load(t, "secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := confmap.New()
+	if err := conf.Marshal(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"address_hash_key", "enrich::snmp::community"} {
+		if got := conf.Get(key); got != "[REDACTED]" {
+			t.Errorf("%s marshals as %q, want [REDACTED]", key, got)
+		}
+	}
+	fams := c.flow().Core().Families
+	if len(fams) != 1 || string(fams[0].HashKey) != "k3y-0123456789abcdef" {
+		t.Errorf("families = %+v, want the key k3y-0123456789abcdef", fams)
+	}
+	if got := c.flow().SNMP().Community; got != "n0t-public" {
+		t.Errorf("SNMP community = %q, want n0t-public", got)
 	}
 }
