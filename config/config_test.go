@@ -293,6 +293,14 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 		{"enrich:\n  interfaces:\n    - {exporter: 10.0.0.1, if_index: 1, nam: x}\n", "line 3: enrich.interfaces[0].nam: unknown key (known: exporter, if_index, name, alias, speed_bps)"},
 		{"listen: :2055\n", "line 1: listen: cannot unmarshal !!str `:2055` into []string"},
 		{"- a\n", "line 1: cannot unmarshal !!seq into config.Config"},
+		// A mapping or sequence on the line a block opens with its first
+		// key, or on the document's first line: the key's own value, not
+		// the block (or the document) it opens.
+		{"enrich:\n  snmp:\n    community: {a: 1}\n", "line 3: enrich.snmp.community: cannot unmarshal !!map into string"},
+		{"series:\n  idle_timeout: [1]\n", "line 2: series.idle_timeout: cannot unmarshal !!seq into time.Duration"},
+		{"families:\n  - name: [x]\n", "line 2: families[0].name: cannot unmarshal !!seq into string"},
+		{"max_exporters: [1]\n", "line 1: max_exporters: cannot unmarshal !!seq into int"},
+		{"listen: {a: [1]}\n", "line 1: listen: cannot unmarshal !!map into []string"},
 		// The secrets are opaque strings, still strings to the user.
 		{"max_exporters: 5\naddress_hash_key: [a]\n", "line 2: address_hash_key: cannot unmarshal !!seq into string"},
 		{"enrich:\n  snmp:\n    port: 161\n    community: {a: 1}\n", "line 4: enrich.snmp.community: cannot unmarshal !!map into string"},

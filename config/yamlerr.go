@@ -94,17 +94,37 @@ func nameKey(msg string, byLine map[int][]yamlNode) string {
 	if m := reTypeError.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		scalar := m[2] != "!!map" && m[2] != "!!seq"
-		for _, n := range byLine[line] {
+		// A line can hold several values of the kind named: the mapping
+		// a block opens with its first key and that key's value, or a
+		// document's first line. The one whose key decodes into the Go
+		// type named is the one, else the first.
+		var found *yamlNode
+		for i, n := range byLine[line] {
 			if n.key || n.isMap == scalar || (scalar && n.text != m[3]) {
 				continue
 			}
-			if n.path == "" {
-				return msg // the document itself
+			if t, ok := typeAt(n.path); ok && typeName(t) == m[4] {
+				found = &byLine[line][i]
+				break
 			}
-			return "line " + m[1] + ": " + n.path + ": cannot unmarshal " + strings.TrimPrefix(msg, "line "+m[1]+": cannot unmarshal ")
+			if found == nil {
+				found = &byLine[line][i]
+			}
 		}
+		if found == nil || found.path == "" {
+			return msg // the document itself, or no value found
+		}
+		return "line " + m[1] + ": " + found.path + ": cannot unmarshal " + strings.TrimPrefix(msg, "line "+m[1]+": cannot unmarshal ")
 	}
 	return msg
+}
+
+// typeName is how yaml.v3 names t in its errors, as nameKey rewrites them.
+func typeName(t reflect.Type) string {
+	if s := t.String(); s != "configopaque.String" {
+		return s
+	}
+	return "string"
 }
 
 // collectNodes lists n's keys and values under path.
@@ -139,26 +159,37 @@ func parentPath(path string) string {
 	return ""
 }
 
+// typeAt returns the Go type a Config decodes the value at path into
+// ("" for the whole document, "families[0].labels", "enrich.snmp").
+func typeAt(path string) (reflect.Type, bool) {
+	t := reflect.TypeOf(Config{})
+	if path == "" {
+		return t, true
+	}
+	for _, part := range strings.Split(path, ".") {
+		name, depth := part, strings.Count(part, "[")
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			name = part[:i]
+		}
+		f, ok := fieldByKey(t, name)
+		if !ok {
+			return nil, false
+		}
+		for t = f.Type; depth > 0; depth-- {
+			if t.Kind() != reflect.Slice {
+				return nil, false
+			}
+			t = t.Elem()
+		}
+	}
+	return t, true
+}
+
 // knownKeys lists the keys a Config accepts in the mapping at path
 // ("" for the top level, "families[0]", "enrich.snmp").
 func knownKeys(path string) []string {
-	t := reflect.TypeOf(Config{})
-	if path != "" {
-		for _, part := range strings.Split(path, ".") {
-			name, depth := part, strings.Count(part, "[")
-			if i := strings.IndexByte(part, '['); i >= 0 {
-				name = part[:i]
-			}
-			f, ok := fieldByKey(t, name)
-			if !ok {
-				return nil
-			}
-			for t = f.Type; depth > 0 && t.Kind() == reflect.Slice; depth-- {
-				t = t.Elem()
-			}
-		}
-	}
-	if t.Kind() != reflect.Struct {
+	t, ok := typeAt(path)
+	if !ok || t.Kind() != reflect.Struct {
 		return nil
 	}
 	var keys []string
