@@ -183,13 +183,64 @@ func TestFieldlessTemplateDoesNotHang(t *testing.T) {
 	}
 }
 
+// TestTemplateLimit: a full template store makes room for a new template
+// by forgetting the oldest template no data set has used, and refuses it
+// (template_limit) when every stored template is in use. Sources are easy
+// to spoof: a flood of made-up templates in a real exporter's name (here
+// 300, against a limit of 4) must not forget the templates its data sets
+// use, nor stop it adding one once the flood has passed... as long as it
+// has a template to spare no data uses.
 func TestTemplateLimit(t *testing.T) {
-	d, ex := New(Limits{MaxTemplates: 2}), &health.Exporter{}
-	for id := uint16(256); id < 260; id++ {
-		decodeAll(t, d, ex, datagram(10, uint32(id), 1, templateSet(10, id, flowFields...)))
-	}
-	if ex.Templates.Load() != 2 || ex.DecodeErrors[health.ReasonTemplateLimit].Load() != 2 {
-		t.Fatalf("templates = %d, template_limit errors = %d; want 2, 2", ex.Templates.Load(), ex.DecodeErrors[health.ReasonTemplateLimit].Load())
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	for _, version := range []uint16{9, 10} {
+		t.Run(fmt.Sprintf("unused v%d", version), func(t *testing.T) {
+			d, ex := New(Limits{MaxTemplates: 2}), &health.Exporter{}
+			for id := uint16(256); id < 260; id++ {
+				decodeAll(t, d, ex, datagram(version, uint32(id), 1, templateSet(version, id, flowFields...)))
+			}
+			if ex.Templates.Load() != 2 || ex.DecodeErrors[health.ReasonTemplateLimit].Load() != 0 {
+				t.Fatalf("templates = %d, template_limit errors = %d; want 2, 0", ex.Templates.Load(), ex.DecodeErrors[health.ReasonTemplateLimit].Load())
+			}
+			// The two newest stay: 256 and 257 were forgotten, oldest first.
+			recs := decodeAll(t, d, ex, datagram(version, 9, 1, dataSet(256, rec), dataSet(257, rec), dataSet(258, rec), dataSet(259, rec)))
+			if len(recs) != 2 || ex.TemplateMissingSets.Load() != 2 {
+				t.Fatalf("%d records, %d sets without template; want 2, 2", len(recs), ex.TemplateMissingSets.Load())
+			}
+		})
+		t.Run(fmt.Sprintf("in use v%d", version), func(t *testing.T) {
+			d, ex := New(Limits{MaxTemplates: 4}), &health.Exporter{}
+			real := func(seq uint32) []byte {
+				return datagram(version, seq, 1, templateSet(version, 256, flowFields...), templateSet(version, 257, flowFields...),
+					dataSet(256, rec), dataSet(257, rec))
+			}
+			decodeAll(t, d, ex, real(0))
+			// The flood: 300 made-up templates, ten to a datagram.
+			for i := range 30 {
+				var sets []set
+				for j := range 10 {
+					sets = append(sets, templateSet(version, uint16(1000+10*i+j), flowFields...))
+				}
+				decodeAll(t, d, ex, datagram(version, uint32(1+i), 1, sets...))
+			}
+			if got := ex.DecodeErrors[health.ReasonTemplateLimit].Load(); got != 0 {
+				t.Fatalf("flood: template_limit %d, want 0 (made-up templates forget one another)", got)
+			}
+			// The exporter's templates still decode, and a new one of its
+			// own takes the place of a made-up one.
+			recs := decodeAll(t, d, ex, datagram(version, 40, 1, templateSet(version, 258, flowFields...),
+				dataSet(256, rec), dataSet(257, rec), dataSet(258, rec)))
+			if len(recs) != 3 || ex.TemplateMissingSets.Load() != 0 || ex.Templates.Load() != 4 {
+				t.Fatalf("after the flood: %d records, %d sets without template, %d templates; want 3, 0, 4",
+					len(recs), ex.TemplateMissingSets.Load(), ex.Templates.Load())
+			}
+			// Once all four are in use, a fifth is refused and forgets none.
+			decodeAll(t, d, ex, datagram(version, 41, 1, templateSet(version, 259, flowFields...), dataSet(259, rec)))
+			recs = decodeAll(t, d, ex, datagram(version, 42, 1, templateSet(version, 260, flowFields...),
+				dataSet(256, rec), dataSet(257, rec), dataSet(258, rec), dataSet(259, rec), dataSet(260, rec)))
+			if got := ex.DecodeErrors[health.ReasonTemplateLimit].Load(); got != 1 || len(recs) != 4 {
+				t.Fatalf("all in use: template_limit %d, %d records; want 1, 4", got, len(recs))
+			}
+		})
 	}
 }
 
@@ -399,7 +450,8 @@ func TestRefusedTemplateDoesNotStopTheDatagram(t *testing.T) {
 		})
 		t.Run("limit", func(t *testing.T) {
 			d, ex := New(Limits{MaxTemplates: 1}), &health.Exporter{}
-			decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, flowFields...)))
+			// 256 is in use, so it is not forgotten to make room for 300.
+			decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, flowFields...), dataSet(256, rec)))
 			b := datagram(version, 1, 1, templateSet(version, 300, flowFields...), templateSet(version, 256, flowFields...), dataSet(256, rec))
 			recs := decodeAll(t, d, ex, b)
 			if got := ex.DecodeErrors[health.ReasonTemplateLimit].Load(); len(recs) != 1 || got != 1 {
@@ -612,5 +664,42 @@ func TestOldDecoderKeepsNewerState(t *testing.T) {
 				t.Errorf("attached state of limits %+v, want MaxTemplates 8", st.limits)
 			}
 		})
+	}
+}
+
+// TestTemplateEvictionSameOnEveryPath: the fast path and goflow2's mark the
+// same templates used, so a full store forgets the same ones. Data sets
+// decoded by the fast path (datagrams of known data sets only) and by
+// goflow2's (the rest) through every decoder of a pair: records, errors,
+// counters and state (the used marks and waiting list included) compared
+// after each datagram.
+func TestTemplateEvictionSameOnEveryPath(t *testing.T) {
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
+	for _, version := range []uint16{9, 10} {
+		p := newPairWith(Limits{MaxTemplates: 3})
+		seq := uint32(0)
+		send := func(sets ...set) int {
+			seq++
+			return len(p.check(t, datagram(version, seq, 1, sets...)))
+		}
+		tpl := func(id uint16) set { return templateSet(version, id, flowFields...) }
+		data := func(id uint16) set { return dataSet(id, rec) }
+		send(tpl(256), tpl(257))
+		if n := send(data(256)); n != 1 || p.fast.fastHits != 1 {
+			t.Fatalf("v%d: %d records, %d fast datagrams; want 1, 1", version, n, p.fast.fastHits)
+		}
+		for id := uint16(1000); id < 1010; id++ {
+			send(tpl(id)) // forgets 257, then each older one of the flood's
+		}
+		if n := send(data(256), data(1009)); n != 2 || p.fast.fastHits != 2 {
+			t.Fatalf("v%d: after the flood %d records, %d fast datagrams; want 2, 2", version, n, p.fast.fastHits)
+		}
+		if n := send(data(257)); n != 0 || p.exFast.TemplateMissingSets.Load() != 1 {
+			t.Fatalf("v%d: 257 decoded %d records after it was forgotten", version, n)
+		}
+		send(tpl(2000), tpl(2001)) // 1008, then 2000 forgotten: 256 and 1009 are in use
+		if n := send(data(256), data(1009), data(2001)); n != 3 || p.fast.fastHits != 3 {
+			t.Fatalf("v%d: %d records, %d fast datagrams; want 3, 3", version, n, p.fast.fastHits)
+		}
 	}
 }

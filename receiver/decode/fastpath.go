@@ -283,7 +283,9 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 	start := len(d.recs)
 	for o, i := off, 0; i < sets; i++ {
 		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
-		c := st.templates.compiled[templateKey(version, domain, id)]
+		k := templateKey(version, domain, id)
+		c := st.templates.compiled[k]
+		st.templates.use(k) // as goflowTemplates.GetTemplate does
 		data := b[o+4 : o+l]
 		dr := st.domainRate(domain)
 		if c.vars != nil {

@@ -39,8 +39,10 @@ type pair struct {
 	gfOff               bool
 }
 
-func newPair() *pair {
-	l := Limits{MaxTemplates: 64}
+func newPair() *pair { return newPairWith(Limits{MaxTemplates: 64}) }
+
+// newPairWith is newPair with limits l.
+func newPairWith(l Limits) *pair {
 	p := &pair{fast: New(l), ref: New(l), want: New(l), gf: New(l),
 		exFast: &health.Exporter{}, exRef: &health.Exporter{}, exWant: &health.Exporter{}, exGF: &health.Exporter{}}
 	p.ref.noFastPath, p.want.noFastPath, p.gf.noFastPath = true, true, true
@@ -164,7 +166,11 @@ func keptState(ex *health.Exporter) any {
 		seq                 map[seqKey]*seqState
 		pools               map[poolKey]*poolState
 		poolTick, poolSwept uint32
-	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.pools, st.poolTick, st.poolSwept}
+		used                map[uint64]struct{}
+		unused              []uint64
+		unusedN, unusedF    int
+	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.pools, st.poolTick, st.poolSwept,
+		st.templates.used, st.templates.unused, st.templates.unusedN, st.templates.unusedFields}
 }
 
 // sameState fails unless decoder name keeps the same exporter state on its

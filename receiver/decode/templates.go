@@ -12,8 +12,9 @@ var (
 	// ErrTemplateInvalid marks a template that would make goflow2's data
 	// set loop never advance (no fields, or only zero-length fields).
 	ErrTemplateInvalid = errors.New("invalid template")
-	// ErrTemplateLimit marks a template refused because the exporter
-	// already has the maximum number of templates.
+	// ErrTemplateLimit marks a template refused because the exporter's
+	// templates in use (by a data set) leave no room for it, in number or
+	// in fields: templates no data set has used are forgotten to make it.
 	ErrTemplateLimit = errors.New("template limit reached")
 )
 
@@ -33,6 +34,18 @@ type templateStore struct {
 	// fastpath.go) and of options templates with variable-length fields
 	// (varlen.go).
 	compiled map[uint64]*compiledTemplate
+	// used holds the stored templates a data set has been decoded with
+	// (see use); the others wait in unused, oldest first (with stale
+	// entries: keys used, removed or forgotten since), and only they are
+	// forgotten to make room for a new template. Source addresses are
+	// easy to spoof: a flood of made-up templates in a real exporter's
+	// name then forgets only made-up ones (and templates no data set has
+	// used yet), never the templates the exporter's data sets use.
+	// unusedN and unusedFields count the templates waiting and their
+	// fields, so that a full store knows at once whether it can make room.
+	used                  map[uint64]struct{}
+	unused                []uint64
+	unusedN, unusedFields int
 }
 
 // maxTemplateFields is the most fields (scope fields included) one template
@@ -47,7 +60,76 @@ const avgTemplateFields = 64
 
 func newTemplateStore(limit int) *templateStore {
 	return &templateStore{max: limit, fieldBudget: max(limit*avgTemplateFields, maxTemplateFields),
-		templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate)}
+		templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate),
+		used: make(map[uint64]struct{})}
+}
+
+// use records that a data set was decoded with the stored template k.
+func (s *templateStore) use(k uint64) {
+	if _, ok := s.used[k]; ok {
+		return
+	}
+	if t, ok := s.templates[k]; ok {
+		s.used[k] = struct{}{}
+		s.unusedN--
+		s.unusedFields -= fieldCount(t)
+	}
+}
+
+// isUnused reports whether k is a stored template no data set has used.
+func (s *templateStore) isUnused(k uint64) bool {
+	_, stored := s.templates[k]
+	_, used := s.used[k]
+	return stored && !used
+}
+
+// evictUnused forgets the oldest stored template no data set has used,
+// other than keep, and reports whether there was one.
+func (s *templateStore) evictUnused(keep uint64) bool {
+	n := 0 // entries kept in front: keep's
+	for i, k := range s.unused {
+		if !s.isUnused(k) {
+			continue // stale: dropped
+		}
+		if k == keep {
+			s.unused[n] = k
+			n++
+			continue
+		}
+		n += copy(s.unused[n:], s.unused[i+1:])
+		s.unused = s.unused[:n]
+		s.forget(k)
+		return true
+	}
+	s.unused = s.unused[:n]
+	return false
+}
+
+// forget deletes the stored template k.
+func (s *templateStore) forget(k uint64) any {
+	t := s.templates[k]
+	if s.isUnused(k) {
+		s.unusedN--
+		s.unusedFields -= fieldCount(t)
+	}
+	delete(s.templates, k)
+	delete(s.compiled, k)
+	delete(s.used, k)
+	s.fields -= fieldCount(t)
+	return t
+}
+
+// compactUnused drops unused's stale and repeated entries.
+func (s *templateStore) compactUnused() {
+	out := s.unused[:0]
+	seen := make(map[uint64]bool, s.unusedN)
+	for _, k := range s.unused {
+		if s.isUnused(k) && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	s.unused = out
 }
 
 // fieldCount returns the number of fields of a stored template.
@@ -145,14 +227,39 @@ func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t 
 	}
 	k := templateKey(version, domain, id)
 	old, ok := s.templates[k]
-	if !ok && len(s.templates) >= s.max {
+	// Room is made by forgetting templates no data set has used, oldest
+	// first, and only if that makes enough: templates in use are kept,
+	// and a template that cannot be stored makes nothing be forgotten.
+	wasUnused := s.isUnused(k)
+	freeN, freeFields := s.unusedN, s.unusedFields
+	if wasUnused {
+		freeN, freeFields = freeN-1, freeFields-fieldCount(old)
+	}
+	needSlot := !ok && len(s.templates) >= s.max
+	if needSlot && freeN == 0 {
 		return fmt.Errorf("template %d: %w", id, ErrTemplateLimit)
 	}
-	if s.fields-fieldCount(old)+n > s.fieldBudget {
+	if over := s.fields - fieldCount(old) + n - s.fieldBudget; over > freeFields {
 		return fmt.Errorf("template %d: the exporter's templates already have %d fields, at most %d: %w", id, s.fields, s.fieldBudget, ErrTemplateLimit)
+	}
+	if needSlot {
+		s.evictUnused(k)
+	}
+	for s.fields-fieldCount(old)+n > s.fieldBudget && s.evictUnused(k) {
 	}
 	s.fields += n - fieldCount(old)
 	s.templates[k] = t
+	switch {
+	case !ok:
+		s.unusedN++
+		s.unusedFields += n
+		s.unused = append(s.unused, k)
+		if len(s.unused) > 2*s.max+16 {
+			s.compactUnused()
+		}
+	case wasUnused:
+		s.unusedFields += n - fieldCount(old)
+	}
 	delete(s.compiled, k)
 	var c *compiledTemplate
 	switch tt := t.(type) {
@@ -180,14 +287,10 @@ func (s *templateStore) GetTemplate(version uint16, domain uint32, id uint16) (a
 // RemoveTemplate deletes a template (IPFIX template withdrawal).
 func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16) (any, error) {
 	k := templateKey(version, domain, id)
-	t, ok := s.templates[k]
-	if !ok {
+	if _, ok := s.templates[k]; !ok {
 		return nil, netflow.ErrorTemplateNotFound
 	}
-	delete(s.templates, k)
-	delete(s.compiled, k)
-	s.fields -= fieldCount(t)
-	return t, nil
+	return s.forget(k), nil
 }
 
 // GetTemplates returns a copy of every template.

@@ -194,8 +194,14 @@ func (g *goflowTemplates) AddTemplate(version uint16, domain uint32, id uint16, 
 }
 
 // GetTemplate returns a stored template goflow2 may decode the data of.
+// goflow2 asks once per data set, so a stored template is marked used
+// (templateStore.use), as the fast path marks the templates of the sets it
+// decodes.
 func (g *goflowTemplates) GetTemplate(version uint16, domain uint32, id uint16) (any, error) {
 	t, err := g.templateStore.GetTemplate(version, domain, id)
+	if err == nil {
+		g.use(templateKey(version, domain, id))
+	}
 	var c *compiledTemplate
 	if err == nil && !g.all {
 		if c = g.compiled[templateKey(version, domain, id)]; c != nil && c.vars == nil {

@@ -1,8 +1,11 @@
 package decode
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
 
 	"github.com/flowmetrics/flowmetrics/processor/health"
 )
@@ -65,9 +68,10 @@ func TestZeroLengthFieldsIgnored(t *testing.T) {
 
 // TestTemplateFieldBudget: an exporter's templates are bounded in fields as
 // well as in number (max templates of 16,000 fields were 250 MB an
-// exporter): a template of more than 1024 fields is refused,
-// and so is one past the exporter's budget; replacing a template frees its
-// old fields.
+// exporter): a template of more than 1024 fields is refused, and so is one
+// past the exporter's budget when only templates in use could make room;
+// templates no data set has used are forgotten to make it, oldest first;
+// replacing a template frees its old fields.
 func TestTemplateFieldBudget(t *testing.T) {
 	many := func(n int) []field {
 		fs := make([]field, n)
@@ -76,27 +80,33 @@ func TestTemplateFieldBudget(t *testing.T) {
 		}
 		return fs
 	}
+	rec := flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3)
 	for _, version := range []uint16{9, 10} {
 		d, ex := New(Limits{MaxTemplates: 4}), &health.Exporter{} // budget: 1024 fields
 		limit := func() uint64 { return ex.DecodeErrors[health.ReasonTemplateLimit].Load() }
+		check := func(step string, templates int64, limits uint64) {
+			t.Helper()
+			if ex.Templates.Load() != templates || limit() != limits {
+				t.Fatalf("v%d, %s: templates %d, template_limit %d; want %d, %d", version, step, ex.Templates.Load(), limit(), templates, limits)
+			}
+		}
 		decodeAll(t, d, ex, datagram(version, 0, 1, templateSet(version, 256, many(1025)...)))
-		if ex.Templates.Load() != 0 || limit() != 1 {
-			t.Fatalf("v%d: a %d-field template: templates %d, template_limit %d", version, 1025, ex.Templates.Load(), limit())
-		}
-		decodeAll(t, d, ex, datagram(version, 1, 1, templateSet(version, 256, many(1000)...)))
+		check("a 1025-field template", 0, 1)
+		// 256 in use (a data set of its 1000 one-byte fields).
+		decodeAll(t, d, ex, datagram(version, 1, 1, templateSet(version, 256, many(1000)...), dataSet(256, make([]byte, 1000))))
 		decodeAll(t, d, ex, datagram(version, 2, 1, templateSet(version, 257, many(100)...)))
-		if ex.Templates.Load() != 1 || limit() != 2 {
-			t.Fatalf("v%d: past the budget: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
-		}
+		check("past the budget, all in use", 1, 2)
 		decodeAll(t, d, ex, datagram(version, 3, 1, templateSet(version, 256, many(924)...)))
 		decodeAll(t, d, ex, datagram(version, 4, 1, templateSet(version, 257, many(100)...)))
-		if ex.Templates.Load() != 2 || limit() != 2 {
-			t.Fatalf("v%d: after a replacement: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
+		check("after a replacement", 2, 2)
+		// 257 (100 fields) is not in use: forgotten for 258.
+		decodeAll(t, d, ex, datagram(version, 5, 1, templateSet(version, 258, flowFields...), dataSet(258, rec)))
+		check("past the budget, one not in use", 2, 2)
+		if recs := decodeAll(t, d, ex, datagram(version, 6, 1, dataSet(257, make([]byte, 100)))); len(recs) != 0 {
+			t.Fatalf("v%d: template 257 still decodes after it was forgotten", version)
 		}
-		decodeAll(t, d, ex, datagram(version, 5, 1, templateSet(version, 258, flowFields...)))
-		if ex.Templates.Load() != 2 || limit() != 3 {
-			t.Fatalf("v%d: a small template past the budget: templates %d, template_limit %d", version, ex.Templates.Load(), limit())
-		}
+		decodeAll(t, d, ex, datagram(version, 7, 1, templateSet(version, 259, many(100)...)))
+		check("a template past the budget, all in use", 2, 3)
 	}
 }
 
@@ -179,5 +189,59 @@ func TestLargeBatchNotRetained(t *testing.T) {
 		d.Reset()
 	}); allocs != 0 {
 		t.Fatalf("%v allocations per batch of 1,200 records", allocs)
+	}
+}
+
+// TestTemplateStoreBookkeeping: over random adds, replacements, data-set
+// uses and withdrawals, the store's counts of unused templates and their
+// fields match what it holds, every stored template no data set has used
+// can be forgotten (it waits in unused), and neither the templates, their
+// fields nor the waiting list outgrow their bounds.
+func TestTemplateStoreBookkeeping(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	s := newTemplateStore(8) // budget: 1024 fields
+	for i := range 20000 {
+		id := uint16(256 + rng.IntN(24))
+		k := templateKey(10, 1, id)
+		switch op := rng.IntN(10); {
+		case op < 5:
+			fs := make([]netflow.Field, 1+rng.IntN(300))
+			for j := range fs {
+				fs[j] = netflow.Field{Type: 999, Length: 1}
+			}
+			_ = s.AddTemplate(10, 1, id, netflow.TemplateRecord{TemplateId: id, Fields: fs})
+		case op < 9:
+			if _, err := s.GetTemplate(10, 1, id); err == nil {
+				s.use(k)
+			}
+		default:
+			_, _ = s.RemoveTemplate(10, 1, id)
+		}
+		n, unusedF, fields := 0, 0, 0
+		waiting := map[uint64]bool{}
+		for _, w := range s.unused {
+			waiting[w] = true
+		}
+		for key, tpl := range s.templates {
+			fields += fieldCount(tpl)
+			if _, used := s.used[key]; !used {
+				n++
+				unusedF += fieldCount(tpl)
+				if !waiting[key] {
+					t.Fatalf("op %d: unused template %x is not waiting to be forgotten", i, key)
+				}
+			}
+		}
+		for key := range s.used {
+			if _, ok := s.templates[key]; !ok {
+				t.Fatalf("op %d: %x marked used but not stored", i, key)
+			}
+		}
+		switch {
+		case n != s.unusedN || unusedF != s.unusedFields || fields != s.fields:
+			t.Fatalf("op %d: unused %d (%d fields), fields %d; the store counts %d (%d), %d", i, n, unusedF, fields, s.unusedN, s.unusedFields, s.fields)
+		case len(s.templates) > s.max || s.fields > s.fieldBudget || len(s.unused) > 2*s.max+17:
+			t.Fatalf("op %d: %d templates, %d fields, %d waiting: past the bounds", i, len(s.templates), s.fields, len(s.unused))
+		}
 	}
 }
