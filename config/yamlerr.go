@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configopaque"
 	"gopkg.in/yaml.v3"
 )
 
@@ -77,7 +78,7 @@ const maxYAMLErrors = 20
 func nameKey(msg string, byLine map[int][]yamlNode) string {
 	// The secrets are opaque strings (configopaque.String): to the user,
 	// strings.
-	msg = strings.Replace(msg, " into configopaque.String", " into string", 1)
+	msg = strings.Replace(msg, " into "+opaqueType, " into string", 1)
 	if m := reUnknownField.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		for _, n := range byLine[line] {
@@ -119,9 +120,13 @@ func nameKey(msg string, byLine map[int][]yamlNode) string {
 	return msg
 }
 
+// opaqueType is how yaml.v3 names the secrets' type (configopaque.String)
+// in its errors; nameKey calls it a string, as the user wrote one.
+var opaqueType = reflect.TypeOf(configopaque.String("")).String()
+
 // typeName is how yaml.v3 names t in its errors, as nameKey rewrites them.
 func typeName(t reflect.Type) string {
-	if s := t.String(); s != "configopaque.String" {
+	if s := t.String(); s != opaqueType {
 		return s
 	}
 	return "string"
