@@ -50,7 +50,9 @@ func checkTable(t *testing.T, f *Family, what string) {
 // and directions land in the series the plainly masked key names, and
 // every key stays findable by its hash; with a small limit the family
 // still sums to its records through admission, the sketch, freezing,
-// dropping and resumption.
+// dropping and resumption. Both of addKeyed's loops (addShort for keys
+// that differ in at most two words per record, the general one for the
+// rest) are checked.
 func TestAddKeyedMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	exporters := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
@@ -76,6 +78,7 @@ func TestAddKeyedMatchesModel(t *testing.T) {
 		}
 		return r
 	}
+	paths := map[bool]int{} // shapes that take addShort (true) or the general loop
 	for shape := range 400 {
 		var labels []Label
 		switch shape {
@@ -103,6 +106,7 @@ func TestAddKeyedMatchesModel(t *testing.T) {
 		spec := Spec{Name: "x", Labels: labels, Limit: 1 << 20, IPv4Mask: []int{0, 24, 31}[rng.IntN(3)], IPv6Mask: []int{0, 64, 127}[rng.IntN(3)]}
 		// Unlimited: every record lands in the series of its masked key.
 		f := NewFamily(spec, Options{})
+		paths[len(f.tab.words)-f.batchWords <= 2]++
 		want := map[string]uint64{}
 		for range 5 {
 			recs := make([]flow.Record, rng.IntN(200))
@@ -184,6 +188,9 @@ func TestAddKeyedMatchesModel(t *testing.T) {
 			}
 			prev = cur
 		}
+	}
+	if paths[true] < 50 || paths[false] < 50 {
+		t.Fatalf("shapes by path (addShort true): %v, want at least 50 each", paths)
 	}
 }
 

@@ -31,6 +31,9 @@ type keyTable struct {
 	next     int32      // ids handed out so far
 	free     []int32
 	n        int // keys present
+	// shortMask has all bits set in the first min(len(words), shortKey)
+	// words: findShort's comparison ignores the words past the key.
+	shortMask [shortKey]uint64
 }
 
 // keyChunk is how many keys a chunk of keyTable.keys holds; chunks keep
@@ -61,8 +64,15 @@ func newKeyTable(words []uint8, capacity int) keyTable {
 	for n < 2*capacity {
 		n *= 2
 	}
-	return keyTable{words: words, seed: rand.Uint64(), k0: rand.Uint64(), slots: make([]slot, n)}
+	t := keyTable{words: words, seed: rand.Uint64(), k0: rand.Uint64(), slots: make([]slot, n)}
+	for i := range min(len(words), shortKey) {
+		t.shortMask[i] = ^uint64(0)
+	}
+	return t
 }
+
+// shortKey is how many words findShort compares.
+const shortKey = 5
 
 // hash returns the hash of the compact key ck.
 func (t *keyTable) hash(ck *ckey) uint64 {
@@ -73,10 +83,15 @@ func (t *keyTable) hash(ck *ckey) uint64 {
 // hash of a key is hashFrom(hashFrom(seed, key[:n]), key[n:]) for any n.
 func (t *keyTable) hashFrom(h uint64, words []uint64) uint64 {
 	for _, w := range words {
-		hi, lo := bits.Mul64(w^t.k0, h^hashMul1)
-		h = hi ^ lo
+		h = t.mix(h, w)
 	}
 	return h
+}
+
+// mix continues a hash h over one word.
+func (t *keyTable) mix(h, w uint64) uint64 {
+	hi, lo := bits.Mul64(w^t.k0, h^hashMul1)
+	return hi ^ lo
 }
 
 // compact gathers t's words of a full key.
@@ -125,6 +140,28 @@ func (t *keyTable) find(ck *ckey, h uint64) int32 {
 	}
 }
 
+// findShort is find for a key of at most five words (shortKey).
+func (t *keyTable) findShort(ck *ckey, h uint64) int32 {
+	h32 := uint32(h)
+	m := uint32(len(t.slots) - 1)
+	z := &t.shortMask
+	for i := h32 & m; ; i = (i + 1) & m {
+		s := t.slots[i]
+		if s.id == 0 {
+			return -1
+		}
+		if s.hash == h32 {
+			id := uint32(s.id - 1)
+			c := t.keys[id/keyChunk]
+			o := int(id%keyChunk) * len(t.words)
+			st := (*[shortKey]uint64)(c[o : o+shortKey])
+			if (st[0]^ck[0])&z[0]|(st[1]^ck[1])&z[1]|(st[2]^ck[2])&z[2]|(st[3]^ck[3])&z[3]|(st[4]^ck[4])&z[4] == 0 {
+				return int32(id)
+			}
+		}
+	}
+}
+
 // insert adds ck, which must not be present, and returns its id.
 func (t *keyTable) insert(ck *ckey, h uint64) int32 {
 	if 2*(t.n+1) > len(t.slots) {
@@ -138,7 +175,9 @@ func (t *keyTable) insert(ck *ckey, h uint64) int32 {
 		id = t.next
 		t.next++
 		if int(id/keyChunk) == len(t.keys) {
-			t.keys = append(t.keys, make([]uint64, keyChunk*len(t.words)))
+			// shortKey-1 words of padding let findShort read
+			// shortKey words from any key.
+			t.keys = append(t.keys, make([]uint64, keyChunk*len(t.words)+shortKey-1))
 		}
 	}
 	copy(t.stored(id), ck[:])

@@ -18,6 +18,7 @@ func TestKeyTableMatchesMap(t *testing.T) {
 	}{
 		{"one word", []uint8{uint8(otherWord)}, 5000, 200_000},
 		{"three words", []uint8{0, 1, uint8(otherWord)}, 40, 200_000},
+		{"five words", []uint8{0, 1, uint8(otherWord), 2, 3}, 8, 200_000},
 		{"all words", []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 100_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,6 +42,11 @@ func TestKeyTableMatchesMap(t *testing.T) {
 				}
 				if got != want {
 					t.Fatalf("op %d: find = %d, want %d", op, got, want)
+				}
+				if len(tc.words) <= shortKey {
+					if short := tab.findShort(&ck, h); short != want {
+						t.Fatalf("op %d: findShort = %d, want %d", op, short, want)
+					}
 				}
 				switch {
 				case got < 0 && rng.IntN(3) > 0:
@@ -77,6 +83,53 @@ func TestKeyTableMatchesMap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFindComparesEveryWord: a key that differs from a stored one in any
+// single word is not found under the stored key's hash, by find and by
+// findShort, for keys of every length and ids in every position of a
+// chunk (findShort reads past the last key of a chunk into its padding).
+// Random keys almost never share a hash, so the other tests would miss a
+// comparison that skipped a word.
+func TestFindComparesEveryWord(t *testing.T) {
+	for n := 1; n <= keyWords; n++ {
+		words := make([]uint8, n)
+		for i := range words {
+			words[i] = uint8(i)
+		}
+		tab := newKeyTable(words, 1)
+		rng := rand.New(rand.NewPCG(uint64(n), 3))
+		for id := int32(0); id < keyChunk+3; id++ {
+			var ck ckey
+			for i := range n {
+				ck[i] = rng.Uint64()
+			}
+			h := tab.hash(&ck)
+			if got := tab.insert(&ck, h); got != id {
+				t.Fatalf("%d words: insert gave id %d, want %d", n, got, id)
+			}
+			for j := range n {
+				other := ck
+				other[j] ^= 1 << (id % 64)
+				if got := tab.find(&other, h); got != -1 {
+					t.Fatalf("%d words, id %d: a key differing in word %d is found as %d", n, id, j, got)
+				}
+				if n <= shortKey {
+					if got := tab.findShort(&other, h); got != -1 {
+						t.Fatalf("%d words, id %d: findShort finds a key differing in word %d as %d", n, id, j, got)
+					}
+				}
+			}
+			if got := tab.find(&ck, h); got != id {
+				t.Fatalf("%d words: id %d is found as %d", n, id, got)
+			}
+			if n <= shortKey {
+				if got := tab.findShort(&ck, h); got != id {
+					t.Fatalf("%d words: findShort finds id %d as %d", n, id, got)
+				}
+			}
+		}
 	}
 }
 
