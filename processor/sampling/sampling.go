@@ -10,6 +10,7 @@ package sampling
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
@@ -103,12 +104,12 @@ func (c *Corrector) Apply(r *flow.Record, override uint32) bool {
 
 // saturatingMul multiplies without wrapping: a hostile exporter stating a
 // huge count and rate must not wrap a counter back to a small value.
+// It runs twice per record: the high half of the full product says whether
+// it overflowed, where the test a > max/b cost a division.
 func saturatingMul(a, b uint64) uint64 {
-	if a == 0 || b == 0 {
-		return 0
-	}
-	if a > ^uint64(0)/b {
+	hi, lo := bits.Mul64(a, b)
+	if hi != 0 {
 		return ^uint64(0)
 	}
-	return a * b
+	return lo
 }

@@ -57,11 +57,28 @@ func TestApply(t *testing.T) {
 }
 
 func TestSaturatingMul(t *testing.T) {
-	if got := saturatingMul(1<<40, 1<<30); got != ^uint64(0) {
-		t.Fatalf("overflow not saturated: %d", got)
-	}
-	if got := saturatingMul(3, 7); got != 21 {
-		t.Fatalf("3*7 = %d", got)
+	const max = ^uint64(0)
+	for _, tc := range []struct{ a, b, want uint64 }{
+		{0, 0, 0},
+		{0, max, 0},
+		{max, 0, 0},
+		{3, 7, 21},
+		{1, max, max},
+		{max, 1, max},
+		{1 << 32, 1 << 31, 1 << 63},
+		{1 << 32, 1 << 32, max},     // 2^64: one past the largest
+		{1<<32 - 1, 1<<32 + 1, max}, // 2^64 - 1 exactly
+		{1<<32 + 1, 1<<32 - 1, max}, // the same the other way round
+		{1<<32 + 1, 1 << 32, max},   // just over
+		{max / 3, 3, max},           // max is divisible by 3
+		{max/3 + 1, 3, max},         // overflows by 2
+		{1 << 40, 1 << 30, max},     // a huge count at a huge rate
+		{1 << 50, 1 << 13, 1 << 63}, // the core's cap times 8192
+		{1<<50 - 1, 8191, (1<<50 - 1) * 8191},
+	} {
+		if got := saturatingMul(tc.a, tc.b); got != tc.want {
+			t.Errorf("saturatingMul(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }
 
