@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzDirectLayoutMatchesGoflow2$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/decode/ -run '^$$' -fuzz '^FuzzSFlowFastPathMatchesGoflow2$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./processor/aggregate/ -run '^$$' -fuzz '^FuzzShortMatchesGeneral$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/flowmetrics/ -run '^$$' -fuzz '^FuzzWebConfig$$' -fuzztime $(FUZZTIME)
 

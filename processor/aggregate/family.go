@@ -364,18 +364,29 @@ func (f *Family) TryAddKeyed(recs []flow.Record, base []Key, now time.Time) bool
 
 // addKeyed is AddKeyed with f.mu held.
 //
-// Its loop, and addShort's that it hands most families to, are the hot
-// path of the whole program (once per record and family), so they keep
-// only the common case inline: a key found live, or equal to the previous
-// record's. Admission, the sketch and the overflow series are in miss.
+// The loops of addShort and addGeneral are the hot path of the whole
+// program (once per record and family), so they keep only the common case
+// inline: a key found live, or equal to the previous record's. Admission,
+// the sketch and the overflow series are in miss. Both fold the same
+// records into the same series, in the same order
+// (FuzzShortMatchesGeneral).
 func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
-	if len(recs) == 0 {
-		return
-	}
-	if len(f.tab.words)-f.batchWords <= 2 {
+	switch {
+	case len(recs) == 0:
+	case f.short():
 		f.addShort(recs, base, now)
-		return
+	default:
+		f.addGeneral(recs, base, now)
 	}
+}
+
+// short reports whether the family's records differ in at most two words
+// of the compact key, so that addShort can fold them.
+func (f *Family) short() bool { return len(f.tab.words)-f.batchWords <= 2 }
+
+// addGeneral is addKeyed for any family, with a loop over the words that
+// differ from record to record.
+func (f *Family) addGeneral(recs []flow.Record, base []Key, now time.Time) {
 	base = base[:len(recs)]
 	b := batch{now: now}
 	ns := now.UnixNano()
@@ -442,9 +453,9 @@ func (f *Family) addKeyed(recs []flow.Record, base []Key, now time.Time) {
 	}
 }
 
-// addShort is addKeyed for a family whose records differ in at most two
-// words of the compact key (every default family; the others take the
-// general loop): the two words are kept in registers and hashed without a
+// addShort is addGeneral for a family whose records differ in at most two
+// words of the compact key (every default family; the others take
+// addGeneral): the two words are kept in registers and hashed without a
 // loop, and a key is compared as five words at once (findShort). It took
 // 12 % off BenchmarkFamilyCost/v5/all and 23 % off sflow/all
 // (docs/performance.md, session 15).
