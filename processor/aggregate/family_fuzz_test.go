@@ -17,10 +17,18 @@ const fuzzRecordBytes = 8
 // that keys repeat (the previous-record shortcut), families fill up
 // (admission, the sketch, the overflow series) and exporters change
 // within a batch.
+//
+// Bit 7 of b[4] swaps the exporter for a sibling: the sibling of
+// 2001:db8::1 differs from it only in the key's first word (the first
+// four exporters differ from one another in the second word), the
+// sibling of :: is the invalid address (the same zero key). b[5]>>6 sets
+// an IP version other than the addresses' (0, 41, or the other family's):
+// a record takes the IPv6 masks unless it says 4.
 func fuzzRecord(b []byte) flow.Record {
-	exporters := [4]netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
-		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::")}
-	r := flow.Record{Exporter: exporters[b[0]&3], Direction: flow.Direction(b[0] >> 3 & 3),
+	exporters := [8]netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::"),
+		netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("::1"), netip.MustParseAddr("2001:db8:0:1::1"), {}}
+	r := flow.Record{Exporter: exporters[b[0]&3|b[4]>>5&4], Direction: flow.Direction(b[0] >> 3 & 3),
 		Proto: [2]uint8{6, 17}[b[0]>>5&1], SrcPort: uint16(b[3] & 7), DstPort: uint16(b[4]&7) << 8,
 		InIf: uint32(b[5] & 3), OutIf: uint32(b[5] >> 2 & 3), SrcAS: uint32(b[6] & 3), DstAS: uint32(b[6] >> 2 & 3),
 		SrcCountry: [2][2]byte{{}, {'F', 'R'}}[b[6]>>4&1], DstCountry: [2][2]byte{{}, {'D', 'E'}}[b[6]>>5&1],
@@ -33,6 +41,14 @@ func fuzzRecord(b []byte) flow.Record {
 		r.IPVersion = 6
 		r.SrcAddr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 8: b[1] >> 4, 15: b[1] & 15})
 		r.DstAddr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb9, 8: b[2] >> 4, 15: b[2] & 15})
+	}
+	switch b[5] >> 6 {
+	case 1:
+		r.IPVersion = 0
+	case 2:
+		r.IPVersion = 41
+	case 3:
+		r.IPVersion = 10 - r.IPVersion
 	}
 	return r
 }
