@@ -475,8 +475,8 @@ func (f *Family) addShort(recs []flow.Record, base []Key, now time.Time) {
 	if n > 1 {
 		r1, m41, m61 = t.words[skip+1], f.cmask4[skip+1], f.cmask6[skip+1]
 	}
-	// ck is the compact key: the batch words, then the record's (see
-	// addKeyed); past them, whatever the last record left.
+	// ck is the compact key: the batch words (see batchWords), then the
+	// record's; past them zero (findShort masks those words anyway).
 	var ck ckey
 	hPre := t.hashFrom(t.seed, ck[:skip])
 	var prevS *series
