@@ -117,9 +117,9 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 		limits:    d.limits,
 		gen:       d.gen,
 		templates: newTemplateStore(d.limits.MaxTemplates),
-		samplers:  make(map[samplerKey]uint32),
-		domains:   make(map[uint32]uint32),
-		seq:       make(map[seqKey]*seqState),
+		samplers:  newUsedMap[samplerKey, uint32](),
+		domains:   newUsedMap[uint32, uint32](),
+		seq:       newUsedMap[seqKey, *seqState](),
 		pools:     make(map[poolKey]*poolState),
 	}
 	if ex.Attach(cur, st) {
@@ -148,12 +148,12 @@ type exporterState struct {
 	limits    Limits     // those of the decoder that made it
 	gen       uint64     // and its generation
 	templates *templateStore
-	samplers  map[samplerKey]uint32 // sampler id -> rate
-	domains   map[uint32]uint32     // observation domain -> rate
-	seq       map[seqKey]*seqState
-	pools     map[poolKey]*poolState // sFlow sources' sample pools
-	poolTick  uint32                 // sFlow flow samples seen (the pools' clock)
-	poolSwept uint32                 // poolTick at the last sweep of pools
+	samplers  usedMap[samplerKey, uint32] // sampler id -> rate
+	domains   usedMap[uint32, uint32]     // observation domain -> rate
+	seq       usedMap[seqKey, *seqState]  // at most maxSequenceSources
+	pools     map[poolKey]*poolState      // sFlow sources' sample pools
+	poolTick  uint32                      // sFlow flow samples seen (the pools' clock)
+	poolSwept uint32                      // poolTick at the last sweep of pools
 	poolHot   [poolHotSize]poolHotEntry
 }
 

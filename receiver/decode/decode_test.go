@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/flowmetrics/flowmetrics/processor/flow"
@@ -244,9 +245,10 @@ func TestTemplateLimit(t *testing.T) {
 	}
 }
 
-// TestSamplerLimit: past MaxSamplers, new sampler ids' rates are refused and
-// counted (once per datagram), known ones still update, and records of a
-// refused sampler have no rate.
+// TestSamplerLimit: past MaxSamplers, a new sampler id's rate takes the
+// place of the oldest rate no record has used; when every rate is in use
+// it is refused and counted (once per datagram); known ones still update;
+// records of a forgotten or refused sampler have no rate.
 func TestSamplerLimit(t *testing.T) {
 	d, ex := New(Limits{MaxSamplers: 2}), &health.Exporter{}
 	opts := optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{48, 1}, {49, 1}, {50, 4}})
@@ -255,22 +257,97 @@ func TestSamplerLimit(t *testing.T) {
 	rec := func(id byte) []byte {
 		return cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), []byte{id})
 	}
-	decodeAll(t, d, ex, datagram(9, 0, 1, opts, templateSet(9, 256, data...), dataSet(257, rate(1, 10), rate(2, 20), rate(3, 30), rate(4, 40))))
+	rates := func(recs []flow.Record) []uint32 {
+		var out []uint32
+		for _, r := range recs {
+			out = append(out, r.SamplingRate)
+		}
+		return out
+	}
+	// Samplers 1 and 2 wait unused; 3 takes 1's place.
+	decodeAll(t, d, ex, datagram(9, 0, 1, opts, templateSet(9, 256, data...), dataSet(257, rate(1, 10), rate(2, 20), rate(3, 30))))
+	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 0 {
+		t.Fatalf("sampler_limit = %d with unused rates to forget, want 0", got)
+	}
+	recs := decodeAll(t, d, ex, datagram(9, 1, 1, dataSet(256, rec(1), rec(2), rec(3))))
+	if got := rates(recs); !slices.Equal(got, []uint32{0, 20, 30}) {
+		t.Fatalf("rates of samplers 1, 2, 3: %v, want [0 20 30] (1 forgotten)", got)
+	}
+	// 2 and 3 are in use: 4 is refused, 1 too; 2 still updates.
+	decodeAll(t, d, ex, datagram(9, 2, 1, dataSet(257, rate(4, 40), rate(1, 10), rate(2, 25))))
 	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 1 {
 		t.Fatalf("sampler_limit = %d after one datagram refusing two rates, want 1", got)
 	}
-	decodeAll(t, d, ex, datagram(9, 1, 1, dataSet(257, rate(2, 25))))
+	decodeAll(t, d, ex, datagram(9, 3, 1, dataSet(257, rate(2, 26))))
 	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 1 {
 		t.Fatalf("sampler_limit = %d after updating a known sampler, want 1", got)
 	}
-	recs := decodeAll(t, d, ex, datagram(9, 2, 1, dataSet(256, rec(1), rec(2), rec(3))))
-	if len(recs) != 3 {
-		t.Fatalf("%d records, want 3", len(recs))
+	recs = decodeAll(t, d, ex, datagram(9, 4, 1, dataSet(256, rec(2), rec(3), rec(4))))
+	if got := rates(recs); !slices.Equal(got, []uint32{26, 30, 0}) {
+		t.Fatalf("rates of samplers 2, 3, 4: %v, want [26 30 0]", got)
 	}
-	for i, want := range []uint32{10, 25, 0} {
-		if recs[i].SamplingRate != want {
-			t.Errorf("record of sampler %d: rate %d, want %d", i+1, recs[i].SamplingRate, want)
+}
+
+// TestForgedSamplersGiveWay: a flood of rates for made-up sampler ids from
+// a real exporter's address (no record ever uses them) refuses nothing,
+// keeps the exporter's own sampler, lets a sampler it adds later in, and
+// holds at most MaxSamplers rates. Before, the flood filled the table for
+// good and the new sampler's records had no rate.
+func TestForgedSamplersGiveWay(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	opts := optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{48, 2}, {49, 1}, {50, 4}})
+	data := append(append([]field(nil), flowFields...), field{48, 2})
+	rate := func(id uint16, r uint32) []byte { return cat(u32(0), u16(id), []byte{2}, u32(r)) }
+	rec := func(id uint16) []byte {
+		return cat(flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1), u16(id))
+	}
+	decodeAll(t, d, ex, datagram(9, 0, 1, opts, templateSet(9, 256, data...), dataSet(257, rate(7, 70))))
+	if recs := decodeAll(t, d, ex, datagram(9, 1, 1, dataSet(256, rec(7)))); len(recs) != 1 || recs[0].SamplingRate != 70 {
+		t.Fatalf("the exporter's own sampler: %+v, want one record at 70", recs)
+	}
+	seq := uint32(2)
+	for id := uint16(1000); id < 3000; id += 10 {
+		var forged [][]byte
+		for j := range uint16(10) {
+			forged = append(forged, rate(id+j, 1000))
 		}
+		decodeAll(t, d, ex, datagram(9, seq, 1, dataSet(257, forged...)))
+		seq++
+	}
+	decodeAll(t, d, ex, datagram(9, seq, 1, dataSet(257, rate(9, 90))))
+	recs := decodeAll(t, d, ex, datagram(9, seq+1, 1, dataSet(256, rec(7), rec(9), rec(1000))))
+	if len(recs) != 3 || recs[0].SamplingRate != 70 || recs[1].SamplingRate != 90 || recs[2].SamplingRate != 0 {
+		t.Fatalf("samplers 7, 9 and a forged one after the flood: %+v, want rates 70, 90, 0", recs)
+	}
+	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 0 {
+		t.Fatalf("sampler_limit = %d, want 0: forged rates were never used", got)
+	}
+	st := ex.Attached().(*exporterState)
+	if n, w := st.samplers.len(), len(st.samplers.waiting); n != DefaultLimits.MaxSamplers || w > n {
+		t.Fatalf("%d rates, %d waiting; want %d, at most as many", n, w, DefaultLimits.MaxSamplers)
+	}
+}
+
+// TestSequenceSourcesGiveWay: after a flood of one-off observation domains
+// from an exporter's address (more than it tracks), a domain that starts
+// later is tracked and its gap counted, and the domain tracked before the
+// flood still is.
+func TestSequenceSourcesGiveWay(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	decodeAll(t, d, ex, datagram(9, 0, 1), datagram(9, 1, 1))
+	for domain := uint32(100); domain < 100+3*maxSequenceSources; domain++ {
+		decodeAll(t, d, ex, datagram(9, 5, domain))
+	}
+	decodeAll(t, d, ex, datagram(9, 10, 7), datagram(9, 11, 7), datagram(9, 13, 7)) // domain 7 loses one
+	if got := ex.SequenceGaps.Load(); got != 1 {
+		t.Fatalf("%d gaps after the flood, want 1 (the new domain's)", got)
+	}
+	decodeAll(t, d, ex, datagram(9, 2, 1), datagram(9, 4, 1)) // domain 1 loses one
+	if got := ex.SequenceGaps.Load(); got != 2 {
+		t.Fatalf("%d gaps, want 2: the domain tracked before the flood is still tracked", got)
+	}
+	if n := ex.Attached().(*exporterState).seq.len(); n != maxSequenceSources {
+		t.Fatalf("%d sequence trackers, want %d", n, maxSequenceSources)
 	}
 }
 

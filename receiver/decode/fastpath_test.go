@@ -161,9 +161,9 @@ func keptState(ex *health.Exporter) any {
 		templates           map[uint64]any
 		compiled            map[uint64]*compiledTemplate
 		fields              int
-		samplers            map[samplerKey]uint32
-		domains             map[uint32]uint32
-		seq                 map[seqKey]*seqState
+		samplers            usedMap[samplerKey, uint32]
+		domains             usedMap[uint32, uint32]
+		seq                 usedMap[seqKey, *seqState]
 		pools               map[poolKey]*poolState
 		poolTick, poolSwept uint32
 		used                map[uint64]struct{}

@@ -441,7 +441,7 @@ func unjoin(err error) []error {
 // for the whole observation domain.
 //
 // It reports false when the rate was refused because the exporter already
-// has MaxSamplers entries.
+// has MaxSamplers entries, all in use by data (see usedMap).
 func (d *Decoder) options(st *exporterState, domain uint32, rec *netflow.OptionsDataRecord) bool {
 	var sf samplingFields
 	for i := range rec.ScopesValues {
@@ -464,20 +464,9 @@ func (d *Decoder) setRate(st *exporterState, domain uint32, sf *samplingFields) 
 		return true
 	}
 	if sf.hasSampler {
-		k := samplerKey{domain, uint32(sf.samplerID)}
-		if _, ok := st.samplers[k]; ok || len(st.samplers) < d.limits.MaxSamplers {
-			st.samplers[k] = r
-		} else {
-			return false
-		}
-		return true
+		return st.samplers.put(samplerKey{domain, uint32(sf.samplerID)}, r, d.limits.MaxSamplers)
 	}
-	if _, ok := st.domains[domain]; ok || len(st.domains) < d.limits.MaxSamplers {
-		st.domains[domain] = r
-	} else {
-		return false
-	}
-	return true
+	return st.domains.put(domain, r, d.limits.MaxSamplers)
 }
 
 // recordBuilder accumulates one data record's fields. Both decode paths
@@ -654,7 +643,7 @@ type domainRate struct {
 }
 
 func (st *exporterState) domainRate(domain uint32) domainRate {
-	r, ok := st.domains[domain]
+	r, ok := st.domains.get(domain)
 	return domainRate{r, ok}
 }
 
@@ -709,8 +698,7 @@ func (rb *recordBuilder) samplerRate(st *exporterState, domain uint32) (uint32, 
 	if !rb.sf.hasSampler {
 		return 0, false
 	}
-	rate, ok := st.samplers[samplerKey{domain, uint32(rb.sf.samplerID)}]
-	return rate, ok
+	return st.samplers.get(samplerKey{domain, uint32(rb.sf.samplerID)})
 }
 
 func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, values []netflow.DataField) {

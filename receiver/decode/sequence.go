@@ -19,6 +19,10 @@ const (
 // exporter restart (or a counter reset), not as loss.
 const seqResetGap = 1 << 20
 
+// maxSequenceSources bounds an exporter's sequence trackers (observation
+// domains, sFlow sub-agents).
+const maxSequenceSources = 64
+
 // lateWindow is how many datagrams back a sequence number may step and still
 // be read as a late (reordered) datagram; further back is a restart.
 const lateWindow = 4
@@ -45,16 +49,15 @@ type seqState struct {
 // goes back if the RFC convention fits again), so such an exporter shows no
 // false loss.
 func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, unit seqUnit) {
-	s := st.seq[k]
+	s, ok := st.seq.get(k)
 	advance := n
 	if unit == seqDatagrams {
 		advance = 1
 	}
-	if s == nil {
-		if len(st.seq) >= 64 { // bounded: domains per exporter
-			return
-		}
-		st.seq[k] = &seqState{next: seq + advance, raw: seq, lastN: n}
+	if !ok {
+		// A source's second datagram marks its tracker used: one-off
+		// sources (forged domains) give way to new ones.
+		st.seq.put(k, &seqState{next: seq + advance, raw: seq, lastN: n}, maxSequenceSources)
 		return
 	}
 	raw := seq
