@@ -328,6 +328,33 @@ func TestForgedSamplersGiveWay(t *testing.T) {
 	}
 }
 
+// TestForgedDomainsGiveWay: observation-domain rates (options scoped to
+// the domain) are kept the same way: forged domains' rates, which no
+// record takes, make room for a new real domain, and the domain whose
+// rate records took is kept.
+func TestForgedDomainsGiveWay(t *testing.T) {
+	d, ex := New(Limits{MaxSamplers: 4}), &health.Exporter{}
+	opts := optionsTemplateSet(9, 257, []field{{1, 4}}, []field{{34, 4}})
+	tpl := templateSet(9, 256, flowFields...)
+	rate := func(r uint32) []byte { return cat(u32(0), u32(r)) }
+	rec := flowRecord([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1, 2, 6, 100, 1)
+	decodeAll(t, d, ex, datagram(9, 0, 1, opts, tpl, dataSet(257, rate(10))))
+	if recs := decodeAll(t, d, ex, datagram(9, 1, 1, dataSet(256, rec))); len(recs) != 1 || recs[0].SamplingRate != 10 {
+		t.Fatalf("domain 1's record: %+v, want rate 10", recs)
+	}
+	for domain := uint32(100); domain < 120; domain++ {
+		decodeAll(t, d, ex, datagram(9, 0, domain, opts, dataSet(257, rate(1000))))
+	}
+	recs := decodeAll(t, d, ex, datagram(9, 0, 2, opts, tpl, dataSet(257, rate(20)), dataSet(256, rec)),
+		datagram(9, 2, 1, dataSet(256, rec)))
+	if len(recs) != 2 || recs[0].SamplingRate != 20 || recs[1].SamplingRate != 10 {
+		t.Fatalf("records of domains 2 and 1 after the flood: %+v, want rates 20, 10", recs)
+	}
+	if got := ex.DecodeErrors[health.ReasonSamplerLimit].Load(); got != 0 {
+		t.Fatalf("sampler_limit = %d, want 0: forged domains' rates were never taken", got)
+	}
+}
+
 // TestSequenceSourcesGiveWay: after a flood of one-off observation domains
 // from an exporter's address (more than it tracks), a domain that starts
 // later is tracked and its gap counted, and the domain tracked before the

@@ -289,7 +289,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		data := b[o+4 : o+l]
 		dr := st.domainRate(domain)
 		if c.vars != nil {
-			if d.varDataSet(st, addr, domain, proto, c, data, dr) {
+			if d.varDataSet(st, addr, domain, proto, c, data, &dr) {
 				fail(health.ReasonTruncated, overrunError(proto, id))
 			}
 			o += l
@@ -303,7 +303,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 			for _, op := range c.ops {
 				rb.field(op.typ, data[op.off:int(op.off)+int(op.len)])
 			}
-			rb.finish(st, domain, dr)
+			rb.finish(st, domain, &dr)
 			data = data[c.size:]
 		}
 		o += l

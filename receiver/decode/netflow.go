@@ -346,8 +346,10 @@ func (d *Decoder) goflowNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 				d.dataRecord(st, addr, domain, proto, s.Records[i].Values)
 			}
 		case netflow.RawFlowSet:
-			if c := misses[i].c; c != nil && !c.options && d.varDataSet(st, addr, domain, proto, c, s.Records, st.domainRate(domain)) {
-				fail(health.ReasonTruncated, overrunError(proto, s.Id))
+			if c := misses[i].c; c != nil && !c.options {
+				if dr := st.domainRate(domain); d.varDataSet(st, addr, domain, proto, c, s.Records, &dr) {
+					fail(health.ReasonTruncated, overrunError(proto, s.Id))
+				}
 			}
 		}
 	}
@@ -636,19 +638,22 @@ func direction(v uint64) flow.Direction {
 }
 
 // domainRate is an observation domain's sampling rate from options data,
-// looked up once per data set rather than once per record.
+// looked up once per data set rather than once per record. The domain's
+// entry is marked used (usedMap) by the first record that takes the rate,
+// on every decode path alike, not by the lookup.
 type domainRate struct {
-	rate uint32
-	ok   bool
+	rate   uint32
+	ok     bool
+	marked bool
 }
 
 func (st *exporterState) domainRate(domain uint32) domainRate {
-	r, ok := st.domains.get(domain)
-	return domainRate{r, ok}
+	r, ok := st.domains.peek(domain)
+	return domainRate{rate: r, ok: ok}
 }
 
 // finish resolves counters and the sampling rate of the record in place.
-func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate) {
+func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr *domainRate) {
 	r := rb.r
 	// Byte counters, in order of trust: deltas; totals; NSEL
 	// initiator+responder; OUT_BYTES alone. IN and OUT bytes are never
@@ -689,6 +694,10 @@ func (rb *recordBuilder) finish(st *exporterState, domain uint32, dr domainRate)
 		r.SamplingRate, r.RateSource = rate, flow.RateSampler
 	} else if dr.ok {
 		r.SamplingRate, r.RateSource = dr.rate, flow.RateDomain
+		if !dr.marked {
+			st.domains.get(domain)
+			dr.marked = true
+		}
 	}
 	r.SamplerID = uint32(sf.samplerID)
 }
@@ -710,5 +719,6 @@ func (d *Decoder) dataRecord(st *exporterState, addr netip.Addr, domain uint32, 
 		}
 		rb.field(f.Type, fieldBytes(f))
 	}
-	rb.finish(st, domain, st.domainRate(domain))
+	dr := st.domainRate(domain)
+	rb.finish(st, domain, &dr)
 }

@@ -41,6 +41,12 @@ func (u *usedMap[K, V]) get(k K) (V, bool) {
 	return e.v, ok
 }
 
+// peek returns k's value without marking it.
+func (u *usedMap[K, V]) peek(k K) (V, bool) {
+	e, ok := u.m[k]
+	return e.v, ok
+}
+
 // put stores v under k. A key already present keeps its mark; a new one
 // waits unused, in the place of the oldest unused entry if there are
 // limit entries already. put reports false, storing nothing, when the map

@@ -101,7 +101,7 @@ func (op varOp) read(data []byte, o int) (v []byte, next int, ok bool) {
 // varDataSet decodes the records of a data set (without its header) whose
 // template c has variable-length fields. It reports whether a record ran
 // past the set's end.
-func (d *Decoder) varDataSet(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, c *compiledTemplate, data []byte, dr domainRate) (overrun bool) {
+func (d *Decoder) varDataSet(st *exporterState, addr netip.Addr, domain uint32, proto flow.Protocol, c *compiledTemplate, data []byte, dr *domainRate) (overrun bool) {
 	for len(data) >= c.size {
 		rb := recordBuilder{r: d.newRecord(addr, domain, proto)}
 		o := 0
