@@ -151,10 +151,14 @@ type exporterState struct {
 	samplers  usedMap[samplerKey, uint32] // sampler id -> rate
 	domains   usedMap[uint32, uint32]     // observation domain -> rate
 	seq       usedMap[seqKey, *seqState]  // at most maxSequenceSources
-	pools     map[poolKey]*poolState      // sFlow sources' sample pools
-	poolTick  uint32                      // sFlow flow samples seen (the pools' clock)
-	poolSwept uint32                      // poolTick at the last sweep of pools
-	poolHot   [poolHotSize]poolHotEntry
+	// seqOnce are the sources whose datagram found seq full, a ring of at
+	// most maxSequenceSources from seqOnceNext (see sequence).
+	seqOnce     []seqKey
+	seqOnceNext int
+	pools       map[poolKey]*poolState // sFlow sources' sample pools
+	poolTick    uint32                 // sFlow flow samples seen (the pools' clock)
+	poolSwept   uint32                 // poolTick at the last sweep of pools
+	poolHot     [poolHotSize]poolHotEntry
 }
 
 // Protocol sniffs a datagram's protocol from its first bytes.

@@ -378,6 +378,46 @@ func TestSequenceSourcesGiveWay(t *testing.T) {
 	}
 }
 
+// TestSequenceSourcesInRotation: an exporter with more observation domains
+// than it has trackers for, each sending one datagram in turn (quiet line
+// cards, say), has the loss of maxSequenceSources of them counted, as first
+// come, first kept did. A domain past the limit must not take the place of
+// a tracker whose second datagram has not come yet: in a rotation each
+// would be forgotten before it, and no domain's loss would be counted. And
+// after one-off domains fill the trackers, a quiet domain tracked before
+// them is still tracked, and a new domain is from its second datagram.
+func TestSequenceSourcesInRotation(t *testing.T) {
+	for _, n := range []uint32{maxSequenceSources + 1, 2 * maxSequenceSources, 5 * maxSequenceSources} {
+		d, ex := New(Limits{}), &health.Exporter{}
+		for round := range uint32(4) {
+			seq := round
+			if round == 3 {
+				seq = 4 // every domain's datagram 3 is lost
+			}
+			for domain := uint32(1); domain <= n; domain++ {
+				decodeAll(t, d, ex, datagram(9, seq, domain))
+			}
+		}
+		if got := ex.SequenceGaps.Load(); got != maxSequenceSources {
+			t.Errorf("%d domains in rotation: %d gaps, want %d (one per tracked domain)", n, got, maxSequenceSources)
+		}
+	}
+
+	d, ex := New(Limits{}), &health.Exporter{}
+	decodeAll(t, d, ex, datagram(9, 0, 1)) // a quiet domain: one datagram so far
+	for domain := uint32(100); domain < 100+3*maxSequenceSources; domain++ {
+		decodeAll(t, d, ex, datagram(9, 5, domain))
+	}
+	decodeAll(t, d, ex, datagram(9, 2, 1)) // domain 1 lost one
+	if got := ex.SequenceGaps.Load(); got != 1 {
+		t.Fatalf("%d gaps, want 1: the quiet domain tracked before the one-off ones", got)
+	}
+	decodeAll(t, d, ex, datagram(9, 10, 7), datagram(9, 11, 7), datagram(9, 13, 7)) // domain 7 lost one
+	if got := ex.SequenceGaps.Load(); got != 2 {
+		t.Fatalf("%d gaps, want 2: a new domain from its second datagram", got)
+	}
+}
+
 func TestV5(t *testing.T) {
 	d, ex := New(Limits{}), &health.Exporter{}
 	recs := decodeAll(t, d, ex, v5Datagram(0, 0x4000|100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))

@@ -164,12 +164,14 @@ func keptState(ex *health.Exporter) any {
 		samplers            usedMap[samplerKey, uint32]
 		domains             usedMap[uint32, uint32]
 		seq                 usedMap[seqKey, *seqState]
+		seqOnce             []seqKey
+		seqOnceNext         int
 		pools               map[poolKey]*poolState
 		poolTick, poolSwept uint32
 		used                map[uint64]struct{}
 		unused              []uint64
 		unusedN, unusedF    int
-	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.pools, st.poolTick, st.poolSwept,
+	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.seqOnce, st.seqOnceNext, st.pools, st.poolTick, st.poolSwept,
 		st.templates.used, st.templates.unused, st.templates.unusedN, st.templates.unusedFields}
 }
 

@@ -55,9 +55,21 @@ func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, 
 		advance = 1
 	}
 	if !ok {
-		// A source's second datagram marks its tracker used: one-off
-		// sources (forged domains) give way to new ones.
-		st.seq.put(k, &seqState{next: seq + advance, raw: seq, lastN: n}, maxSequenceSources)
+		s := &seqState{next: seq + advance, raw: seq, lastN: n}
+		if st.seq.len() < maxSequenceSources {
+			// A source's second datagram marks its tracker used: one-off
+			// sources (forged domains) give way to new ones.
+			st.seq.put(k, s, maxSequenceSources)
+			return
+		}
+		// Full: only a source's second datagram takes the place of a
+		// tracker no second datagram has used (st.seqOnce), so that more
+		// sources than trackers, sending in turn, do not each push out
+		// the tracker of the next before its second datagram (tracking
+		// none), and one-off sources push out none.
+		if st.seenOnce(k) && st.seq.put(k, s, maxSequenceSources) {
+			st.seq.get(k)
+		}
 		return
 	}
 	raw := seq
@@ -96,4 +108,21 @@ func (st *exporterState) sequence(ex *health.Exporter, k seqKey, seq, n uint32, 
 		ex.SequenceResets.Add(1)
 	}
 	s.next = seq + advance
+}
+
+// seenOnce reports whether k is among the last maxSequenceSources sources
+// whose datagram found the sequence trackers full, and adds it if not.
+func (st *exporterState) seenOnce(k seqKey) bool {
+	for _, o := range st.seqOnce {
+		if o == k {
+			return true
+		}
+	}
+	if len(st.seqOnce) < maxSequenceSources {
+		st.seqOnce = append(st.seqOnce, k)
+	} else {
+		st.seqOnce[st.seqOnceNext] = k
+		st.seqOnceNext = (st.seqOnceNext + 1) % maxSequenceSources
+	}
+	return false
 }
