@@ -713,3 +713,81 @@ func TestSeedsExerciseEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestFullTablesSameOnEveryPath drives one exporter's sampler and domain
+// rates (16 of each) and sequence trackers (80 domains for 64) past their
+// limits with a random mix of datagrams: data only (the fast path), with
+// options or templates, or the header alone (goflow2's); records naming
+// samplers with and without rates, with their own rate, and sets without
+// records. Every decoder must mark the same entries used, in the same
+// order: the state (used marks, waiting lists, the sequence ring) is
+// compared after each datagram.
+func TestFullTablesSameOnEveryPath(t *testing.T) {
+	const domains = 80
+	withSampler := append(append([]field(nil), flowFields...), field{48, 1})
+	withRate := append(append([]field(nil), withSampler...), field{34, 4})
+	for _, v := range []uint16{9, 10} {
+		rng := rand.New(rand.NewPCG(uint64(v), 15))
+		p := newPairWith(Limits{MaxTemplates: 4 * domains, MaxSamplers: 16})
+		seqs := make([]uint32, domains+1)
+		taught := make([]bool, domains+1)
+		fullWaiting := 0 // datagrams after which the rates were full, some waiting
+		rec := func() []byte {
+			return cat(flowRecord([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1, 443, 6, 1500, 3), []byte{byte(rng.IntN(3))})
+		}
+		for range 1000 {
+			domain := uint32(1 + rng.IntN(domains))
+			if rng.IntN(2) == 0 {
+				domain = uint32(1 + rng.IntN(8)) // the busy ones
+			}
+			seqs[domain] += 1 + uint32(rng.IntN(10)/9)
+			var sets []set
+			if !taught[domain] || rng.IntN(50) == 0 {
+				taught[domain] = true
+				sets = append(sets, templateSet(v, 256, withSampler...), templateSet(v, 257, withRate...),
+					optionsTemplateSet(v, 258, []field{{1, 4}}, []field{{48, 1}, {50, 4}}),
+					optionsTemplateSet(v, 259, []field{{1, 4}}, []field{{34, 4}}))
+			}
+			if rng.IntN(4) == 0 { // options: sampler rates, most never named by a record; a domain rate
+				var rates [][]byte
+				for range rng.IntN(6) {
+					rates = append(rates, cat(u32(0), []byte{byte(rng.IntN(64))}, u32(uint32(1+rng.IntN(100)))))
+				}
+				sets = append(sets, dataSet(258, rates...))
+				if rng.IntN(2) == 0 {
+					sets = append(sets, dataSet(259, cat(u32(0), u32(uint32(1+rng.IntN(100))))))
+				}
+			}
+			if rng.IntN(5) != 0 {
+				for range 1 + rng.IntN(3) {
+					var recs [][]byte
+					own := rng.IntN(3) == 0
+					for range rng.IntN(3) { // none, at times
+						if own {
+							recs = append(recs, cat(rec(), u32(uint32(rng.IntN(3)*10)))) // 0: no rate of its own
+						} else {
+							recs = append(recs, rec())
+						}
+					}
+					if own {
+						sets = append(sets, dataSet(257, recs...))
+					} else {
+						sets = append(sets, dataSet(256, recs...))
+					}
+				}
+			}
+			rng.Shuffle(len(sets), func(i, j int) { sets[i], sets[j] = sets[j], sets[i] })
+			p.check(t, datagram(v, seqs[domain], domain, sets...))
+			st := p.exFast.Attached().(*exporterState)
+			if st.samplers.len() == 16 && st.samplers.unused > 0 {
+				fullWaiting++
+			}
+		}
+		st := p.exFast.Attached().(*exporterState)
+		t.Logf("v%d: %d fast datagrams; %d after which the rates were full with some unused; trackers %d, %d noted once; sampler_limit %d, gaps %d",
+			v, p.fast.fastHits, fullWaiting, st.seq.len(), len(st.seqOnce), p.exFast.DecodeErrors[health.ReasonSamplerLimit].Load(), p.exFast.SequenceGaps.Load())
+		if p.fast.fastHits == 0 || len(st.seqOnce) == 0 || st.seq.len() != maxSequenceSources || fullWaiting < 100 {
+			t.Fatalf("v%d: the datagrams do not exercise the fast path, full trackers and rates waiting", v)
+		}
+	}
+}
