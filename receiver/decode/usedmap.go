@@ -16,7 +16,9 @@ type usedMap[K comparable, V any] struct {
 	m map[K]usedEntry[V]
 	// waiting holds the keys stored and not used since, oldest first,
 	// among keys used since (skipped when found first): each key of m at
-	// most once, so never more than limit.
+	// most once, so never more than the largest limit put was given
+	// (today always the same: MaxSamplers is not configurable and the
+	// sequence limit is a constant).
 	waiting []K
 	unused  int // entries of m not used since stored
 }
