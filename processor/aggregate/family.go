@@ -251,10 +251,11 @@ func NewFamily(spec Spec, opts Options) *Family {
 	maskV4 := keyMask(f.mask, true, spec.IPv4Mask, spec.IPv6Mask)
 	maskV6 := keyMask(f.mask, false, spec.IPv4Mask, spec.IPv6Mask)
 	// The family's words: those either mask keeps, and the one holding Other.
-	// The order is free (the table maps them); addKeyed wants first the
-	// words that are the same for a whole batch: the exporter's (a batch is
-	// one exporter's), then the Other word when the family keeps nothing
-	// else of it (a record's is then always zero), then the rest.
+	// The order is free (the table maps them); the folding loops
+	// (addShort, addGeneral) want first the words that are the same for a
+	// whole batch: the exporter's (a batch is one exporter's), then the
+	// Other word when the family keeps nothing else of it (a record's is
+	// then always zero), then the rest.
 	w4 := (*[keyWords]uint64)(unsafe.Pointer(&maskV4))
 	w6 := (*[keyWords]uint64)(unsafe.Pointer(&maskV6))
 	var words []uint8

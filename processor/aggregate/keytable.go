@@ -27,7 +27,7 @@ type keyTable struct {
 	// so no key word can zero a product and erase the seed.
 	seed, k0 uint64
 	slots    []slot     // power-of-two length
-	keys     [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words)
+	keys     [][]uint64 // key of id i: chunk i/keyChunk, at (i%keyChunk)*len(words); each chunk ends in shortKey-1 words of padding (findShort)
 	next     int32      // ids handed out so far
 	free     []int32
 	n        int // keys present
