@@ -271,7 +271,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		if id < 256 || l < 4 || o+l > end {
 			return false
 		}
-		if c := st.templates.compiled[templateKey(version, domain, id)]; c == nil || c.options {
+		if c := st.templates.compiled(templateKey(version, domain, id)); c == nil || c.options {
 			return false
 		}
 		o += l
@@ -284,8 +284,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 	for o, i := off, 0; i < sets; i++ {
 		id, l := binary.BigEndian.Uint16(b[o:]), int(binary.BigEndian.Uint16(b[o+2:]))
 		k := templateKey(version, domain, id)
-		c := st.templates.compiled[k]
-		st.templates.use(k) // as goflowTemplates.GetTemplate does
+		c := st.templates.use(k) // marks it used, as goflowTemplates.GetTemplate does
 		data := b[o+4 : o+l]
 		dr := st.domainRate(domain)
 		if c.vars != nil {
@@ -309,7 +308,7 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 		o += l
 	}
 	d.fastHits++
-	ex.Templates.Store(int64(len(st.templates.templates)))
+	ex.Templates.Store(int64(st.templates.len()))
 	unit := seqRecords
 	if proto == flow.NetFlowV9 {
 		unit = seqDatagrams

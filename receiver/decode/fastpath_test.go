@@ -158,9 +158,7 @@ func keptState(ex *health.Exporter) any {
 		return nil
 	}
 	return struct {
-		templates           map[uint64]any
-		compiled            map[uint64]*compiledTemplate
-		fields              int
+		templates           usedMap[uint64, storedTemplate]
 		samplers            usedMap[samplerKey, uint32]
 		domains             usedMap[uint32, uint32]
 		seq                 usedMap[seqKey, *seqState]
@@ -168,11 +166,7 @@ func keptState(ex *health.Exporter) any {
 		seqOnceNext         int
 		pools               map[poolKey]*poolState
 		poolTick, poolSwept uint32
-		used                map[uint64]struct{}
-		unused              []uint64
-		unusedN, unusedF    int
-	}{st.templates.templates, st.templates.compiled, st.templates.fields, st.samplers, st.domains, st.seq, st.seqOnce, st.seqOnceNext, st.pools, st.poolTick, st.poolSwept,
-		st.templates.used, st.templates.unused, st.templates.unusedN, st.templates.unusedFields}
+	}{st.templates.entries, st.samplers, st.domains, st.seq, st.seqOnce, st.seqOnceNext, st.pools, st.poolTick, st.poolSwept}
 }
 
 // sameState fails unless decoder name keeps the same exporter state on its

@@ -264,7 +264,7 @@ func (d *Decoder) goflowNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 		sets, domain, seq = p.FlowSets, p.SourceId, p.SequenceNumber
 	}
 	d.gt.templateStore = nil
-	ex.Templates.Store(int64(len(st.templates.templates)))
+	ex.Templates.Store(int64(st.templates.len()))
 	// Every refused template is counted; the first of each reason is
 	// also returned (for the log: a datagram of thousands of bad
 	// templates makes one error, not thousands).

@@ -23,29 +23,28 @@ var (
 // lock.
 type templateStore struct {
 	max int
-	// fields is the number of fields of the stored templates, bounded by
-	// fieldBudget: the templates' memory is in proportion to it, at most
-	// about 20 bytes a field (TestTemplateMemoryPerField), 330 KB per
-	// exporter at the default limits. Without it max templates of 16,000
-	// fields each (a 64 KB template set) took 250 MB per exporter.
-	fields, fieldBudget int
-	templates           map[uint64]any
-	// compiled holds the compiled form of data templates (see
-	// fastpath.go) and of options templates with variable-length fields
-	// (varlen.go).
-	compiled map[uint64]*compiledTemplate
-	// used holds the stored templates a data set has been decoded with
-	// (see use); the others wait in unused, oldest first (with stale
-	// entries: keys used, removed or forgotten since), and only they are
-	// forgotten to make room for a new template. Source addresses are
-	// easy to spoof: a flood of made-up templates in a real exporter's
-	// name then forgets only made-up ones (and templates no data set has
-	// used yet), never the templates the exporter's data sets use.
-	// unusedN and unusedFields count the templates waiting and their
-	// fields, so that a full store knows at once whether it can make room.
-	used                  map[uint64]struct{}
-	unused                []uint64
-	unusedN, unusedFields int
+	// fieldBudget bounds the number of fields of the stored templates
+	// (entries.weight): the templates' memory is in proportion to it, at
+	// most about 20 bytes a field (TestTemplateMemoryPerField), 330 KB
+	// per exporter at the default limits. Without it max templates of
+	// 16,000 fields each (a 64 KB template set) took 250 MB per exporter.
+	fieldBudget int
+	// entries are the templates by templateKey, each weighing its fields.
+	// A template is used once a data set has been decoded with it (see
+	// use); only templates not used since stored are forgotten to make
+	// room for a new one. Source addresses are easy to spoof: a flood of
+	// made-up templates in a real exporter's name then forgets only
+	// made-up ones (and templates no data set has used yet), never the
+	// templates the exporter's data sets use.
+	entries usedMap[uint64, storedTemplate]
+}
+
+// storedTemplate is a template as goflow2 decodes it and, for data
+// templates (see fastpath.go) and options templates with variable-length
+// fields (varlen.go), its compiled form.
+type storedTemplate struct {
+	t any
+	c *compiledTemplate
 }
 
 // maxTemplateFields is the most fields (scope fields included) one template
@@ -60,77 +59,24 @@ const avgTemplateFields = 64
 
 func newTemplateStore(limit int) *templateStore {
 	return &templateStore{max: limit, fieldBudget: max(limit*avgTemplateFields, maxTemplateFields),
-		templates: make(map[uint64]any), compiled: make(map[uint64]*compiledTemplate),
-		used: make(map[uint64]struct{})}
+		entries: newUsedMap[uint64, storedTemplate]()}
 }
 
-// use records that a data set was decoded with the stored template k.
-func (s *templateStore) use(k uint64) {
-	if _, ok := s.used[k]; ok {
-		return
-	}
-	if t, ok := s.templates[k]; ok {
-		s.used[k] = struct{}{}
-		s.unusedN--
-		s.unusedFields -= fieldCount(t)
-	}
+// use records that a data set is decoded with the stored template k and
+// returns its compiled form.
+func (s *templateStore) use(k uint64) *compiledTemplate {
+	t, _ := s.entries.get(k)
+	return t.c
 }
 
-// isUnused reports whether k is a stored template no data set has used.
-func (s *templateStore) isUnused(k uint64) bool {
-	_, stored := s.templates[k]
-	_, used := s.used[k]
-	return stored && !used
+// compiled returns the compiled form of the stored template k, if any.
+func (s *templateStore) compiled(k uint64) *compiledTemplate {
+	t, _ := s.entries.peek(k)
+	return t.c
 }
 
-// evictUnused forgets the oldest stored template no data set has used,
-// other than keep, and reports whether there was one.
-func (s *templateStore) evictUnused(keep uint64) bool {
-	n := 0 // entries kept in front: keep's
-	for i, k := range s.unused {
-		if !s.isUnused(k) {
-			continue // stale: dropped
-		}
-		if k == keep {
-			s.unused[n] = k
-			n++
-			continue
-		}
-		n += copy(s.unused[n:], s.unused[i+1:])
-		s.unused = s.unused[:n]
-		s.forget(k)
-		return true
-	}
-	s.unused = s.unused[:n]
-	return false
-}
-
-// forget deletes the stored template k.
-func (s *templateStore) forget(k uint64) any {
-	t := s.templates[k]
-	if s.isUnused(k) {
-		s.unusedN--
-		s.unusedFields -= fieldCount(t)
-	}
-	delete(s.templates, k)
-	delete(s.compiled, k)
-	delete(s.used, k)
-	s.fields -= fieldCount(t)
-	return t
-}
-
-// compactUnused drops unused's stale and repeated entries.
-func (s *templateStore) compactUnused() {
-	out := s.unused[:0]
-	seen := make(map[uint64]bool, s.unusedN)
-	for _, k := range s.unused {
-		if s.isUnused(k) && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	s.unused = out
-}
+// len returns how many templates are stored.
+func (s *templateStore) len() int { return s.entries.len() }
 
 // fieldCount returns the number of fields of a stored template.
 func fieldCount(t any) int {
@@ -225,79 +171,50 @@ func (s *templateStore) AddTemplate(version uint16, domain uint32, id uint16, t 
 	if n > maxTemplateFields {
 		return fmt.Errorf("template %d has %d fields, more than %d: %w", id, n, maxTemplateFields, ErrTemplateLimit)
 	}
-	k := templateKey(version, domain, id)
-	old, ok := s.templates[k]
 	// Room is made by forgetting templates no data set has used, oldest
 	// first, and only if that makes enough: templates in use are kept,
 	// and a template that cannot be stored makes nothing be forgotten.
-	wasUnused := s.isUnused(k)
-	freeN, freeFields := s.unusedN, s.unusedFields
-	if wasUnused {
-		freeN, freeFields = freeN-1, freeFields-fieldCount(old)
-	}
-	needSlot := !ok && len(s.templates) >= s.max
-	if needSlot && freeN == 0 {
+	k := templateKey(version, domain, id)
+	switch s.entries.room(k, n, s.max, s.fieldBudget) {
+	case roomLimit:
 		return fmt.Errorf("template %d: %w", id, ErrTemplateLimit)
+	case roomBudget:
+		return fmt.Errorf("template %d: the exporter's templates already have %d fields, at most %d: %w", id, s.entries.weight, s.fieldBudget, ErrTemplateLimit)
 	}
-	if over := s.fields - fieldCount(old) + n - s.fieldBudget; over > freeFields {
-		return fmt.Errorf("template %d: the exporter's templates already have %d fields, at most %d: %w", id, s.fields, s.fieldBudget, ErrTemplateLimit)
-	}
-	if needSlot {
-		s.evictUnused(k)
-	}
-	for s.fields-fieldCount(old)+n > s.fieldBudget && s.evictUnused(k) {
-	}
-	s.fields += n - fieldCount(old)
-	s.templates[k] = t
-	switch {
-	case !ok:
-		s.unusedN++
-		s.unusedFields += n
-		s.unused = append(s.unused, k)
-		if len(s.unused) > 2*s.max+16 {
-			s.compactUnused()
-		}
-	case wasUnused:
-		s.unusedFields += n - fieldCount(old)
-	}
-	delete(s.compiled, k)
-	var c *compiledTemplate
+	st := storedTemplate{t: t}
 	switch tt := t.(type) {
 	case netflow.TemplateRecord:
-		c = compile(tt)
+		st.c = compile(tt)
 	case netflow.NFv9OptionsTemplateRecord:
-		c = compileVariable(true, tt.Scopes, tt.Options)
+		st.c = compileVariable(true, tt.Scopes, tt.Options)
 	case netflow.IPFIXOptionsTemplateRecord:
-		c = compileVariable(true, tt.Scopes, tt.Options)
+		st.c = compileVariable(true, tt.Scopes, tt.Options)
 	}
-	if c != nil {
-		s.compiled[k] = c
-	}
+	s.entries.store(k, st, n, s.max, s.fieldBudget)
 	return nil
 }
 
 // GetTemplate returns a stored template or netflow.ErrorTemplateNotFound.
 func (s *templateStore) GetTemplate(version uint16, domain uint32, id uint16) (any, error) {
-	if t, ok := s.templates[templateKey(version, domain, id)]; ok {
-		return t, nil
+	if t, ok := s.entries.peek(templateKey(version, domain, id)); ok {
+		return t.t, nil
 	}
 	return nil, netflow.ErrorTemplateNotFound
 }
 
 // RemoveTemplate deletes a template (IPFIX template withdrawal).
 func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16) (any, error) {
-	k := templateKey(version, domain, id)
-	if _, ok := s.templates[k]; !ok {
-		return nil, netflow.ErrorTemplateNotFound
+	if t, ok := s.entries.remove(templateKey(version, domain, id)); ok {
+		return t.t, nil
 	}
-	return s.forget(k), nil
+	return nil, netflow.ErrorTemplateNotFound
 }
 
 // GetTemplates returns a copy of every template.
 func (s *templateStore) GetTemplates() netflow.FlowBaseTemplateSet {
-	out := make(netflow.FlowBaseTemplateSet, len(s.templates))
-	for k, v := range s.templates {
-		out[k] = v
+	out := make(netflow.FlowBaseTemplateSet, s.entries.len())
+	for k, t := range s.entries.values() {
+		out[k] = t.t
 	}
 	return out
 }

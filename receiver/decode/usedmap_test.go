@@ -6,68 +6,130 @@ import (
 	"testing"
 )
 
-// TestUsedMapMatchesModel runs random gets and puts against a plain model
-// (entries in the order stored, each with its mark; a full map forgets the
-// first unmarked one) and checks every answer, every value, the unused
-// count, and that the waiting list never outgrows the limit.
+// TestUsedMapMatchesModel runs random gets, stores (with and without
+// weights) and removals against a plain model (entries in the order
+// stored, each with its weight and mark; making room forgets the first
+// unmarked entries, never the key being stored, and only if that makes
+// enough) and checks every answer, every entry, the counts and sums, and
+// that the waiting list never outgrows the limit.
 func TestUsedMapMatchesModel(t *testing.T) {
-	for _, limit := range []int{1, 2, 5, 64} {
-		rng := rand.New(rand.NewPCG(uint64(limit), 5))
+	for _, tc := range []struct {
+		limit, budget, maxWeight int // maxWeight 0: put, no weights
+	}{
+		{1, 0, 0}, {2, 0, 0}, {5, 0, 0}, {64, 0, 0},
+		{1, 10, 10}, {4, 10, 6}, {8, 30, 12}, {64, 200, 20},
+	} {
+		rng := rand.New(rand.NewPCG(uint64(tc.limit), uint64(tc.budget)))
 		type entry struct {
 			k, v uint32
+			w    int
 			used bool
 		}
 		var model []entry
 		find := func(k uint32) int {
 			return slices.IndexFunc(model, func(e entry) bool { return e.k == k })
 		}
+		// forgetFirstUnused deletes the first unmarked entry other than
+		// keep's from the model.
+		forgetFirstUnused := func(keep uint32) {
+			j := slices.IndexFunc(model, func(e entry) bool { return !e.used && e.k != keep })
+			model = slices.Delete(model, j, j+1)
+		}
 		u := newUsedMap[uint32, uint32]()
 		for op := range 50_000 {
-			k := uint32(rng.IntN(3 * limit))
-			if rng.IntN(3) == 0 {
+			k := uint32(rng.IntN(3 * tc.limit))
+			switch r := rng.IntN(16); {
+			case r < 5:
 				v, ok := u.get(k)
 				i := find(k)
 				if ok != (i >= 0) || ok && v != model[i].v {
-					t.Fatalf("limit %d, op %d: get(%d) = %d, %v; model %v", limit, op, k, v, ok, model)
+					t.Fatalf("%+v, op %d: get(%d) = %d, %v; model %v", tc, op, k, v, ok, model)
 				}
 				if ok {
 					model[i].used = true
 				}
-			} else {
-				v := rng.Uint32()
-				ok := u.put(k, v, limit)
-				want := true
-				if i := find(k); i >= 0 {
-					model[i].v = v
-				} else {
-					if len(model) >= limit {
-						j := slices.IndexFunc(model, func(e entry) bool { return !e.used })
-						if j < 0 {
-							want = false
-						} else {
-							model = slices.Delete(model, j, j+1)
+			case r < 6:
+				v, ok := u.remove(k)
+				i := find(k)
+				if ok != (i >= 0) || ok && v != model[i].v {
+					t.Fatalf("%+v, op %d: remove(%d) = %d, %v; model %v", tc, op, k, v, ok, model)
+				}
+				if ok {
+					model = slices.Delete(model, i, i+1)
+				}
+			default:
+				v, w := rng.Uint32(), 0
+				if tc.maxWeight > 0 {
+					w = rng.IntN(tc.maxWeight + 1)
+				}
+				i := find(k)
+				total, old, freeN, freeW := 0, 0, 0, 0
+				for _, e := range model {
+					total += e.w
+					switch {
+					case e.k == k:
+						old = e.w
+					case !e.used:
+						freeN++
+						freeW += e.w
+					}
+				}
+				want := roomFits
+				switch {
+				case i < 0 && len(model) >= tc.limit && freeN == 0:
+					want = roomLimit
+				case total-old+w-tc.budget > freeW:
+					want = roomBudget
+				}
+				var got roomFor
+				if tc.maxWeight == 0 {
+					if !u.put(k, v, tc.limit) {
+						got = roomLimit // put does not say which
+					}
+				} else if got = u.room(k, w, tc.limit, tc.budget); got == roomFits {
+					u.store(k, v, w, tc.limit, tc.budget)
+				}
+				if got != want {
+					t.Fatalf("%+v, op %d: storing %d (weight %d) = %v, want %v; model %v", tc, op, k, w, got, want, model)
+				}
+				if want != roomFits {
+					break
+				}
+				if i < 0 && len(model) >= tc.limit {
+					forgetFirstUnused(k)
+				}
+				for {
+					total := w // the weight once k is stored
+					for _, e := range model {
+						if e.k != k {
+							total += e.w
 						}
 					}
-					if want {
-						model = append(model, entry{k: k, v: v})
+					if total <= tc.budget || tc.maxWeight == 0 {
+						break
 					}
+					forgetFirstUnused(k)
 				}
-				if ok != want {
-					t.Fatalf("limit %d, op %d: put(%d) = %v, want %v", limit, op, k, ok, want)
+				if i = find(k); i >= 0 {
+					model[i].v, model[i].w = v, w
+				} else {
+					model = append(model, entry{k: k, v: v, w: w})
 				}
 			}
-			unused := 0
+			unused, weight, unusedWeight := 0, 0, 0
 			for _, e := range model {
+				weight += e.w
 				if !e.used {
 					unused++
+					unusedWeight += e.w
 				}
-				if got, ok := u.m[e.k]; !ok || got.v != e.v || got.used != e.used {
-					t.Fatalf("limit %d, op %d: key %d holds %+v, %v; model %+v", limit, op, e.k, got, ok, e)
+				if got, ok := u.m[e.k]; !ok || got.v != e.v || got.w != e.w || got.used != e.used {
+					t.Fatalf("%+v, op %d: key %d holds %+v, %v; model %+v", tc, op, e.k, got, ok, e)
 				}
 			}
-			if u.len() != len(model) || u.unused != unused || len(u.waiting) > limit {
-				t.Fatalf("limit %d, op %d: %d entries (%d unused, %d waiting), model %d (%d unused)",
-					limit, op, u.len(), u.unused, len(u.waiting), len(model), unused)
+			if u.len() != len(model) || u.unused != unused || u.weight != weight || u.unusedWeight != unusedWeight || len(u.waiting) > tc.limit {
+				t.Fatalf("%+v, op %d: %d entries (%d unused, weight %d, unused %d, %d waiting), model %d (%d unused, weight %d, unused %d)",
+					tc, op, u.len(), u.unused, u.weight, u.unusedWeight, len(u.waiting), len(model), unused, weight, unusedWeight)
 			}
 		}
 	}

@@ -195,26 +195,16 @@ func (g *goflowTemplates) AddTemplate(version uint16, domain uint32, id uint16, 
 
 // GetTemplate returns a stored template goflow2 may decode the data of.
 // goflow2 asks once per data set, so a stored template is marked used
-// (templateStore.use), as the fast path marks the templates of the sets it
-// decodes.
+// (as templateStore.use does), as the fast path marks the templates of the
+// sets it decodes.
 func (g *goflowTemplates) GetTemplate(version uint16, domain uint32, id uint16) (any, error) {
-	t, err := g.templateStore.GetTemplate(version, domain, id)
-	if err == nil {
-		g.use(templateKey(version, domain, id))
+	st, ok := g.entries.get(templateKey(version, domain, id))
+	if ok && (g.all || st.c == nil || st.c.vars == nil) {
+		return st.t, nil
 	}
-	var c *compiledTemplate
-	if err == nil && !g.all {
-		if c = g.compiled[templateKey(version, domain, id)]; c != nil && c.vars == nil {
-			c = nil
-		}
-	}
-	if err == nil && c == nil {
-		return t, nil
-	}
-	if c == nil {
-		t = nil
-	}
-	g.misses = append(g.misses, templateMiss{id, c, t})
+	// Not stored (st is zero), or with variable-length fields: the set
+	// is left to varDataSet or varOptionsSet.
+	g.misses = append(g.misses, templateMiss{id, st.c, st.t})
 	return nil, netflow.ErrorTemplateNotFound
 }
 

@@ -142,7 +142,7 @@ func TestTemplateMemoryPerField(t *testing.T) {
 		for i := range exs {
 			exs[i] = &health.Exporter{}
 			decodeAll(t, d, exs[i], b)
-			fields += exs[i].Attached().(*exporterState).templates.fields
+			fields += exs[i].Attached().(*exporterState).templates.entries.weight
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&m)
@@ -193,10 +193,11 @@ func TestLargeBatchNotRetained(t *testing.T) {
 }
 
 // TestTemplateStoreBookkeeping: over random adds, replacements, data-set
-// uses and withdrawals, the store's counts of unused templates and their
-// fields match what it holds, every stored template no data set has used
-// can be forgotten (it waits in unused), and neither the templates, their
-// fields nor the waiting list outgrow their bounds.
+// uses and withdrawals, each stored template weighs its fields, the
+// store's sums of fields and of unused templates' fields match what it
+// holds, every stored template no data set has used waits to be
+// forgotten, and neither the templates, their fields nor the waiting list
+// outgrow their bounds.
 func TestTemplateStoreBookkeeping(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	s := newTemplateStore(8) // budget: 1024 fields
@@ -217,31 +218,33 @@ func TestTemplateStoreBookkeeping(t *testing.T) {
 		default:
 			_, _ = s.RemoveTemplate(10, 1, id)
 		}
+		u := &s.entries
 		n, unusedF, fields := 0, 0, 0
 		waiting := map[uint64]bool{}
-		for _, w := range s.unused {
+		for _, w := range u.waiting {
+			if _, ok := u.m[w]; !ok || waiting[w] {
+				t.Fatalf("op %d: %x waits twice or is not stored", i, w)
+			}
 			waiting[w] = true
 		}
-		for key, tpl := range s.templates {
-			fields += fieldCount(tpl)
-			if _, used := s.used[key]; !used {
+		for key, e := range u.m {
+			if e.w != fieldCount(e.v.t) || e.v.c == nil {
+				t.Fatalf("op %d: %x weighs %d, has %d fields, compiled %v", i, key, e.w, fieldCount(e.v.t), e.v.c != nil)
+			}
+			fields += e.w
+			if !e.used {
 				n++
-				unusedF += fieldCount(tpl)
+				unusedF += e.w
 				if !waiting[key] {
 					t.Fatalf("op %d: unused template %x is not waiting to be forgotten", i, key)
 				}
 			}
 		}
-		for key := range s.used {
-			if _, ok := s.templates[key]; !ok {
-				t.Fatalf("op %d: %x marked used but not stored", i, key)
-			}
-		}
 		switch {
-		case n != s.unusedN || unusedF != s.unusedFields || fields != s.fields:
-			t.Fatalf("op %d: unused %d (%d fields), fields %d; the store counts %d (%d), %d", i, n, unusedF, fields, s.unusedN, s.unusedFields, s.fields)
-		case len(s.templates) > s.max || s.fields > s.fieldBudget || len(s.unused) > 2*s.max+17:
-			t.Fatalf("op %d: %d templates, %d fields, %d waiting: past the bounds", i, len(s.templates), s.fields, len(s.unused))
+		case n != u.unused || unusedF != u.unusedWeight || fields != u.weight:
+			t.Fatalf("op %d: unused %d (%d fields), fields %d; the store counts %d (%d), %d", i, n, unusedF, fields, u.unused, u.unusedWeight, u.weight)
+		case s.len() > s.max || u.weight > s.fieldBudget || len(u.waiting) > s.max:
+			t.Fatalf("op %d: %d templates, %d fields, %d waiting: past the bounds", i, s.len(), u.weight, len(u.waiting))
 		}
 	}
 }
