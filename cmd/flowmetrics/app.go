@@ -155,7 +155,7 @@ func (a *app) reload() error {
 	if replaced != nil {
 		replaced.Stop()
 		if replaced.Config().Limits != a.intake.Config().Limits {
-			a.logger.Info("sockets rebound; max_templates_per_exporter changed: exporters' templates are learnt again from their next template datagram")
+			a.logger.Info("sockets rebound; exporters keep their templates under the new max_templates_per_exporter (a lower one forgets templates no data set has used first)")
 		} else {
 			a.logger.Info("sockets rebound; exporters keep their templates")
 		}

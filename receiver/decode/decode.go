@@ -56,7 +56,7 @@ type Result struct {
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
 	limits Limits
-	// gen orders decoders by creation (see stateOf).
+	// gen orders decoders by creation (see adopt).
 	gen  uint64
 	recs []flow.Record
 	// noFastPath sends every datagram through goflow2 (the reference, for
@@ -103,14 +103,10 @@ func New(l Limits) *Decoder {
 var generations atomic.Uint64
 
 // stateOf returns the decoder state attached to ex, attaching a new one if
-// it has none or one made under other limits by an older decoder (a reload
-// that changed max_templates_per_exporter: the exporter's templates are
-// learnt again). A state of other limits made by a newer decoder is used
-// as it is: the old sockets, still read while a reload binds their
-// successors, must not throw away what the new ones learnt.
+// it has none.
 func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	cur := ex.Attached()
-	if st, ok := cur.(*exporterState); ok && (st.limits == d.limits || st.gen > d.gen) {
+	if st, ok := cur.(*exporterState); ok {
 		return st
 	}
 	st := &exporterState{
@@ -133,6 +129,18 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	return st
 }
 
+// adopt makes a newer decoder's limits the state's: a reload changed
+// max_templates_per_exporter. The exporter keeps its templates; past a
+// lower limit, those no data set has used are forgotten first (see
+// templateStore.setLimit). An older decoder, whose socket is still read
+// while a reload binds its successors, uses the state as it is rather
+// than setting its own limits back.
+func (st *exporterState) adopt(d *Decoder, ex *health.Exporter) {
+	st.limits, st.gen = d.limits, d.gen
+	st.templates.setLimit(d.limits.MaxTemplates)
+	ex.Templates.Store(int64(st.templates.len()))
+}
+
 type samplerKey struct {
 	domain  uint32
 	sampler uint32
@@ -145,8 +153,8 @@ type seqKey struct {
 
 type exporterState struct {
 	mu        sync.Mutex // held while one of the exporter's datagrams is decoded
-	limits    Limits     // those of the decoder that made it
-	gen       uint64     // and its generation
+	limits    Limits     // those of the newest decoder that used it
+	gen       uint64     // and its generation (see adopt)
 	templates *templateStore
 	samplers  usedMap[samplerKey, uint32] // sampler id -> rate
 	domains   usedMap[uint32, uint32]     // observation domain -> rate
@@ -258,6 +266,9 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	st := d.stateOf(ex)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.limits != d.limits && d.gen > st.gen {
+		st.adopt(d, ex)
+	}
 	switch res.Protocol {
 	case flow.NetFlowV5:
 		d.decodeV5(payload, addr, st, ex, fail)

@@ -720,9 +720,9 @@ func TestSFlowRefusedNotTruncated(t *testing.T) {
 
 // TestStateLivesOnHealthEntry: an exporter's templates are kept on its
 // health entry, so another decoder (another socket's, or a new one after a
-// reload rebound the sockets) given the same entry decodes its data sets;
-// a new entry (the exporter was forgotten, max_exporters) or a decoder of
-// other limits starts without them.
+// reload rebound the sockets, with the same limits or others) given the
+// same entry decodes its data sets; a new entry (the exporter was
+// forgotten, max_exporters) starts without them.
 func TestStateLivesOnHealthEntry(t *testing.T) {
 	tpl := datagram(9, 1, 7, templateSet(9, 256, field{1, 4}, field{2, 4}))
 	data := datagram(9, 2, 7, dataSet(256, cat(u32(1500), u32(3))))
@@ -735,7 +735,7 @@ func TestStateLivesOnHealthEntry(t *testing.T) {
 	}{
 		{"same entry, another decoder", Limits{}, true, 1, 0},
 		{"new entry", Limits{}, false, 0, 1},
-		{"same entry, other limits", Limits{MaxTemplates: 7}, true, 0, 1},
+		{"same entry, other limits", Limits{MaxTemplates: 7}, true, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first, ex := New(Limits{}), &health.Exporter{}
@@ -763,20 +763,19 @@ func TestStateLivesOnHealthEntry(t *testing.T) {
 	}
 }
 
-// TestOldDecoderKeepsNewerState: a reload that changes
+// TestOldDecoderKeepsNewerLimits: a reload that changes
 // max_templates_per_exporter binds new sockets (decoders of the new limits)
 // before it stops the old ones, so for a while both decode an exporter's
 // datagrams (several source ports or observation domains spread over the
-// sockets). The new decoder starts the exporter afresh once; a datagram the
-// old decoder still reads must not replace the state learnt under the new
-// limits with yet another empty one, which would lose its templates again
-// until the exporter next sends them.
-func TestOldDecoderKeepsNewerState(t *testing.T) {
+// sockets). The exporter keeps its templates throughout, and a datagram
+// the old decoder still reads after the new one took over must not set
+// the old limits back.
+func TestOldDecoderKeepsNewerLimits(t *testing.T) {
 	tpl := datagram(9, 1, 7, templateSet(9, 256, field{1, 4}, field{2, 4}))
 	data := func(seq uint32) []byte { return datagram(9, seq, 7, dataSet(256, cat(u32(1500), u32(3)))) }
 	for _, tc := range []struct {
 		name   string
-		window []byte // what the old decoder reads after the new one learnt the template
+		window []byte // what the old decoder reads after the new one took over
 	}{
 		{"data", data(3)},
 		{"template", tpl},
@@ -790,22 +789,77 @@ func TestOldDecoderKeepsNewerState(t *testing.T) {
 			}
 			// The reload: new decoders of other limits, the old still running.
 			cur := New(Limits{MaxTemplates: 8})
-			if res, _ := cur.Decode(data(2), exporter, ex); len(res.Records) != 0 {
-				t.Fatalf("new limits kept the old templates: %d records", len(res.Records))
-			}
-			if _, errs := cur.Decode(tpl, exporter, ex); len(errs) != 0 {
-				t.Fatal(errs)
+			if res, _ := cur.Decode(data(2), exporter, ex); len(res.Records) != 1 {
+				t.Fatalf("new limits lost the template: %d records", len(res.Records))
 			}
 			old.Decode(tc.window, exporter, ex)
+			if st, _ := ex.Attached().(*exporterState); st == nil || st.limits.MaxTemplates != 8 || st.templates.max != 8 {
+				t.Fatalf("attached state of limits %+v, store of %d; want 8 after the old decoder's datagram", st.limits, st.templates.max)
+			}
 			res, _ := cur.Decode(data(4), exporter, ex)
-			if len(res.Records) != 1 || ex.TemplateMissingSets.Load() != 1 {
-				t.Fatalf("%d records, %d sets without template; want 1, 1 (only the set right after the reload)", len(res.Records), ex.TemplateMissingSets.Load())
+			if len(res.Records) != 1 || ex.TemplateMissingSets.Load() != 0 {
+				t.Fatalf("%d records, %d sets without template; want 1, 0", len(res.Records), ex.TemplateMissingSets.Load())
 			}
 			if got := ex.Templates.Load(); got != 1 {
 				t.Errorf("templates gauge %d, want 1", got)
 			}
-			if st, _ := ex.Attached().(*exporterState); st == nil || st.limits.MaxTemplates != 8 {
-				t.Errorf("attached state of limits %+v, want MaxTemplates 8", st.limits)
+		})
+	}
+}
+
+// TestLowerTemplateLimit: a reload to a lower max_templates_per_exporter
+// keeps an exporter's templates up to the new limit, forgetting first
+// those no data set has used (oldest first); when the templates in use
+// alone exceed it, all are forgotten and the next ones stored or refused
+// under the new limit.
+func TestLowerTemplateLimit(t *testing.T) {
+	tpl := func(seq uint32, ids ...uint16) []byte {
+		var sets []set
+		for _, id := range ids {
+			sets = append(sets, templateSet(9, id, field{1, 4}, field{2, 4}))
+		}
+		return datagram(9, seq, 7, sets...)
+	}
+	data := func(seq uint32, ids ...uint16) []byte {
+		var sets []set
+		for _, id := range ids {
+			sets = append(sets, dataSet(id, cat(u32(1500), u32(3))))
+		}
+		return datagram(9, seq, 7, sets...)
+	}
+	for _, tc := range []struct {
+		name    string
+		limit   int
+		kept    []uint16 // templates left, in use or not
+		records int      // of a data set of each of 256..259 after the reload
+	}{
+		{"unused go first", 3, []uint16{256, 257, 259}, 2},
+		{"in use only", 2, []uint16{256, 257}, 2},
+		{"in use past the limit", 1, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &health.Exporter{}
+			old := New(Limits{MaxTemplates: 4})
+			old.Decode(tpl(1, 256, 257, 258, 259), exporter, ex)
+			if res, _ := old.Decode(data(2, 256, 257), exporter, ex); len(res.Records) != 2 {
+				t.Fatalf("%d records before the reload, want 2", len(res.Records))
+			}
+			cur := New(Limits{MaxTemplates: tc.limit})
+			res, _ := cur.Decode(data(3, 256, 257), exporter, ex)
+			st := ex.Attached().(*exporterState)
+			var kept []uint16
+			for id := uint16(256); id < 260; id++ {
+				if _, err := st.templates.GetTemplate(9, 7, id); err == nil {
+					kept = append(kept, id)
+				}
+			}
+			if !slices.Equal(kept, tc.kept) || len(res.Records) != tc.records || ex.Templates.Load() != int64(len(tc.kept)) {
+				t.Fatalf("kept %v (gauge %d), %d records; want %v, %d", kept, ex.Templates.Load(), len(res.Records), tc.kept, tc.records)
+			}
+			// Sent again, they are stored up to the new limit.
+			cur.Decode(tpl(4, 256, 257, 258, 259), exporter, ex)
+			if n := st.templates.len(); n != tc.limit {
+				t.Errorf("%d templates after they were sent again, want %d", n, tc.limit)
 			}
 		})
 	}

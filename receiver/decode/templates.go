@@ -58,8 +58,22 @@ const maxTemplateFields = 1024
 const avgTemplateFields = 64
 
 func newTemplateStore(limit int) *templateStore {
-	return &templateStore{max: limit, fieldBudget: max(limit*avgTemplateFields, maxTemplateFields),
-		entries: newUsedMap[uint64, storedTemplate]()}
+	return &templateStore{max: limit, fieldBudget: fieldBudgetFor(limit), entries: newUsedMap[uint64, storedTemplate]()}
+}
+
+// fieldBudgetFor returns the field budget of a store of limit templates.
+func fieldBudgetFor(limit int) int { return max(limit*avgTemplateFields, maxTemplateFields) }
+
+// setLimit makes limit the most templates kept (and, with it, the field
+// budget). Past a lower bound, templates no data set has used are
+// forgotten, oldest first; if those in use alone exceed it, every template
+// is, and the exporter's next templates are stored (or refused) as if the
+// limit had been this one from the start.
+func (s *templateStore) setLimit(limit int) {
+	s.max, s.fieldBudget = limit, fieldBudgetFor(limit)
+	if !s.entries.shrink(s.max, s.fieldBudget) {
+		s.entries = newUsedMap[uint64, storedTemplate]()
+	}
 }
 
 // use records that a data set is decoded with the stored template k and

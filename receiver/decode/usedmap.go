@@ -98,9 +98,9 @@ func (u *usedMap[K, V]) room(k K, w, limit, budget int) roomFor {
 func (u *usedMap[K, V]) store(k K, v V, w, limit, budget int) {
 	e, ok := u.m[k]
 	if !ok && len(u.m) >= limit {
-		u.forgetOldestUnused(k)
+		u.forgetOldestUnused(&k)
 	}
-	for u.weight-e.w+w > budget && u.forgetOldestUnused(k) {
+	for u.weight-e.w+w > budget && u.forgetOldestUnused(&k) {
 	}
 	u.weight += w - e.w
 	if !ok {
@@ -113,16 +113,28 @@ func (u *usedMap[K, V]) store(k K, v V, w, limit, budget int) {
 	u.m[k] = usedEntry[V]{v: v, w: w, used: e.used}
 }
 
+// shrink forgets the oldest entries not used since stored until at most
+// limit entries of total weight at most budget are left, and reports
+// whether that was enough.
+func (u *usedMap[K, V]) shrink(limit, budget int) bool {
+	for len(u.m) > limit || u.weight > budget {
+		if !u.forgetOldestUnused(nil) {
+			return false
+		}
+	}
+	return true
+}
+
 // forgetOldestUnused removes the oldest entry not used since stored, other
-// than keep's, and reports whether there was one.
-func (u *usedMap[K, V]) forgetOldestUnused(keep K) bool {
+// than keep's (if keep is not nil), and reports whether there was one.
+func (u *usedMap[K, V]) forgetOldestUnused(keep *K) bool {
 	n := 0 // keys kept in front: keep's, if it came first
 	for i, k := range u.waiting {
 		e := u.m[k]
 		switch {
 		case e.used:
 			continue // used since: dropped with the keys before the one forgotten
-		case k == keep:
+		case keep != nil && k == *keep:
 			u.waiting[n] = k
 			n++
 			continue

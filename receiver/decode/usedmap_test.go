@@ -7,7 +7,7 @@ import (
 )
 
 // TestUsedMapMatchesModel runs random gets, stores (with and without
-// weights) and removals against a plain model (entries in the order
+// weights), removals and shrinks against a plain model (entries in the order
 // stored, each with its weight and mark; making room forgets the first
 // unmarked entries, never the key being stored, and only if that makes
 // enough) and checks every answer, every entry, the counts and sums, and
@@ -47,6 +47,27 @@ func TestUsedMapMatchesModel(t *testing.T) {
 				}
 				if ok {
 					model[i].used = true
+				}
+			case r < 6 && rng.IntN(4) == 0:
+				limit, budget := rng.IntN(tc.limit+1), rng.IntN(tc.budget+1)
+				want := true
+				for {
+					total := 0
+					for _, e := range model {
+						total += e.w
+					}
+					if len(model) <= limit && total <= budget {
+						break
+					}
+					j := slices.IndexFunc(model, func(e entry) bool { return !e.used })
+					if j < 0 {
+						want = false
+						break
+					}
+					model = slices.Delete(model, j, j+1)
+				}
+				if got := u.shrink(limit, budget); got != want {
+					t.Fatalf("%+v, op %d: shrink(%d, %d) = %v, want %v", tc, op, limit, budget, got, want)
 				}
 			case r < 6:
 				v, ok := u.remove(k)
