@@ -129,14 +129,21 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	return st
 }
 
-// adopt makes a newer decoder's limits the state's: a reload changed
-// max_templates_per_exporter. The exporter keeps its templates; past a
-// lower limit, those no data set has used are forgotten first (see
-// templateStore.setLimit). An older decoder, whose socket is still read
-// while a reload binds its successors, uses the state as it is rather
-// than setting its own limits back.
+// adopt makes a newer decoder's generation the state's and, if a reload
+// changed max_templates_per_exporter, its limits. The exporter keeps its
+// templates; past a lower limit, those no data set has used are forgotten
+// first (see templateStore.setLimit). An older decoder, whose socket is
+// still read while a reload binds its successors, uses the state as it is
+// rather than setting its own limits back: the generation advances even
+// when the limits are already the newer decoder's, or a reload undoing
+// the one before would leave that older decoder's other limits newer than
+// the state's.
 func (st *exporterState) adopt(d *Decoder, ex *health.Exporter) {
-	st.limits, st.gen = d.limits, d.gen
+	st.gen = d.gen
+	if st.limits == d.limits {
+		return
+	}
+	st.limits = d.limits
 	st.templates.setLimit(d.limits.MaxTemplates)
 	ex.Templates.Store(int64(st.templates.len()))
 }
@@ -266,7 +273,7 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	st := d.stateOf(ex)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.limits != d.limits && d.gen > st.gen {
+	if d.gen > st.gen {
 		st.adopt(d, ex)
 	}
 	switch res.Protocol {

@@ -807,6 +807,43 @@ func TestOldDecoderKeepsNewerLimits(t *testing.T) {
 	}
 }
 
+// TestRevertedLimitsNotSetBackByOlderDecoder: two reloads in a row, the
+// second undoing the first (max_templates_per_exporter 4, then 1, then 4
+// again), with an exporter the middle generation's decoders have not seen
+// yet. The newest decoders find the state at their own limits, so nothing
+// is adopted; a datagram the middle generation's socket still reads while
+// the newest one is bound must not then set its limit of 1 on the state,
+// forgetting the templates the newest decoders' limit keeps.
+func TestRevertedLimitsNotSetBackByOlderDecoder(t *testing.T) {
+	var tpls []set
+	for id := uint16(256); id < 260; id++ {
+		tpls = append(tpls, templateSet(9, id, field{1, 4}, field{2, 4}))
+	}
+	tpl := datagram(9, 1, 7, tpls...)
+	data := func(seq uint32, id uint16) []byte {
+		return datagram(9, seq, 7, dataSet(id, cat(u32(1500), u32(3))))
+	}
+	ex := &health.Exporter{}
+	first := New(Limits{MaxTemplates: 4})
+	if _, errs := first.Decode(tpl, exporter, ex); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	middle := New(Limits{MaxTemplates: 1}) // the first reload
+	cur := New(Limits{MaxTemplates: 4})    // the second, undoing it
+	if res, _ := cur.Decode(data(2, 256), exporter, ex); len(res.Records) != 1 {
+		t.Fatalf("%d records, want 1", len(res.Records))
+	}
+	middle.Decode(data(3, 256), exporter, ex) // read while cur's socket is bound
+	for seq, id := uint32(4), uint16(256); id < 260; seq, id = seq+1, id+1 {
+		if res, _ := cur.Decode(data(seq, id), exporter, ex); len(res.Records) != 1 {
+			t.Errorf("template %d: %d records, want 1", id, len(res.Records))
+		}
+	}
+	if st := ex.Attached().(*exporterState); st.limits.MaxTemplates != 4 || st.templates.max != 4 || ex.Templates.Load() != 4 {
+		t.Errorf("state of limits %+v, store of %d, gauge %d; want 4, 4, 4", st.limits, st.templates.max, ex.Templates.Load())
+	}
+}
+
 // TestLowerTemplateLimit: a reload to a lower max_templates_per_exporter
 // keeps an exporter's templates up to the new limit, forgetting first
 // those no data set has used (oldest first); when the templates in use
