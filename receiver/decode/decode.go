@@ -119,7 +119,6 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 		pools:     make(map[poolKey]*poolState),
 	}
 	if ex.Attach(cur, st) {
-		ex.Templates.Store(0)
 		return st
 	}
 	// Another socket's decoder attached one meanwhile: use it.

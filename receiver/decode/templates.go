@@ -19,8 +19,8 @@ var (
 )
 
 // templateStore is one exporter's templates, bounded. It implements goflow2's
-// netflow.NetFlowTemplateSystem; it is used by one worker only, so it has no
-// lock.
+// netflow.NetFlowTemplateSystem. The exporter's decoders (one per socket)
+// use it under exporterState.mu, so it has no lock of its own.
 type templateStore struct {
 	max int
 	// fieldBudget bounds the number of fields of the stored templates
