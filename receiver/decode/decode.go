@@ -56,9 +56,11 @@ type Result struct {
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
 	limits Limits
-	// gen orders decoders by creation (see adopt).
-	gen  uint64
-	recs []flow.Record
+	// gen orders decoders by creation (see adopt); retired marks one
+	// whose sockets newer ones replace (Retire).
+	gen     uint64
+	retired atomic.Bool
+	recs    []flow.Record
 	// noFastPath sends every datagram through goflow2 (the reference, for
 	// the differential tests).
 	noFastPath bool
@@ -128,6 +130,17 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	return st
 }
 
+// Retire marks d as replaced: a reload has started newer decoders (new
+// sockets) and d's socket is only drained. d then never sets its limits on
+// an exporter, even one no newer decoder has decoded yet: after two
+// reloads in a row, a datagram the middle one's socket still reads must
+// not set its limits when the newest have others. Safe to call from any
+// goroutine.
+func (d *Decoder) Retire() { d.retired.Store(true) }
+
+// Retired reports whether Retire was called.
+func (d *Decoder) Retired() bool { return d.retired.Load() }
+
 // adopt makes a newer decoder's generation the state's and, if a reload
 // changed max_templates_per_exporter, its limits. The exporter keeps its
 // templates; past a lower limit, those no data set has used are forgotten
@@ -136,7 +149,7 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 // rather than setting its own limits back: the generation advances even
 // when the limits are already the newer decoder's, or a reload undoing
 // the one before would leave that older decoder's other limits newer than
-// the state's.
+// the state's. A retired decoder (Retire) adopts nothing.
 func (st *exporterState) adopt(d *Decoder, ex *health.Exporter) {
 	st.gen = d.gen
 	if st.limits == d.limits {
@@ -272,7 +285,7 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	st := d.stateOf(ex)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if d.gen > st.gen {
+	if d.gen > st.gen && !d.retired.Load() {
 		st.adopt(d, ex)
 	}
 	switch res.Protocol {

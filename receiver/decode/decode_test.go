@@ -844,6 +844,42 @@ func TestRevertedLimitsNotSetBackByOlderDecoder(t *testing.T) {
 	}
 }
 
+// TestRetiredDecoderSetsNoLimits: two reloads in a row (limits 4, 1,
+// 4) and an exporter that sends nothing until the second has started: its
+// first datagram after that may reach a socket of the middle reload, still
+// drained. That decoder is newer than the exporter's state but retired (the
+// intake retires a reload's decoders when the next one starts), so it must
+// not set its limit of 1, which would forget templates the limit in force
+// keeps.
+func TestRetiredDecoderSetsNoLimits(t *testing.T) {
+	var tpls []set
+	for id := uint16(256); id < 260; id++ {
+		tpls = append(tpls, templateSet(9, id, field{1, 4}, field{2, 4}))
+	}
+	data := func(seq uint32, id uint16) []byte {
+		return datagram(9, seq, 7, dataSet(id, cat(u32(1500), u32(3))))
+	}
+	ex := &health.Exporter{}
+	first := New(Limits{MaxTemplates: 4})
+	if _, errs := first.Decode(datagram(9, 1, 7, tpls...), exporter, ex); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	middle := New(Limits{MaxTemplates: 1})
+	cur := New(Limits{MaxTemplates: 4})
+	middle.Retire() // cur's sockets have started
+	if res, _ := middle.Decode(data(2, 256), exporter, ex); len(res.Records) != 1 {
+		t.Fatalf("%d records from the retired decoder, want 1", len(res.Records))
+	}
+	for seq, id := uint32(3), uint16(256); id < 260; seq, id = seq+1, id+1 {
+		if res, _ := cur.Decode(data(seq, id), exporter, ex); len(res.Records) != 1 {
+			t.Errorf("template %d: %d records, want 1", id, len(res.Records))
+		}
+	}
+	if st := ex.Attached().(*exporterState); st.templates.max != 4 || ex.Templates.Load() != 4 {
+		t.Errorf("store of %d, gauge %d; want 4, 4", st.templates.max, ex.Templates.Load())
+	}
+}
+
 // TestLowerTemplateLimit: a reload to a lower max_templates_per_exporter
 // keeps an exporter's templates up to the new limit, forgetting first
 // those no data set has used (oldest first); when the templates in use

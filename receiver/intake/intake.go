@@ -144,6 +144,10 @@ func (in *Intake) StartReplacing(old *Intake) error {
 	if err != nil {
 		return err
 	}
+	if old != nil {
+		// From here on the new decoders' limits are the exporters'.
+		old.retireDecoders()
+	}
 	smallest := 0
 	index := map[string]int{} // socket numbers per address, as in Stats
 	for _, s := range socks {
@@ -160,6 +164,16 @@ func (in *Intake) StartReplacing(old *Intake) error {
 			"receive_buffer_bytes", in.cfg.ReceiveBuffer, "granted_bytes", smallest/2)
 	}
 	return nil
+}
+
+// retireDecoders marks the decoders of in's sockets as replaced
+// (decode.Decoder.Retire).
+func (in *Intake) retireDecoders() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, s := range in.sockets {
+		s.dec.Retire()
+	}
 }
 
 // bufferCapped reports whether a socket asked for a receive buffer of

@@ -193,16 +193,33 @@ func TestPortSharedWithAnotherIntakeFails(t *testing.T) {
 
 // TestStartReplacingSharesPort: a reload binds the new sockets beside the
 // old ones (so no datagram is lost while it switches); that is not a
-// conflict, and once the old intake stops the new one gets the traffic.
+// conflict, the old sockets' decoders are retired, and once the old intake
+// stops the new one gets the traffic.
 func TestStartReplacingSharesPort(t *testing.T) {
 	old, _ := startIntake(t, Config{Listen: []string{"127.0.0.1:0"}, Sockets: 1})
 	addr := old.Addrs()[0].String()
 	c := core.New(core.Config{MaxExporters: 4})
 	in := New(Config{Listen: []string{addr}, Sockets: 2}, c, slog.New(slog.DiscardHandler))
+	for _, s := range old.sockets {
+		if s.dec.Retired() {
+			t.Fatal("a decoder retired before its intake was replaced")
+		}
+	}
 	if err := in.StartReplacing(old); err != nil {
 		t.Fatalf("replacing intake: %v", err)
 	}
 	defer in.Stop()
+	// The old sockets' decoders no longer set their limits on exporters.
+	for _, s := range old.sockets {
+		if !s.dec.Retired() {
+			t.Error("an old socket's decoder is not retired")
+		}
+	}
+	for _, s := range in.sockets {
+		if s.dec.Retired() {
+			t.Error("a new socket's decoder is retired")
+		}
+	}
 	old.Stop()
 	send(t, in.Addrs()[0], v5(0, 3, 100))
 	waitFor(t, "records at the new intake", func() bool { return totalBytes(c) == 300 })
