@@ -137,6 +137,26 @@ func TestUsedMapMatchesModel(t *testing.T) {
 					model = append(model, entry{k: k, v: v, w: w})
 				}
 			}
+			// The waiting list holds the unused keys in the model's order
+			// (and, skipped, keys used since they were stored), each once.
+			var waitingUnused, modelUnused []uint32
+			seen := map[uint32]bool{}
+			for _, k := range u.waiting {
+				if e, ok := u.m[k]; !ok || seen[k] {
+					t.Fatalf("%+v, op %d: %d waits twice or is not stored: %v", tc, op, k, u.waiting)
+				} else if !e.used {
+					waitingUnused = append(waitingUnused, k)
+				}
+				seen[k] = true
+			}
+			for _, e := range model {
+				if !e.used {
+					modelUnused = append(modelUnused, e.k)
+				}
+			}
+			if !slices.Equal(waitingUnused, modelUnused) {
+				t.Fatalf("%+v, op %d: unused keys wait as %v, model %v", tc, op, waitingUnused, modelUnused)
+			}
 			unused, weight, unusedWeight := 0, 0, 0
 			for _, e := range model {
 				weight += e.w
