@@ -35,17 +35,22 @@ func TestUsedMapMatchesModel(t *testing.T) {
 			j := slices.IndexFunc(model, func(e entry) bool { return !e.used && e.k != keep })
 			model = slices.Delete(model, j, j+1)
 		}
+		// answer checks what get or remove returned for k against the
+		// model, and returns k's place in it (-1 if absent).
+		answer := func(op int, name string, k, v uint32, ok bool) int {
+			i := find(k)
+			if ok != (i >= 0) || ok && v != model[i].v {
+				t.Fatalf("%+v, op %d: %s(%d) = %d, %v; model %v", tc, op, name, k, v, ok, model)
+			}
+			return i
+		}
 		u := newUsedMap[uint32, uint32]()
 		for op := range 50_000 {
 			k := uint32(rng.IntN(3 * tc.limit))
 			switch r := rng.IntN(16); {
 			case r < 5:
 				v, ok := u.get(k)
-				i := find(k)
-				if ok != (i >= 0) || ok && v != model[i].v {
-					t.Fatalf("%+v, op %d: get(%d) = %d, %v; model %v", tc, op, k, v, ok, model)
-				}
-				if ok {
+				if i := answer(op, "get", k, v, ok); ok {
 					model[i].used = true
 				}
 			case r < 6 && rng.IntN(4) == 0:
@@ -71,11 +76,7 @@ func TestUsedMapMatchesModel(t *testing.T) {
 				}
 			case r < 6:
 				v, ok := u.remove(k)
-				i := find(k)
-				if ok != (i >= 0) || ok && v != model[i].v {
-					t.Fatalf("%+v, op %d: remove(%d) = %d, %v; model %v", tc, op, k, v, ok, model)
-				}
-				if ok {
+				if i := answer(op, "remove", k, v, ok); ok {
 					model = slices.Delete(model, i, i+1)
 				}
 			default:
