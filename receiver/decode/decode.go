@@ -56,9 +56,7 @@ type Result struct {
 // Decoder decodes datagrams. It is not safe for concurrent use.
 type Decoder struct {
 	limits Limits
-	// gen orders decoders by creation (see adopt); retired marks one
-	// whose sockets newer ones replace (Retire).
-	gen     uint64
+	// retired marks a decoder whose socket a reload replaced (Retire).
 	retired atomic.Bool
 	recs    []flow.Record
 	// noFastPath sends every datagram through goflow2 (the reference, for
@@ -98,11 +96,8 @@ func New(l Limits) *Decoder {
 	if l.MaxSamplers <= 0 {
 		l.MaxSamplers = DefaultLimits.MaxSamplers
 	}
-	return &Decoder{limits: l, gen: generations.Add(1)}
+	return &Decoder{limits: l}
 }
-
-// generations numbers the decoders in the order they are made.
-var generations atomic.Uint64
 
 // stateOf returns the decoder state attached to ex, attaching a new one if
 // it has none.
@@ -113,7 +108,6 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	}
 	st := &exporterState{
 		limits:    d.limits,
-		gen:       d.gen,
 		templates: newTemplateStore(d.limits.MaxTemplates),
 		samplers:  newUsedMap[samplerKey, uint32](),
 		domains:   newUsedMap[uint32, uint32](),
@@ -130,31 +124,23 @@ func (d *Decoder) stateOf(ex *health.Exporter) *exporterState {
 	return st
 }
 
-// Retire marks d as replaced: a reload has started newer decoders (new
-// sockets) and d's socket is only drained. d then never sets its limits on
-// an exporter, even one no newer decoder has decoded yet: after two
-// reloads in a row, a datagram the middle one's socket still reads must
-// not set its limits when the newest have others. Safe to call from any
-// goroutine.
+// Retire marks d as replaced: a reload has bound new sockets with new
+// decoders, and d's socket is only drained until it closes. d then never
+// sets its limits on an exporter (adopt), so the limits in force are those
+// of the decoders not retired, whichever socket an exporter's next
+// datagram reaches. Safe to call from any goroutine.
 func (d *Decoder) Retire() { d.retired.Store(true) }
 
 // Retired reports whether Retire was called.
 func (d *Decoder) Retired() bool { return d.retired.Load() }
 
-// adopt makes a newer decoder's generation the state's and, if a reload
-// changed max_templates_per_exporter, its limits. The exporter keeps its
-// templates; past a lower limit, those no data set has used are forgotten
-// first (see templateStore.setLimit). An older decoder, whose socket is
-// still read while a reload binds its successors, uses the state as it is
-// rather than setting its own limits back: the generation advances even
-// when the limits are already the newer decoder's, or a reload undoing
-// the one before would leave that older decoder's other limits newer than
-// the state's. A retired decoder (Retire) adopts nothing.
+// adopt makes the limits of d, a decoder not retired, the state's: a reload
+// changed max_templates_per_exporter. The exporter keeps its templates;
+// past a lower limit, those no data set has used are forgotten first (see
+// templateStore.setLimit). The intake retires the old sockets' decoders
+// before the new ones read anything, so only one set of limits is ever
+// adopted at a time.
 func (st *exporterState) adopt(d *Decoder, ex *health.Exporter) {
-	st.gen = d.gen
-	if st.limits == d.limits {
-		return
-	}
 	st.limits = d.limits
 	st.templates.setLimit(d.limits.MaxTemplates)
 	ex.Templates.Store(int64(st.templates.len()))
@@ -172,8 +158,7 @@ type seqKey struct {
 
 type exporterState struct {
 	mu        sync.Mutex // held while one of the exporter's datagrams is decoded
-	limits    Limits     // those of the newest decoder that used it
-	gen       uint64     // and its generation (see adopt)
+	limits    Limits     // those of the last decoder not retired that used it (adopt)
 	templates *templateStore
 	samplers  usedMap[samplerKey, uint32] // sampler id -> rate
 	domains   usedMap[uint32, uint32]     // observation domain -> rate
@@ -285,7 +270,7 @@ func (d *Decoder) Append(payload []byte, addr netip.Addr, ex *health.Exporter) (
 	st := d.stateOf(ex)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if d.gen > st.gen && !d.retired.Load() {
+	if st.limits != d.limits && !d.retired.Load() {
 		st.adopt(d, ex)
 	}
 	switch res.Protocol {
