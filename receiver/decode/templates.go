@@ -227,7 +227,7 @@ func (s *templateStore) RemoveTemplate(version uint16, domain uint32, id uint16)
 // GetTemplates returns a copy of every template.
 func (s *templateStore) GetTemplates() netflow.FlowBaseTemplateSet {
 	out := make(netflow.FlowBaseTemplateSet, s.entries.len())
-	for k, t := range s.entries.values() {
+	for k, t := range s.entries.all {
 		out[k] = t.t
 	}
 	return out

@@ -172,11 +172,11 @@ func (u *usedMap[K, V]) remove(k K) (V, bool) {
 // len returns how many entries are stored.
 func (u *usedMap[K, V]) len() int { return len(u.m) }
 
-// values returns a copy of every value by key.
-func (u *usedMap[K, V]) values() map[K]V {
-	out := make(map[K]V, len(u.m))
+// all yields every key and value, in no order.
+func (u *usedMap[K, V]) all(yield func(K, V) bool) {
 	for k, e := range u.m {
-		out[k] = e.v
+		if !yield(k, e.v) {
+			return
+		}
 	}
-	return out
 }

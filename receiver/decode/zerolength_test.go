@@ -240,7 +240,15 @@ func TestTemplateStoreBookkeeping(t *testing.T) {
 				}
 			}
 		}
+		all := s.GetTemplates()
+		for key, e := range u.m {
+			if got, ok := all[key]; !ok || fieldCount(got) != e.w {
+				t.Fatalf("op %d: GetTemplates lacks %x or differs", i, key)
+			}
+		}
 		switch {
+		case len(all) != s.len():
+			t.Fatalf("op %d: GetTemplates gives %d templates, the store holds %d", i, len(all), s.len())
 		case n != u.unused || unusedF != u.unusedWeight || fields != u.weight:
 			t.Fatalf("op %d: unused %d (%d fields), fields %d; the store counts %d (%d), %d", i, n, unusedF, fields, u.unused, u.unusedWeight, u.weight)
 		case s.len() > s.max || u.weight > s.fieldBudget || len(u.waiting) > s.max:
