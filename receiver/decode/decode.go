@@ -151,9 +151,15 @@ type samplerKey struct {
 	sampler uint32
 }
 
-type seqKey struct {
-	proto  flow.Protocol
-	domain uint32
+// seqKey names one sequence of an exporter: the protocol above the
+// domain (v9 source id, IPFIX observation domain, v5 engine, sFlow
+// sub-agent). A uint64 rather than a struct: a struct with padding is
+// hashed field by field, a uint64 takes the map's fast path (this lookup is
+// made once per datagram).
+type seqKey uint64
+
+func newSeqKey(proto flow.Protocol, domain uint32) seqKey {
+	return seqKey(uint64(proto)<<32 | uint64(domain))
 }
 
 type exporterState struct {

@@ -418,6 +418,34 @@ func TestSequenceSourcesInRotation(t *testing.T) {
 	}
 }
 
+// TestSequencePerProtocol: one address exporting NetFlow v9 and IPFIX
+// with the same domain number (and v5 and sFlow with the same engine and
+// sub-agent 0) keeps one sequence per protocol: interleaved, none of them
+// shows a gap, and a datagram each loses is counted once.
+func TestSequencePerProtocol(t *testing.T) {
+	d, ex := New(Limits{}), &health.Exporter{}
+	src, dst := [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}
+	hdr := ethIPv4TCP(src, dst, 1400, 40000, 443)
+	for i := range uint32(4) {
+		if i == 2 {
+			continue // every protocol loses its third datagram
+		}
+		decodeAll(t, d, ex, datagram(9, i, 1), datagram(10, 1000, 1), v5Datagram(3*i, 0, 3, src, dst, 100, 1))
+		sflow := sflowDatagram(i, 512, hdr, 1418)
+		binary.BigEndian.PutUint32(sflow[12:], 0) // sub-agent 0, as v5's engine
+		decodeAll(t, d, ex, sflow)
+	}
+	// IPFIX counts records and its messages carry none: no loss there. A
+	// lost v9 or sFlow datagram is taken to have carried as many records as
+	// the one after it: none for these v9 ones, one sample for sFlow.
+	if g, l := ex.SequenceGaps.Load(), ex.LostRecords.Load(); g != 3 || l != 0+3+1 {
+		t.Fatalf("gaps %d lost %d, want 3 (v9, v5, sFlow) and 4 records (v5's 3, sFlow's 1)", g, l)
+	}
+	if n := ex.Attached().(*exporterState).seq.len(); n != 4 {
+		t.Fatalf("%d sequence trackers, want 4 (one per protocol)", n)
+	}
+}
+
 func TestV5(t *testing.T) {
 	d, ex := New(Limits{}), &health.Exporter{}
 	recs := decodeAll(t, d, ex, v5Datagram(0, 0x4000|100, 2, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}, 1000, 4))

@@ -313,6 +313,6 @@ func (d *Decoder) fastNetFlow(b []byte, st *exporterState, addr netip.Addr, prot
 	if proto == flow.NetFlowV9 {
 		unit = seqDatagrams
 	}
-	st.sequence(ex, seqKey{proto, domain}, seq, uint32(len(d.recs)-start), unit)
+	st.sequence(ex, newSeqKey(proto, domain), seq, uint32(len(d.recs)-start), unit)
 	return true
 }

@@ -360,7 +360,7 @@ func (d *Decoder) goflowNetFlow(b []byte, addr netip.Addr, st *exporterState, pr
 	} else {
 		n += optRecords
 	}
-	st.sequence(ex, seqKey{proto, domain}, seq, n, unit)
+	st.sequence(ex, newSeqKey(proto, domain), seq, n, unit)
 }
 
 // setOverrun returns an error for a v9 or IPFIX message (its header

@@ -101,7 +101,7 @@ func (d *Decoder) decodeSFlow(b []byte, addr netip.Addr, st *exporterState, ex *
 		}
 	}
 	d.sflowRates(st, start)
-	st.sequence(ex, seqKey{flow.SFlowV5, p.SubAgentId}, p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
+	st.sequence(ex, newSeqKey(flow.SFlowV5, p.SubAgentId), p.SequenceNumber, uint32(len(d.recs)-start), seqDatagrams)
 }
 
 // sflowSample appends the record of one flow sample goflow2 decoded, and

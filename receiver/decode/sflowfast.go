@@ -90,7 +90,7 @@ func (d *Decoder) fastSFlow(b []byte, addr netip.Addr, st *exporterState, ex *he
 	}
 	d.sflowRates(st, start)
 	d.fastHits++
-	st.sequence(ex, seqKey{flow.SFlowV5, subAgent}, seq, uint32(len(d.recs)-start), seqDatagrams)
+	st.sequence(ex, newSeqKey(flow.SFlowV5, subAgent), seq, uint32(len(d.recs)-start), seqDatagrams)
 	return true
 }
 

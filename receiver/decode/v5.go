@@ -46,7 +46,7 @@ func (d *Decoder) decodeV5(b []byte, addr netip.Addr, st *exporterState, ex *hea
 		src = flow.RateUnknown
 	}
 	domain := uint32(p.EngineType)<<8 | uint32(p.EngineId)
-	st.sequence(ex, seqKey{flow.NetFlowV5, domain}, p.FlowSequence, uint32(len(p.Records)), seqRecords)
+	st.sequence(ex, newSeqKey(flow.NetFlowV5, domain), p.FlowSequence, uint32(len(p.Records)), seqRecords)
 
 	bootMs := int64(p.UnixSecs)*1000 + int64(p.UnixNSecs)/1e6 - int64(p.SysUptime)
 	for i := range p.Records {
@@ -79,7 +79,7 @@ func (d *Decoder) fastV5(b []byte, count int, addr netip.Addr, st *exporterState
 		src = flow.RateUnknown
 	}
 	domain := uint32(b[20])<<8 | uint32(b[21])
-	st.sequence(ex, seqKey{flow.NetFlowV5, domain}, be.Uint32(b[16:]), uint32(count), seqRecords)
+	st.sequence(ex, newSeqKey(flow.NetFlowV5, domain), be.Uint32(b[16:]), uint32(count), seqRecords)
 	bootMs := int64(be.Uint32(b[8:]))*1000 + int64(be.Uint32(b[12:]))/1e6 - int64(be.Uint32(b[4:]))
 	for i := 0; i < count; i++ {
 		w := b[24+48*i : 72+48*i]
