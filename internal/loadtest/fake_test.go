@@ -159,6 +159,11 @@ func TestStepProcessedRate(t *testing.T) {
 	if res.rate < 0.95*res.sent || res.rate > 1.001*res.sent {
 		t.Fatalf("processed %.0f records/s of %.0f sent (%.0f offered) to a collector that keeps up", res.rate, res.sent, rate)
 	}
+	// Decoding 3,000 records takes a few ms of the 0.1 s step (and the
+	// CPU clock ticks every 10 ms): far from a whole core.
+	if res.busy > 0.5 {
+		t.Fatalf("collector busy %.2f of a core decoding 30 k records/s", res.busy)
+	}
 }
 
 // TestBadFlagsBeforeFirstStep: a misspelt protocol or an exporter count
@@ -218,6 +223,12 @@ func TestStepWrapperScript(t *testing.T) {
 		// serving HTTP has a peak RSS of several MB, a shell of about 1.5.
 		if res.r.cpu < 0.05 || res.r.rssKB < 4000 {
 			t.Fatalf("measured %.2f CPU s and %d kB peak RSS: the script, not the collector it runs", res.r.cpu, res.r.rssKB)
+		}
+		// The burn is most of the step: the collector spun for 100 ms
+		// of CPU while the step lasted little more (0.2: a loaded
+		// machine may give the spinning process only part of a core).
+		if res.r.busy < 0.2 || res.r.busy > 1.5 {
+			t.Fatalf("collector busy %.2f of a core (%.2f CPU s) while spinning on one core", res.r.busy, res.r.cpu)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("step still stopping its collector after 20 s")

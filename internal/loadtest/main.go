@@ -83,7 +83,7 @@ func main() {
 		}
 		return
 	}
-	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "peak_rss")
+	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %6s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "cpu%", "peak_rss")
 	for _, p := range protoList {
 		best := 0.0
 		for _, rate := range rateList {
@@ -153,7 +153,11 @@ type stepResult struct {
 	rate, lost, drops float64
 	sent              float64 // records/s the sender achieved
 	cpu               float64 // the collector's CPU seconds
-	rssKB             int64   // its peak RSS, 0 if unknown
+	// busy is those seconds per second of the step (1 = one whole core):
+	// near GOMAXPROCS with records lost, the collector was the limit and
+	// the processed rate is what it can do; well below, the sender was.
+	busy  float64
+	rssKB int64 // its peak RSS, 0 if unknown
 }
 
 func freePort(network string) string {
@@ -367,8 +371,9 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	// From the first datagram sent (res.Start, after flowgen built its
 	// rings), not from the call: building them takes some 10 ms per
 	// exporter, which would read as a slower collector.
-	r := stepResult{rate: counted / done.Sub(res.Start).Seconds(), lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, rssKB: ps.peakRSS()}
-	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
-		cpuSecs/(counted/1e6), formatRSS(r.rssKB))
+	secs := done.Sub(res.Start).Seconds()
+	r := stepResult{rate: counted / secs, lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, busy: cpuSecs / secs, rssKB: ps.peakRSS()}
+	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %6.0f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
+		cpuSecs/(counted/1e6), 100*r.busy, formatRSS(r.rssKB))
 	return r, nil
 }
