@@ -420,8 +420,8 @@ func TestSequenceSourcesInRotation(t *testing.T) {
 
 // TestSequencePerProtocol: one address exporting NetFlow v9 and IPFIX
 // with the same domain number (and v5 and sFlow with the same engine and
-// sub-agent 0) keeps one sequence per protocol: interleaved, none of them
-// shows a gap, and a datagram each loses is counted once.
+// sub-agent 0) keeps one sequence per protocol: interleaved, each counts
+// the one datagram it lost and no gap in the others' numbers.
 func TestSequencePerProtocol(t *testing.T) {
 	d, ex := New(Limits{}), &health.Exporter{}
 	src, dst := [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2}
