@@ -85,7 +85,7 @@ func main() {
 	}
 	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %6s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "cpu%", "peak_rss")
 	for _, p := range protoList {
-		best := 0.0
+		var steps []stepResult
 		for _, rate := range rateList {
 			if ctx.Err() != nil {
 				fmt.Fprintln(os.Stderr, "loadtest:", stopped(ctx))
@@ -96,12 +96,34 @@ func main() {
 				fmt.Fprintln(os.Stderr, "loadtest:", err)
 				os.Exit(1)
 			}
-			if res.lost == 0 && res.drops == 0 && res.rate > best {
-				best = res.rate
-			}
+			steps = append(steps, res)
 		}
-		fmt.Printf("%-6s zero-loss: %.0f records/s (highest processed rate of a step that lost nothing)\n", p, best)
+		for _, line := range summary(p, steps) {
+			fmt.Println(line)
+		}
 	}
+}
+
+// summary sums up a protocol's steps: the highest rate processed without
+// loss and, if a step lost records, the most the collector processed in
+// one, with its CPU: near 100 % per GOMAXPROCS that is its capacity.
+func summary(p string, steps []stepResult) []string {
+	var best float64
+	var lossy *stepResult
+	for i, r := range steps {
+		switch {
+		case r.lost == 0 && r.drops == 0:
+			best = max(best, r.rate)
+		case lossy == nil || r.rate > lossy.rate:
+			lossy = &steps[i]
+		}
+	}
+	out := []string{fmt.Sprintf("%-6s zero-loss: %.0f records/s (highest processed rate of a step that lost nothing)", p, best)}
+	if lossy != nil {
+		out = append(out, fmt.Sprintf("%-6s saturated: %.0f records/s processed at %.0f %% CPU in a step that lost records (the collector's capacity if its CPU was near 100 %% per GOMAXPROCS, else the sender's or the machine's limit)",
+			p, lossy.rate, 100*lossy.busy))
+	}
+	return out
 }
 
 // errTimeout is the cause of the run's context ending at --timeout.

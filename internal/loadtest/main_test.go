@@ -23,6 +23,27 @@ func TestParseRates(t *testing.T) {
 	}
 }
 
+func TestSummary(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		steps []stepResult
+		want  []string
+	}{
+		{"no loss", []stepResult{{rate: 200000}, {rate: 399000}},
+			[]string{"v9     zero-loss: 399000 records/s (highest processed rate of a step that lost nothing)"}},
+		{"only the last step lost", []stepResult{{rate: 200000}, {rate: 2500000, lost: 10, busy: 0.99}},
+			[]string{"v9     zero-loss: 200000 records/s (highest processed rate of a step that lost nothing)",
+				"v9     saturated: 2500000 records/s processed at 99 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)"}},
+		{"socket drops are loss; the busiest lossy step", []stepResult{{rate: 300000, drops: 5, busy: 0.4}, {rate: 3100000, lost: 7, busy: 1}, {rate: 2900000, lost: 9, busy: 1}},
+			[]string{"v9     zero-loss: 0 records/s (highest processed rate of a step that lost nothing)",
+				"v9     saturated: 3100000 records/s processed at 100 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)"}},
+	} {
+		if got := summary("v9", tt.steps); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: summary =\n%q\nwant\n%q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestLowestRate(t *testing.T) {
 	for _, tt := range []struct {
 		rates []float64
