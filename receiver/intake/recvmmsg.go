@@ -64,6 +64,7 @@ func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
 		r.iovs[i].SetLen(size)
 		h := &r.hdrs[i].hdr
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = unix.SizeofSockaddrAny
 		h.Iov = &r.iovs[i]
 		h.SetIovlen(1)
 	}
@@ -74,7 +75,10 @@ func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
 // read deadline passes, or it is closed) and receives up to len(r.hdrs);
 // it returns how many. Datagram i is then r.datagram(i), until the next read.
 func (r *batchReader) read() (int, error) {
-	for i := range r.hdrs {
+	// The kernel wrote the source address lengths of the last read's
+	// datagrams only: give those headers their room back (not all 64: at
+	// moderate rates a read returns one or two datagrams).
+	for i := range r.n {
 		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrAny
 		r.hdrs[i].hdr.Flags = 0
 	}

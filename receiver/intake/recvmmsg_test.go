@@ -183,6 +183,41 @@ func TestBatchReaderSource(t *testing.T) {
 	}
 }
 
+// TestBatchReaderRestoresNameLength: the kernel writes each received
+// datagram's source address length into its header, and the next read
+// must give those headers their full room back, or a longer address
+// arriving there is cut short. Header 0 is left as a read that received a
+// 4-byte address would leave it (the reader resets only the headers the
+// last read used).
+func TestBatchReaderRestoresNameLength(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r, err := newBatchReader(pc.(*net.UDPConn), 4, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.n = 1
+	r.hdrs[0].hdr.Namelen = 4
+	from, err := net.ListenPacket("udp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	if _, err := from.WriteTo([]byte("x"), pc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.read(); n != 1 || err != nil {
+		t.Fatalf("read %d datagrams: %v", n, err)
+	}
+	if want := netip.MustParseAddr("127.0.0.9"); r.addrs[0] != want {
+		t.Fatalf("source %v, want %v", r.addrs[0], want)
+	}
+}
+
 // TestAllowedLinkLocal checks that allowed_exporters matches a link-local
 // exporter, whose address comes with the zone of the interface it was
 // received on (netip.Prefix.Contains is false for any zoned address).
