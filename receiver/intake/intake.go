@@ -283,10 +283,11 @@ const maxDatagram = 65535
 // batchSize is how many datagrams one recvmmsg call may return. 64 rather
 // than 16: at saturation end to end, alternated with 16, 15 of 19 sFlow
 // pairs (2 ties) and 8 of 10 v5 and IPFIX pairs cost less CPU per record
-// (about 4 %: a quarter of the calls, each taking the socket's queue lock,
-// which the sender's enqueues contend for). The buffers are 64 KiB each, but a
-// page is resident only once a datagram lands in it (peak RSS +0.3-1 MB in
-// those runs).
+// (about 4 %; presumably a quarter of the calls, each taking the socket's
+// queue lock, which the sender's enqueues contend for: BenchmarkIntake,
+// which reads a filled socket alone, sees no difference). The buffers are
+// 64 KiB each, but a page is resident only once a datagram lands in it
+// (peak RSS +0.3-1 MB in those runs).
 const batchSize = 64
 
 // read receives datagrams in batches (recvmmsg: one system call and one
