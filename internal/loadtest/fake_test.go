@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -232,5 +233,32 @@ func TestStepWrapperScript(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("step still stopping its collector after 20 s")
+	}
+}
+
+// TestRounds: --rounds runs every protocol's steps round after round (so
+// that on a shared machine each protocol meets the same spells) and sums
+// each protocol up once, over all its rounds, after its last step.
+func TestRounds(t *testing.T) {
+	code, stdout, stderr := runMain(t, "--rounds", "2", "--protocols", "v5,v9", "--rates", "0", "--records", "300")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n")[1:] {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[1] == "max":
+			order = append(order, f[0])
+		case len(f) > 1 && f[1] == "zero-loss:":
+			order = append(order, f[0]+" summary")
+		}
+	}
+	want := []string{"v5", "v9", "v5", "v5 summary", "v9", "v9 summary"}
+	if !slices.Equal(order, want) {
+		t.Errorf("steps and summaries in the order %q, want %q; output:\n%s", order, want, stdout)
+	}
+	if code, _, stderr := runMain(t, "--rounds", "0", "--protocols", "v5", "--records", "300"); code != 2 || !strings.Contains(stderr, "--rounds must be at least 1") {
+		t.Errorf("--rounds 0: exit %d, stderr %q; want exit 2 naming --rounds", code, stderr)
 	}
 }

@@ -4,12 +4,16 @@
 // the kernel's socket drops, the CPU seconds the exporter spent per million
 // records and its peak RSS, then per protocol the highest rate at which
 // nothing was lost (records sent minus records counted, and kernel socket
-// drops, both zero). Every step is bounded in records, the whole run by
-// --timeout; Ctrl-C or SIGTERM ends it the same way, stopping the collector
-// under test and removing its files.
+// drops, both zero) and, if steps lost records, the most one processed.
+// With --rounds N every protocol's steps run N times, round after round,
+// and the summary adds the median and range of the lossy steps: on a
+// shared machine the spread says more than one run. Every step is bounded
+// in records, the whole run by --timeout; Ctrl-C or SIGTERM ends it the
+// same way, stopping the collector under test and removing its files.
 //
 //	go run ./internal/loadtest --binary bin/flowmetrics
 //	go run ./internal/loadtest --binary bin/flowmetrics --gomaxprocs 1 --sockets 1
+//	go run ./internal/loadtest --binary bin/flowmetrics --gomaxprocs 1 --sockets 1 --rates 0 --records 3000000 --rounds 10
 //	go run ./internal/loadtest --binary bin/flowmetrics --compare --goflow2 $(go env GOPATH)/bin/goflow2
 package main
 
@@ -25,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +50,17 @@ func main() {
 	exporters := flag.Int("exporters", 4, "simulated exporters")
 	compare := flag.Bool("compare", false, "instead, run the same stream through flowmetrics, goflow2 (-goflow2) and nfcapd and compare")
 	goflow2 := flag.String("goflow2", "", "goflow2 v2.2.6 binary for --compare (go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6)")
+	rounds := flag.Int("rounds", 1, "times to run every protocol's steps, one round after the other (on a shared machine, several rounds give the spread; --timeout is per round unless set)")
 	flag.Parse()
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "loadtest: --rounds must be at least 1")
+		os.Exit(2)
+	}
+	timeoutSet := false
+	flag.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if !timeoutSet {
+		*timeout *= time.Duration(*rounds)
+	}
 	rateList, err := parseRates(*rates)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest: --rates:", err)
@@ -84,22 +99,28 @@ func main() {
 		return
 	}
 	fmt.Printf("%-6s %10s %12s %10s %10s %8s %8s %12s %6s %10s\n", "proto", "offered/s", "processed/s", "sent", "counted", "lost", "drops", "cpu_s/Mrec", "cpu%", "peak_rss")
-	for _, p := range protoList {
-		var steps []stepResult
-		for _, rate := range rateList {
-			if ctx.Err() != nil {
-				fmt.Fprintln(os.Stderr, "loadtest:", stopped(ctx))
-				os.Exit(1)
+	// Round by round rather than protocol by protocol: on a shared
+	// machine every protocol then meets the same busy and quiet spells.
+	steps := make(map[string][]stepResult)
+	for round := range *rounds {
+		for _, p := range protoList {
+			for _, rate := range rateList {
+				if ctx.Err() != nil {
+					fmt.Fprintln(os.Stderr, "loadtest:", stopped(ctx))
+					os.Exit(1)
+				}
+				res, err := step(ctx, *binary, flowgen.Protocol(p), rate, *records, *sockets, *procs, *exporters)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "loadtest:", err)
+					os.Exit(1)
+				}
+				steps[p] = append(steps[p], res)
 			}
-			res, err := step(ctx, *binary, flowgen.Protocol(p), rate, *records, *sockets, *procs, *exporters)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "loadtest:", err)
-				os.Exit(1)
+			if round == *rounds-1 {
+				for _, line := range summary(p, steps[p]) {
+					fmt.Println(line)
+				}
 			}
-			steps = append(steps, res)
-		}
-		for _, line := range summary(p, steps) {
-			fmt.Println(line)
 		}
 	}
 }
@@ -119,11 +140,39 @@ func summary(p string, steps []stepResult) []string {
 		}
 	}
 	out := []string{fmt.Sprintf("%-6s zero-loss: %.0f records/s (highest processed rate of a step that lost nothing)", p, best)}
-	if lossy != nil {
-		out = append(out, fmt.Sprintf("%-6s saturated: %.0f records/s processed at %.0f %% CPU in a step that lost records (the collector's capacity if its CPU was near 100 %% per GOMAXPROCS, else the sender's or the machine's limit)",
-			p, lossy.rate, 100*lossy.busy))
+	if lossy == nil {
+		return out
+	}
+	out = append(out, fmt.Sprintf("%-6s saturated: %.0f records/s processed at %.0f %% CPU in a step that lost records (the collector's capacity if its CPU was near 100 %% per GOMAXPROCS, else the sender's or the machine's limit)",
+		p, lossy.rate, 100*lossy.busy))
+	// Several lossy steps (--rounds): their spread, which on a shared
+	// machine says more than the best of them.
+	var rates, perRec []float64
+	for _, r := range steps {
+		if (r.lost != 0 || r.drops != 0) && r.counted > 0 {
+			rates = append(rates, r.rate)
+			perRec = append(perRec, 1e6*r.cpu/r.counted)
+		}
+	}
+	if len(rates) >= 2 {
+		lo, med, hi := spread(rates)
+		clo, cmed, chi := spread(perRec)
+		out = append(out, fmt.Sprintf("%-6s saturated in %d steps: median %.0f records/s (%.0f–%.0f), %.2f CPU µs per record (%.2f–%.2f)",
+			p, len(rates), med, lo, hi, cmed, clo, chi))
 	}
 	return out
+}
+
+// spread returns the least, the median and the greatest of xs (not empty),
+// which it sorts.
+func spread(xs []float64) (lo, med, hi float64) {
+	slices.Sort(xs)
+	n := len(xs)
+	med = xs[n/2]
+	if n%2 == 0 {
+		med = (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[0], med, xs[n-1]
 }
 
 // errTimeout is the cause of the run's context ending at --timeout.
@@ -173,6 +222,7 @@ func parseProtocols(s string) ([]string, error) {
 // stepResult is what one step measured.
 type stepResult struct {
 	rate, lost, drops float64
+	counted           float64 // records the collector counted
 	sent              float64 // records/s the sender achieved
 	cpu               float64 // the collector's CPU seconds
 	// busy is those seconds per second of the step (1 = one whole core):
@@ -394,7 +444,7 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 	// rings), not from the call: building them takes some 10 ms per
 	// exporter, which would read as a slower collector.
 	secs := done.Sub(res.Start).Seconds()
-	r := stepResult{rate: counted / secs, lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, busy: cpuSecs / secs, rssKB: ps.peakRSS()}
+	r := stepResult{rate: counted / secs, counted: counted, lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, busy: cpuSecs / secs, rssKB: ps.peakRSS()}
 	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %6.0f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
 		cpuSecs/(counted/1e6), 100*r.busy, formatRSS(r.rssKB))
 	return r, nil

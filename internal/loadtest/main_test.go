@@ -34,9 +34,16 @@ func TestSummary(t *testing.T) {
 		{"only the last step lost", []stepResult{{rate: 200000}, {rate: 2500000, lost: 10, busy: 0.99}},
 			[]string{"v9     zero-loss: 200000 records/s (highest processed rate of a step that lost nothing)",
 				"v9     saturated: 2500000 records/s processed at 99 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)"}},
-		{"socket drops are loss; the busiest lossy step", []stepResult{{rate: 300000, drops: 5, busy: 0.4}, {rate: 3100000, lost: 7, busy: 1}, {rate: 2900000, lost: 9, busy: 1}},
+		{"socket drops are loss; the busiest lossy step; the spread of the lossy ones",
+			[]stepResult{{rate: 300000, drops: 5, busy: 0.4, counted: 1e6, cpu: 1.5}, {rate: 3100000, lost: 7, busy: 1, counted: 2e6, cpu: 0.6}, {rate: 2900000, lost: 9, busy: 1, counted: 2e6, cpu: 0.7}},
 			[]string{"v9     zero-loss: 0 records/s (highest processed rate of a step that lost nothing)",
-				"v9     saturated: 3100000 records/s processed at 100 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)"}},
+				"v9     saturated: 3100000 records/s processed at 100 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)",
+				"v9     saturated in 3 steps: median 2900000 records/s (300000–3100000), 0.35 CPU µs per record (0.30–1.50)"}},
+		{"rounds: an even count's median; steps that lost nothing left out",
+			[]stepResult{{rate: 2000000, busy: 0.7}, {rate: 2400000, lost: 1, busy: 1, counted: 3e6, cpu: 1.2}, {rate: 2100000, busy: 0.8}, {rate: 3000000, lost: 2, busy: 1, counted: 3e6, cpu: 0.9}},
+			[]string{"v9     zero-loss: 2100000 records/s (highest processed rate of a step that lost nothing)",
+				"v9     saturated: 3000000 records/s processed at 100 % CPU in a step that lost records (the collector's capacity if its CPU was near 100 % per GOMAXPROCS, else the sender's or the machine's limit)",
+				"v9     saturated in 2 steps: median 2700000 records/s (2400000–3000000), 0.35 CPU µs per record (0.30–0.40)"}},
 	} {
 		if got := summary("v9", tt.steps); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: summary =\n%q\nwant\n%q", tt.name, got, tt.want)
