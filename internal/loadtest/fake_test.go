@@ -179,6 +179,7 @@ func TestBadFlagsBeforeFirstStep(t *testing.T) {
 	}{
 		{[]string{"--protocols", "v5,ipfx", "--records", "300", "--rates", "0"}, `"ipfx"`},
 		{[]string{"--protocols", "v5", "--records", "300", "--rates", "0", "--exporters", "0"}, "--exporters must be at least 1"},
+		{[]string{"--protocols", "v5", "--records", "300", "--rates", "0", "--compare", "--rounds", "2"}, "--rounds does not apply to --compare"},
 	} {
 		code, stdout, stderr := runMain(t, tt.args...)
 		if code != 2 || !strings.Contains(stderr, tt.want) || strings.Contains(stdout, "v5 ") {

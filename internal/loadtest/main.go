@@ -56,6 +56,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest: --rounds must be at least 1")
 		os.Exit(2)
 	}
+	if *compare && *rounds > 1 {
+		// Not silently one round: the comparison runs its own set.
+		fmt.Fprintln(os.Stderr, "loadtest: --rounds does not apply to --compare")
+		os.Exit(2)
+	}
 	timeoutSet := false
 	flag.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
 	if !timeoutSet {
