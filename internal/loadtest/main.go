@@ -6,8 +6,9 @@
 // nothing was lost (records sent minus records counted, and kernel socket
 // drops, both zero) and, if steps lost records, the most one processed.
 // With --rounds N every protocol's steps run N times, round after round,
-// and the summary adds the median and range of the lossy steps: on a
-// shared machine the spread says more than one run. Every step is bounded
+// and the summary adds the median and range of the steps that lost
+// records at the highest rate offered: on a shared machine the spread
+// says more than one run. Every step is bounded
 // in records, the whole run by --timeout; Ctrl-C or SIGTERM ends it the
 // same way, stopping the collector under test and removing its files.
 //
@@ -150,11 +151,19 @@ func summary(p string, steps []stepResult) []string {
 	}
 	out = append(out, fmt.Sprintf("%-6s saturated: %.0f records/s processed at %.0f %% CPU in a step that lost records (the collector's capacity if its CPU was near 100 %% per GOMAXPROCS, else the sender's or the machine's limit)",
 		p, lossy.rate, 100*lossy.busy))
-	// Several lossy steps (--rounds): their spread, which on a shared
-	// machine says more than the best of them.
+	// Several lossy steps at the highest rate offered (--rounds): their
+	// spread, which on a shared machine says more than the best of them.
+	// Steps offered other rates are left out, so the spread is of one
+	// load, not a mix.
+	top := lossy.offered
+	for _, r := range steps {
+		if (r.lost != 0 || r.drops != 0) && higherRate(r.offered, top) {
+			top = r.offered
+		}
+	}
 	var rates, perRec []float64
 	for _, r := range steps {
-		if (r.lost != 0 || r.drops != 0) && r.counted > 0 {
+		if (r.lost != 0 || r.drops != 0) && r.offered == top && r.counted > 0 {
 			rates = append(rates, r.rate)
 			perRec = append(perRec, 1e6*r.cpu/r.counted)
 		}
@@ -162,10 +171,24 @@ func summary(p string, steps []stepResult) []string {
 	if len(rates) >= 2 {
 		lo, med, hi := spread(rates)
 		clo, cmed, chi := spread(perRec)
-		out = append(out, fmt.Sprintf("%-6s saturated in %d steps: median %.0f records/s (%.0f–%.0f), %.2f CPU µs per record (%.2f–%.2f)",
-			p, len(rates), med, lo, hi, cmed, clo, chi))
+		out = append(out, fmt.Sprintf("%-6s saturated in %d steps offered %s: median %.0f records/s (%.0f–%.0f), %.2f CPU µs per record (%.2f–%.2f)",
+			p, len(rates), offeredName(top), med, lo, hi, cmed, clo, chi))
 	}
 	return out
+}
+
+// higherRate reports whether offered rate a is higher than b, 0 (as fast
+// as the sender can) being the highest.
+func higherRate(a, b float64) bool {
+	return b != 0 && (a == 0 || a > b)
+}
+
+// offeredName is how the table names an offered rate: "max" for 0.
+func offeredName(rate float64) string {
+	if rate == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%.0f", rate)
 }
 
 // spread returns the least, the median and the greatest of xs (not empty),
@@ -227,6 +250,7 @@ func parseProtocols(s string) ([]string, error) {
 // stepResult is what one step measured.
 type stepResult struct {
 	rate, lost, drops float64
+	offered           float64 // records/s offered (--rates), 0 for as fast as the sender can
 	counted           float64 // records the collector counted
 	sent              float64 // records/s the sender achieved
 	cpu               float64 // the collector's CPU seconds
@@ -440,17 +464,13 @@ func step(ctx context.Context, binary string, p flowgen.Protocol, rate float64, 
 		return stepResult{}, err
 	}
 	counted, drops := m.Sum("flowmetrics_records_total", nil), m.Sum("flowmetrics_socket_drops_total", nil)
-	offered := "max"
-	if rate > 0 {
-		offered = fmt.Sprintf("%.0f", rate)
-	}
 	lost := float64(res.Records) - counted // sFlow: one record per sample
 	// From the first datagram sent (res.Start, after flowgen built its
 	// rings), not from the call: building them takes some 10 ms per
 	// exporter, which would read as a slower collector.
 	secs := done.Sub(res.Start).Seconds()
-	r := stepResult{rate: counted / secs, counted: counted, lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, busy: cpuSecs / secs, rssKB: ps.peakRSS()}
-	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %6.0f %10s\n", p, offered, r.rate, res.Records, counted, lost, drops,
+	r := stepResult{rate: counted / secs, offered: rate, counted: counted, lost: lost, drops: drops, sent: float64(res.Records) / res.Elapsed.Seconds(), cpu: cpuSecs, busy: cpuSecs / secs, rssKB: ps.peakRSS()}
+	fmt.Printf("%-6s %10s %12.0f %10d %10.0f %8.0f %8.0f %12.2f %6.0f %10s\n", p, offeredName(rate), r.rate, res.Records, counted, lost, drops,
 		cpuSecs/(counted/1e6), 100*r.busy, formatRSS(r.rssKB))
 	return r, nil
 }
